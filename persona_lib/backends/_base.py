@@ -1,0 +1,80 @@
+"""The backend contract shared by every generation backend.
+
+A backend takes a batch of chat conversations and returns one :class:`Completion` per conversation, in order.
+It never raises for a single bad request (context overflow, API error after retries): that request's
+completion carries ``finish_reason`` ``"context_overflow"`` or ``"error"`` and an ``error`` message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Protocol, runtime_checkable
+
+Message = dict[str, str]
+"""One chat message: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
+
+Conversation = list[Message]
+
+FINISH_REASONS = ("stop", "length", "context_overflow", "error")
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Decoding parameters understood by every backend."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 8192
+    seed: int = 0
+
+    def as_dict(self) -> dict:
+        """Plain-dict form (used in request keys and stored records)."""
+        return asdict(self)
+
+
+@dataclass
+class Completion:
+    """One generated answer and how it ended.
+
+    Attributes:
+        text: The generated text ('' when nothing was generated).
+        prompt_tokens: Tokens in the prompt as the model saw it (after the chat template).
+        completion_tokens: Tokens generated.
+        finish_reason: ``stop``, ``length``, ``context_overflow`` or ``error``.
+        error: Why the request failed, for ``context_overflow`` and ``error``.
+    """
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+    error: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.finish_reason not in FINISH_REASONS:
+            raise ValueError(f"finish_reason must be one of {FINISH_REASONS}, got {self.finish_reason!r}")
+
+    @property
+    def ok(self) -> bool:
+        """True when the model produced an answer (finished or hit the token limit)."""
+        return self.finish_reason in ("stop", "length")
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the generation and judging code needs from a model backend."""
+
+    name: str
+    """Backend kind: ``transformers``, ``vllm``, ``openai`` (or a test backend's name)."""
+
+    model: str
+    """Model identifier as configured (part of every request key)."""
+
+    def generate(self, conversations: list[Conversation], params: SamplingParams) -> list[Completion]:
+        """Answer each conversation's last user turn; one completion per conversation, same order."""
+        ...
+
+    def version_info(self) -> dict[str, str]:
+        """Library and model versions recorded with every stored response."""
+        ...

@@ -1,0 +1,117 @@
+"""Run the compendium's notebooks in order with papermill, into one run folder.
+
+A run folder holds everything a run made: ``config.yaml`` (the resolved configuration), ``run.json`` (library
+versions and stage timings), the response store, the scores, figures and the executed notebooks under
+``notebooks/``. Re-running is cheap: the notebooks ask the content-addressed response store first, so stored
+work is never redone.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from persona_lib import __version__
+from persona_lib.config import RunConfig, load_config
+from persona_lib.paths import PROJECT_ROOT
+
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A named step of the pipeline and the notebooks that implement it, in order."""
+
+    name: str
+    notebooks: tuple[str, ...]
+    description: str
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("generate", ("01_dialogues.ipynb", "02_benchmarks.ipynb"), "long dialogues, then benchmark answers"),
+    Stage("score", ("03_scoring.ipynb",), "IFBench rules and the LLM judge"),
+    Stage("analyse", ("04_analysis.ipynb",), "curves, bootstrap CIs, mixed models, figures"),
+    Stage("reproduce", ("05_reproduction.ipynb",), "the paper's numbers from its released results"),
+    Stage("validate", ("06_judge_validation.ipynb",), "the judge against released human labels"),
+)
+STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)
+
+
+def parse_stages(text: str | None) -> list[Stage]:
+    """Turn ``"generate,score"`` into stages in pipeline order (``None`` or ``"all"``: every stage).
+
+    Raises:
+        ValueError: naming an unknown stage and listing the valid ones.
+    """
+    if text is None or text.strip() in ("", "all"):
+        return list(STAGES)
+    wanted = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in STAGE_NAMES]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; choose from {', '.join(STAGE_NAMES)} or 'all'")
+    return [stage for stage in STAGES if stage.name in wanted]
+
+
+def run_pipeline(config: RunConfig, stages: list[Stage] | None = None, kernel_name: str = "python3") -> Path:
+    """Execute the notebooks of the chosen stages with papermill into ``config.output_dir``.
+
+    Args:
+        config: The resolved run configuration; its fields become the notebooks' parameters.
+        stages: Stages to run, in order (default: all).
+        kernel_name: Jupyter kernel used to execute the notebooks.
+
+    Returns:
+        The run folder.
+
+    Raises:
+        papermill.PapermillExecutionError: when a notebook cell fails; the partially executed notebook is kept in
+            the run folder for inspection.
+    """
+    import papermill
+
+    run_dir = Path(config.output_dir)
+    out_notebooks = run_dir / "notebooks"
+    out_notebooks.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(config.to_yaml())
+    parameters = config.model_dump(mode="json")
+    timings: dict[str, float] = {}
+    stages = stages if stages is not None else list(STAGES)
+    for number, stage in enumerate(stages, start=1):
+        print(f"[{number}/{len(stages)}] {stage.name}: {stage.description}", flush=True)
+        started = time.perf_counter()
+        for notebook in stage.notebooks:
+            papermill.execute_notebook(
+                str(NOTEBOOK_DIR / notebook),
+                str(out_notebooks / notebook),
+                parameters=parameters,
+                kernel_name=kernel_name,
+                cwd=str(PROJECT_ROOT),
+                progress_bar=False,
+            )
+        timings[stage.name] = round(time.perf_counter() - started, 1)
+        print(f"      done in {timings[stage.name]} s", flush=True)
+    _write_run_info(run_dir, timings)
+    return run_dir
+
+
+def run_from_file(config_path: str | Path, stages: str | None = None, output_dir: str | None = None) -> Path:
+    """Load a YAML configuration and run the pipeline (what ``persona-eval run`` calls)."""
+    config = load_config(config_path, output_dir=output_dir)
+    return run_pipeline(config, parse_stages(stages))
+
+
+def _write_run_info(run_dir: Path, timings: dict[str, float]) -> None:
+    info_path = run_dir / "run.json"
+    info = json.loads(info_path.read_text()) if info_path.exists() else {"stage_seconds": {}}
+    info["stage_seconds"].update(timings)
+    info.update(
+        persona_lib_version=__version__,
+        python=sys.version.split()[0],
+        platform=platform.platform(),
+        finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
+    info_path.write_text(json.dumps(info, indent=2))
