@@ -213,3 +213,18 @@ def load_config(path: str | Path, **overrides: Any) -> RunConfig:
         raise ConfigError(f"{path} must be a mapping of configuration fields, got {type(values).__name__}")
     values.update({key: value for key, value in overrides.items() if value is not None})
     return config_from_dict(values, source=str(path))
+
+
+def config_from_parameters(namespace: dict[str, Any]) -> RunConfig:
+    """Build the run configuration from a notebook's ``parameters`` variables.
+
+    Each notebook declares one variable per top-level :class:`RunConfig` field; papermill overrides them. Pass
+    ``globals()``.
+
+    Raises:
+        ConfigError: if a field's variable is missing or a value is invalid.
+    """
+    missing = [name for name in RunConfig.model_fields if name not in namespace]
+    if missing:
+        raise ConfigError(f"notebook parameters are missing {missing}; declare one variable per RunConfig field")
+    return config_from_dict({name: namespace[name] for name in RunConfig.model_fields}, "notebook parameters")

@@ -1,0 +1,74 @@
+"""IFBench: out-of-distribution verifiable output constraints, scored by rule-based checkers.
+
+Source: the 294-prompt IFBench test release (Pyatkin et al., 2025; allenai/IFBench), ``data/ifbench/
+IFBench_test.jsonl``. This module only loads the prompts; rule-based verification lives in ``persona_lib.scoring``.
+
+Item fields: ``item_id`` is IFBench's ``key``; ``meta`` holds ``instruction_id_list`` (checker ids, e.g.
+``count:keywords_multiple``) and ``kwargs`` (one dict of checker arguments per instruction, in the same order).
+The file stores every possible argument for every instruction with ``null`` for the unused ones; those null
+entries are dropped here, so each ``kwargs`` dict holds only the arguments its checker takes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from persona_lib._records import DataFileError, iter_jsonl
+from persona_lib.benchmarks._spec import BenchmarkItem, DatasetSpec, ScoreSpec
+from persona_lib.paths import data_dir
+
+SPEC = DatasetSpec(
+    name="ifbench",
+    version=1,
+    source="IFBench test (Pyatkin et al., 2025; allenai/IFBench), data ODC-BY-1.0, code Apache-2.0",
+    metric="accuracy: share of prompts whose every instruction passes its rule-based checker",
+    higher_is_better=True,
+    judged=False,
+    description="294 prompts, each with one or more verifiable output constraints (word counts, keyword "
+    "frequencies, formats); an answer counts as correct when all of its constraints are met.",
+    scores=(ScoreSpec("IFBench", higher_is_better=True),),
+)
+
+
+def default_path() -> Path:
+    """The shipped prompt file."""
+    return data_dir() / "ifbench" / "IFBench_test.jsonl"
+
+
+def load(path: str | Path | None = None) -> list[BenchmarkItem]:
+    """All IFBench prompts in file order.
+
+    Args:
+        path: A JSONL file with ``key, prompt, instruction_id_list, kwargs`` per line; defaults to the shipped file.
+
+    Raises:
+        DataFileError: for a truncated or malformed line (naming the line and field), mismatched
+            ``instruction_id_list``/``kwargs`` lengths, or a duplicate key.
+    """
+    path = Path(path) if path is not None else default_path()
+    items, seen = [], set()
+    for record in iter_jsonl(path):
+        item_id = str(record.integer("key"))
+        if item_id in seen:
+            raise record.error("key", f"duplicate key {item_id}; keys must be unique")
+        seen.add(item_id)
+        instruction_ids = record.text_list("instruction_id_list")
+        raw_kwargs = record.sequence("kwargs")
+        if len(raw_kwargs) != len(instruction_ids) or not all(isinstance(k, dict) for k in raw_kwargs):
+            raise record.error(
+                "kwargs",
+                f"expected a list of {len(instruction_ids)} objects (one per instruction_id_list entry), "
+                f"got {len(raw_kwargs)} entries",
+            )
+        kwargs = [{name: value for name, value in entry.items() if value is not None} for entry in raw_kwargs]
+        items.append(
+            BenchmarkItem(
+                dataset=SPEC.name,
+                item_id=item_id,
+                prompt=record.text("prompt"),
+                meta={"instruction_id_list": instruction_ids, "kwargs": kwargs},
+            )
+        )
+    if not items:
+        raise DataFileError(path, "no prompts")
+    return items

@@ -1,0 +1,98 @@
+"""Tests for persona_lib.dialogues.load_script: the scripted user turns of both dialogue kinds."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from persona_lib._records import DataFileError
+from persona_lib.dialogues import DIALOGUE_KINDS, SCRIPT_ROUNDS, load_script
+from persona_lib.paths import data_dir
+
+REAL_DATA = data_dir()
+INTERVIEW = json.loads((REAL_DATA / "interview.json").read_text())
+INSTRUCTIONS = json.loads((REAL_DATA / "instructions.json").read_text())
+
+
+def test_persona_directed_is_intro_100_questions_and_closing_with_name_filled():
+    turns = load_script("persona_directed", "Michael Scott")
+    assert len(turns) == SCRIPT_ROUNDS == 102
+    assert turns[0] == INTERVIEW["introductory_remark"].replace("{role}", "Michael Scott")
+    assert turns[1:-1] == INTERVIEW["questions"]
+    assert turns[-1] == INTERVIEW["concluding_remark"].replace("{role}", "Michael Scott")
+    assert "Michael Scott" in turns[0] and "Michael Scott" in turns[-1]
+    assert not any("{role}" in turn for turn in turns)
+
+
+def test_baseline_interview_addresses_the_model_by_name():
+    turns = load_script("persona_directed", "SmolLM2-135M-Instruct")
+    assert turns[0].startswith("Welcome, SmolLM2-135M-Instruct!")
+
+
+def test_goal_oriented_is_the_102_prism_requests_and_ignores_name():
+    turns = load_script("goal_oriented", "Gaston")
+    assert turns == INSTRUCTIONS["questions"]
+    assert len(turns) == 102
+    assert turns == load_script("goal_oriented", "HAL 9000")
+
+
+@pytest.mark.parametrize("kind", DIALOGUE_KINDS)
+def test_truncation_keeps_the_first_rounds(kind):
+    full = load_script(kind, "Gaston")
+    assert load_script(kind, "Gaston", n_rounds=12) == full[:12]
+    assert load_script(kind, "Gaston", n_rounds=1) == full[:1]
+
+
+@pytest.mark.parametrize("kind", DIALOGUE_KINDS)
+def test_shuffled_replicate_permutes_all_102_then_truncates(kind):
+    ordered = load_script(kind, "Gaston")
+    shuffled = load_script(kind, "Gaston", shuffle_seed=7)
+    assert sorted(shuffled) == sorted(ordered)
+    assert shuffled != ordered
+    permutation = np.random.default_rng(7).permutation(102)
+    assert shuffled == [ordered[i] for i in permutation]
+    assert load_script(kind, "Gaston", n_rounds=12, shuffle_seed=7) == shuffled[:12]
+    assert load_script(kind, "Gaston", shuffle_seed=7) == shuffled
+    assert load_script(kind, "Gaston", shuffle_seed=8) != shuffled
+
+
+@pytest.mark.parametrize(
+    ("kind", "n_rounds", "message"),
+    [
+        ("interview", 10, "unknown dialogue kind 'interview'"),
+        ("goal_oriented", 0, "n_rounds must be an integer from 1 to 102"),
+        ("goal_oriented", 103, "n_rounds must be an integer from 1 to 102"),
+    ],
+)
+def test_bad_arguments_raise_value_error(kind, n_rounds, message):
+    with pytest.raises(ValueError, match=message):
+        load_script(kind, "Gaston", n_rounds=n_rounds)
+
+
+def test_malformed_script_files_name_file_and_field(tmp_path, monkeypatch):
+    monkeypatch.setenv("PERSONA_LIB_DATA", str(tmp_path))
+    interview = dict(INTERVIEW, questions=INTERVIEW["questions"][:99])
+    (tmp_path / "interview.json").write_text(json.dumps(interview))
+    expected = r"interview\.json, top level, field 'questions': expected 100 questions, got 99"
+    with pytest.raises(DataFileError, match=expected):
+        load_script("persona_directed", "Gaston")
+
+    without_closing = {key: value for key, value in INTERVIEW.items() if key != "concluding_remark"}
+    (tmp_path / "interview.json").write_text(json.dumps(without_closing))
+    with pytest.raises(DataFileError, match="field 'concluding_remark': missing"):
+        load_script("persona_directed", "Gaston")
+
+    shutil.copy(REAL_DATA / "instructions.json", tmp_path / "instructions.json")
+    text = (tmp_path / "instructions.json").read_text()
+    (tmp_path / "instructions.json").write_text(text[: len(text) // 2])
+    with pytest.raises(DataFileError, match=r"instructions\.json, line \d+: not valid JSON"):
+        load_script("goal_oriented", "Gaston")
+
+
+def test_missing_script_file_names_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("PERSONA_LIB_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "instructions.json")):
+        load_script("goal_oriented", "Gaston")
