@@ -277,7 +277,7 @@ def test_sources_md_lists_every_data_file_with_its_checksum():
         for path in REAL_DATA.rglob("*")
         if path.is_file() and path.name != "SOURCES.md" and "user" not in path.relative_to(REAL_DATA).parts
     ]
-    assert len(files) >= 23
+    assert len(files) == 22
     for path in files:
         relative = path.relative_to(REAL_DATA).as_posix()
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
