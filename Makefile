@@ -77,8 +77,7 @@ run: setup
 	$(BIN)/persona-eval run --config $(CONFIG) --out $(RUN_DIR)
 
 book: run
-	$(BIN)/jupyter-book build . --warningiserror --keep-going
-	@echo "Book: $(CURDIR)/_build/html/index.html"
+	$(BIN)/persona-eval book --run $(RUN_DIR)
 
 test: setup setup-vllm
 	$(BIN)/python -m pytest -m "not vllm"

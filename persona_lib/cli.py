@@ -3,6 +3,7 @@
 Sub-commands:
     run             execute the notebooks of a configuration into a run folder (papermill)
     score-ifbench   score IFBench-format responses with the rule-based checkers
+    book            copy a run's executed notebooks into the book and build it
     reproduce       recompute the paper's Table 5/6 rows from the authors' released results
 """
 
@@ -31,6 +32,23 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_book_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("book", help="assemble a run's executed notebooks into the book and build it")
+    parser.add_argument("--run", required=True, help="run folder written by `persona-eval run`")
+    parser.add_argument("--root", default=None, help="book root holding _config.yml (default: the project)")
+    parser.set_defaults(handler=_book)
+
+
+def _book(args: argparse.Namespace) -> int:
+    from persona_lib.book import assemble_book, build_book
+    from persona_lib.paths import PROJECT_ROOT
+
+    root = args.root or PROJECT_ROOT
+    assemble_book(args.run, root)
+    print(f"book: {build_book(root)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command registered."""
     from persona_lib import cli_ifbench, cli_reproduce
@@ -38,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="persona-eval", description=__doc__.split("\n")[0])
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(subparsers)
+    _add_book_parser(subparsers)
     for command, module in (("score-ifbench", cli_ifbench), ("reproduce", cli_reproduce)):
         module.add_parser(subparsers)
         subparsers.choices[command].set_defaults(handler=module.run)
