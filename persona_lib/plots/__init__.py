@@ -1,0 +1,39 @@
+"""Figures: one style (Okabe-Ito colours, labelled units and directions) and one way to save them.
+
+All functions return :class:`matplotlib.figure.Figure` objects built without pyplot; :func:`save_figure` writes
+PNG + SVG and the plotted data as CSV side by side.
+"""
+
+from persona_lib.plots._figures import (
+    plot_baseline_similarity,
+    plot_checkpoint_curves,
+    plot_curve_grid,
+    plot_difference_curve,
+    plot_forest,
+    plot_length_control,
+)
+from persona_lib.plots._save import save_figure
+from persona_lib.plots._style import (
+    KIND_COLOURS,
+    METRICS,
+    OKABE_ITO,
+    MetricStyle,
+    figure_style,
+    metric_style,
+)
+
+__all__ = [
+    "KIND_COLOURS",
+    "METRICS",
+    "OKABE_ITO",
+    "MetricStyle",
+    "figure_style",
+    "metric_style",
+    "plot_baseline_similarity",
+    "plot_checkpoint_curves",
+    "plot_curve_grid",
+    "plot_difference_curve",
+    "plot_forest",
+    "plot_length_control",
+    "save_figure",
+]

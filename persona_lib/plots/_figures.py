@@ -1,0 +1,219 @@
+"""Figures of the analysis: curves over checkpoints or prefix tokens, differences, grids and forest plots.
+
+Every function builds a :class:`matplotlib.figure.Figure` directly (no pyplot state, any backend) from the tidy
+tables of :mod:`persona_lib.stats` and returns it; write it with :func:`persona_lib.plots.save_figure`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from persona_lib.plots._style import (
+    ARM_LABELS,
+    ARM_LINESTYLES,
+    BAND_ALPHA,
+    KIND_COLOURS,
+    KIND_LABELS,
+    KIND_MARKERS,
+    OKABE_ITO,
+    PUBLISHED_COLOUR,
+    REPRODUCED_COLOUR,
+    figure_style,
+    metric_style,
+)
+
+X_LABELS = {
+    "checkpoint": "Dialogue rounds before the item",
+    "prefix_tokens": "Dialogue prefix length (tokens)",
+}
+
+
+def _require(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [column for column in columns if column not in table.columns]
+    if missing:
+        raise ValueError(f"{what} needs column(s) {', '.join(missing)}; got {', '.join(map(str, table.columns))}")
+
+
+def _metric_of(table: pd.DataFrame, metric: str | None) -> str:
+    if metric is not None:
+        return metric
+    if "metric" in table.columns and table["metric"].nunique() == 1:
+        return str(table["metric"].iloc[0])
+    return "score"
+
+
+def _draw_curves(ax: Axes, curves: pd.DataFrame, x: str) -> None:
+    arms = [arm for arm in ("persona", "baseline") if "arm" in curves.columns and arm in set(curves["arm"])]
+    for kind in [k for k in KIND_COLOURS if k in set(curves["kind"])]:
+        for arm in arms or [None]:
+            part = curves[(curves["kind"] == kind) & ((curves["arm"] == arm) if arm else True)].sort_values(x)
+            label = KIND_LABELS[kind] + (f", {ARM_LABELS[arm]}" if arm else "")
+            ax.plot(
+                part[x], part["estimate"], color=KIND_COLOURS[kind], linestyle=ARM_LINESTYLES.get(arm, "-"),
+                marker=KIND_MARKERS[kind], markersize=4, label=label,
+            )
+            ax.fill_between(part[x], part["ci_low"], part["ci_high"], color=KIND_COLOURS[kind], alpha=BAND_ALPHA,
+                            linewidth=0)
+
+
+def plot_checkpoint_curves(
+    curves: pd.DataFrame, *, x: str = "checkpoint", metric: str | None = None, title: str | None = None
+) -> Figure:
+    """Score against dialogue length: persona (solid) vs baseline (dashed), per dialogue kind, 95% CI bands.
+
+    Args:
+        curves: Output of :func:`persona_lib.stats.checkpoint_curves` (or ``length_control_curves``) for one
+            metric: columns ``kind, arm, <x>, estimate, ci_low, ci_high``.
+        x: ``checkpoint`` (rounds) or ``prefix_tokens``.
+        metric: Metric name for the y label (default: the table's single ``metric``).
+        title: Figure title (default: the metric label and its direction).
+    """
+    _require(curves, ["kind", x, "estimate", "ci_low", "ci_high"], "plot_checkpoint_curves()")
+    style = metric_style(_metric_of(curves, metric))
+    with figure_style():
+        fig = Figure(figsize=(7, 4.2), layout="constrained")
+        ax = fig.add_subplot()
+        _draw_curves(ax, curves, x)
+        ax.set_xlabel(X_LABELS.get(x, x))
+        ax.set_ylabel(style.axis_label)
+        ax.set_title(title or f"{style.label} over the dialogue ({style.direction})")
+        ax.legend(loc="best", frameon=False)
+    return fig
+
+
+def plot_length_control(curves: pd.DataFrame, *, metric: str | None = None) -> Figure:
+    """Length control: the checkpoint curves drawn against the mean prefix length in tokens."""
+    style = metric_style(_metric_of(curves, metric))
+    return plot_checkpoint_curves(
+        curves, x="prefix_tokens", metric=metric, title=f"{style.label} against prefix length ({style.direction})"
+    )
+
+
+def plot_curve_grid(
+    curves: pd.DataFrame,
+    *,
+    facet: str = "model",
+    x: str = "checkpoint",
+    metric: str | None = None,
+    ncols: int = 4,
+    facet_labels: dict[str, str] | None = None,
+) -> Figure:
+    """Small multiples: one panel of :func:`plot_checkpoint_curves` per ``facet`` value (model or persona).
+
+    Args:
+        curves: Curve table with a ``facet`` column.
+        facet: Column to split panels by (``model`` or ``condition``).
+        x: Position column.
+        metric: Metric name for the y label.
+        ncols: Panels per row.
+        facet_labels: Optional display names for facet values (e.g. short model names).
+    """
+    _require(curves, [facet, "kind", x, "estimate", "ci_low", "ci_high"], "plot_curve_grid()")
+    style = metric_style(_metric_of(curves, metric))
+    values = list(dict.fromkeys(curves[facet]))
+    ncols = min(ncols, len(values))
+    nrows = math.ceil(len(values) / ncols)
+    with figure_style():
+        fig = Figure(figsize=(3.4 * ncols, 2.8 * nrows + 0.8), layout="constrained")
+        axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
+        for ax, value in zip(axes, values):
+            _draw_curves(ax, curves[curves[facet] == value], x)
+            ax.set_title((facet_labels or {}).get(value, str(value)))
+        for ax in axes[len(values):]:
+            fig.delaxes(ax)
+        fig.supxlabel(X_LABELS.get(x, x))
+        fig.supylabel(style.axis_label)
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside upper center", ncols=2, frameon=False)
+    return fig
+
+
+def plot_difference_curve(
+    differences: pd.DataFrame, *, x: str = "checkpoint", metric: str | None = None, title: str | None = None
+) -> Figure:
+    """A difference (persona - baseline, t - 0 or PD - GO) over the dialogue with 95% CI bands and a zero line.
+
+    Args:
+        differences: Output of a :mod:`persona_lib.stats` difference function: ``contrast, <x>, estimate,
+            ci_low, ci_high`` and optionally ``kind`` (one line per kind).
+        x: Position column.
+        metric: Metric for the label (the direction of the difference follows the metric's).
+        title: Figure title.
+    """
+    _require(differences, ["contrast", x, "estimate", "ci_low", "ci_high"], "plot_difference_curve()")
+    style = metric_style(_metric_of(differences, metric))
+    contrast = str(differences["contrast"].iloc[0])
+    with figure_style():
+        fig = Figure(figsize=(7, 3.8), layout="constrained")
+        ax = fig.add_subplot()
+        kinds = list(dict.fromkeys(differences["kind"])) if "kind" in differences.columns else [None]
+        for kind in kinds:
+            part = differences if kind is None else differences[differences["kind"] == kind]
+            part = part.sort_values(x)
+            colour = KIND_COLOURS.get(kind, OKABE_ITO["reddish_purple"])
+            ax.plot(part[x], part["estimate"], color=colour, marker=KIND_MARKERS.get(kind, "o"), markersize=4,
+                    label=KIND_LABELS.get(kind, contrast))
+            ax.fill_between(part[x], part["ci_low"], part["ci_high"], color=colour, alpha=BAND_ALPHA, linewidth=0)
+        ax.axhline(0, color=OKABE_ITO["black"], linewidth=0.8, linestyle=":")
+        ax.set_xlabel(X_LABELS.get(x, x))
+        ax.set_ylabel(f"\u0394 {style.label} ({contrast}, points)")
+        ax.set_title(title or f"{style.label}: {contrast} (above 0 = first term better if {style.direction})")
+        ax.legend(loc="best", frameon=False)
+    return fig
+
+
+def plot_baseline_similarity(curves: pd.DataFrame, *, x: str = "checkpoint") -> Figure:
+    """How similar persona responses are to the no-persona responses, over the dialogue (95% CI bands).
+
+    Args:
+        curves: A curve table (``kind, <x>, estimate, ci_low, ci_high``) of a similarity score on 0-100, e.g.
+            :func:`persona_lib.stats.bootstrap_ci` of per-unit mean embedding similarity by kind and checkpoint.
+    """
+    table = curves.drop(columns=["arm"], errors="ignore")
+    return plot_checkpoint_curves(
+        table, x=x, metric="baseline_similarity", title="Drift towards the baseline: similarity of persona "
+        "responses to no-persona responses (higher = more baseline-like)"
+    )
+
+
+def plot_forest(table: pd.DataFrame, *, title: str = "Size coefficient with 95% CI: reproduced vs published") -> Figure:
+    """Forest plot of regression coefficients (e.g. Tables 5 and 6) against the published values.
+
+    Args:
+        table: Columns ``table, dataset, coef, ci_low, ci_high`` and optionally ``published_coef,
+            published_ci_low, published_ci_high``; rows without a reproduced ``coef`` show the published value
+            only.
+        title: Figure title.
+    """
+    _require(table, ["table", "dataset", "coef", "ci_low", "ci_high"], "plot_forest()")
+    rows = table.reset_index(drop=True)
+    y = np.arange(len(rows))[::-1]
+    with figure_style():
+        fig = Figure(figsize=(7.5, 0.42 * len(rows) + 1.6), layout="constrained")
+        ax = fig.add_subplot()
+        offset = 0.15 if "published_coef" in rows.columns else 0.0
+        if offset:
+            ax.errorbar(
+                rows["published_coef"], y - offset,
+                xerr=[
+                    rows["published_coef"] - rows["published_ci_low"],
+                    rows["published_ci_high"] - rows["published_coef"],
+                ],
+                fmt="s", color=PUBLISHED_COLOUR, capsize=3, label="published",
+            )
+        ax.errorbar(
+            rows["coef"], y + offset, xerr=[rows["coef"] - rows["ci_low"], rows["ci_high"] - rows["coef"]],
+            fmt="o", color=REPRODUCED_COLOUR, capsize=3, label="reproduced from released data",
+        )
+        ax.axvline(0, color=OKABE_ITO["black"], linewidth=0.8, linestyle=":")
+        ax.set_yticks(y, [f"{t} \u00b7 {d}" for t, d in zip(rows["table"], rows["dataset"])])
+        ax.set_xlabel("Coefficient of model size (points on the 0\u2013100 scale per size step)")
+        ax.set_title(title)
+        ax.legend(loc="best", frameon=False)
+    return fig

@@ -1,0 +1,92 @@
+"""Figures: the right number of panels and lines, labelled axes, and files written next to their data."""
+
+from __future__ import annotations
+
+import matplotlib
+import pandas as pd
+import pytest
+
+from persona_lib import plots, released, stats
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _agg_backend() -> None:
+    """Render off-screen (the figures are built without pyplot, but nothing may open a window)."""
+    matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def units() -> pd.DataFrame:
+    return released.load_ifbench_results()
+
+
+@pytest.fixture(scope="module")
+def curves(units) -> pd.DataFrame:
+    return stats.checkpoint_curves(units, n_resamples=200)
+
+
+def test_checkpoint_curves_draw_four_lines_with_bands_and_labels(curves):
+    fig = plots.plot_checkpoint_curves(curves)
+    (ax,) = fig.axes
+    assert len(ax.get_lines()) == 4  # 2 kinds x (persona, baseline)
+    assert len(ax.collections) == 4  # one CI band per line
+    assert "higher is better" in ax.get_ylabel() and "%" in ax.get_ylabel()
+    assert ax.get_xlabel() == "Dialogue rounds before the item"
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert "Goal-oriented, no-persona baseline" in labels
+    persona_pd = ax.get_lines()[labels.index("Persona-directed, persona")]
+    assert list(persona_pd.get_xdata()) == list(released.CHECKPOINTS)
+
+
+def test_lower_is_better_metrics_say_so():
+    table = pd.DataFrame({"kind": ["goal_oriented"] * 2, "arm": "persona", "checkpoint": [0, 11],
+                          "estimate": [10.0, 12.0], "ci_low": [9.0, 11.0], "ci_high": [11.0, 13.0]})
+    fig = plots.plot_checkpoint_curves(table, metric="excess_safety")
+    assert "lower is better" in fig.axes[0].get_ylabel()
+
+
+def test_per_model_grid_has_one_panel_per_model(units):
+    per_model = stats.checkpoint_curves(units, by=("model", "kind"), n_resamples=100)
+    fig = plots.plot_curve_grid(per_model, facet="model")
+    assert len(fig.axes) == 7
+    assert all(len(ax.get_lines()) == 4 for ax in fig.axes)
+    assert {ax.get_title() for ax in fig.axes} == set(released.MODEL_INFO)
+
+
+def test_difference_curve_draws_one_line_per_kind_and_a_zero_line(units):
+    diffs = stats.persona_baseline_difference(units, n_resamples=100)
+    fig = plots.plot_difference_curve(diffs)
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 3
+    assert "persona - baseline" in fig.axes[0].get_ylabel()
+
+
+def test_length_control_uses_tokens_on_x(units):
+    with_tokens = stats.attach_prefix_tokens(units, released.load_round_lengths())
+    fig = plots.plot_length_control(stats.length_control_curves(with_tokens, n_resamples=100))
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "Dialogue prefix length (tokens)"
+    assert max(max(line.get_xdata()) for line in ax.get_lines()) > 10_000
+
+
+def test_baseline_similarity_curve(curves):
+    similarity = curves[curves["arm"] == "persona"].assign(metric="baseline_similarity")
+    fig = plots.plot_baseline_similarity(similarity)
+    assert len(fig.axes[0].get_lines()) == 2
+    assert "Similarity to baseline" in fig.axes[0].get_ylabel()
+
+
+def test_forest_plot_and_save_figure_write_png_svg_csv(tmp_path):
+    table = pd.DataFrame({"table": ["Table 5", "Table 6"], "dataset": ["IFBench", "IFBench"],
+                          "coef": [0.98, 1.48], "ci_low": [-0.12, 0.82], "ci_high": [2.09, 2.15],
+                          "published_coef": [0.98, 1.48], "published_ci_low": [-0.13, 0.82],
+                          "published_ci_high": [2.09, 2.15]})
+    fig = plots.plot_forest(table)
+    ax = fig.axes[0]
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["Table 5 \u00b7 IFBench", "Table 6 \u00b7 IFBench"]
+    assert len(ax.containers) == 2  # published and reproduced error bars
+    paths = plots.save_figure(fig, tmp_path / "sub" / "forest", table)
+    assert set(paths) == {"png", "svg", "csv"}
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in paths["svg"].read_text()[:500]
+    pd.testing.assert_frame_equal(pd.read_csv(paths["csv"]), table)

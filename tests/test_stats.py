@@ -1,0 +1,189 @@
+"""Bootstrap intervals, differences and mixed-model wrappers on data with known answers."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from persona_lib import stats
+
+CHECKPOINTS = [0, 11, 22, 34, 45, 56, 68, 79, 90, 102]
+
+
+def synthetic_units(
+    *, n_models: int = 4, n_personas: int = 5, slope: float = 0.0, kind_gap: float = 0.0, persona_gap: float = 0.0,
+    noise: float = 0.0, seed: int = 1,
+) -> pd.DataFrame:
+    """Unit-level scores: 50 + slope*t + kind_gap (persona-directed) + persona_gap (personas) + persona/noise."""
+    rng = np.random.default_rng(seed)
+    conditions = [f"p{i}" for i in range(n_personas)] + ["empty"]
+    persona_shift = dict(zip(conditions, rng.normal(0, 2, len(conditions))))
+    rows = []
+    for model, condition, kind, t in itertools.product(
+        [f"m{i}" for i in range(n_models)], conditions, ["persona_directed", "goal_oriented"], CHECKPOINTS
+    ):
+        score = 50 + slope * t + (kind_gap if kind == "persona_directed" else 0.0)
+        if condition != "empty":
+            score += persona_gap + persona_shift[condition]
+        rows.append((model, condition, kind, t, score + noise * rng.normal()))
+    return pd.DataFrame(rows, columns=["model", "condition", "kind", "checkpoint", "score"])
+
+
+def test_percentile_ci_matches_normal_theory_for_a_large_sample():
+    values = np.random.default_rng(7).normal(10.0, 5.0, 2_000)
+    table = pd.DataFrame({"model": "m", "condition": np.arange(len(values)), "score": values})
+    row = stats.bootstrap_ci(table, n_resamples=4_000, seed=3).iloc[0]
+    se = values.std(ddof=1) / np.sqrt(len(values))
+    assert row["estimate"] == pytest.approx(values.mean())
+    assert row["ci_low"] == pytest.approx(values.mean() - 1.96 * se, abs=0.1 * se)
+    assert row["ci_high"] == pytest.approx(values.mean() + 1.96 * se, abs=0.1 * se)
+    assert row["n_units"] == 2_000 and row["n_resamples"] == 4_000 and row["seed"] == 3
+
+
+def test_same_seed_same_interval_different_seed_different_interval():
+    units = synthetic_units(noise=3.0)
+    first = stats.bootstrap_ci(units, by=["kind", "checkpoint"], seed=11)
+    again = stats.bootstrap_ci(units, by=["kind", "checkpoint"], seed=11)
+    other = stats.bootstrap_ci(units, by=["kind", "checkpoint"], seed=12)
+    pd.testing.assert_frame_equal(first, again)
+    assert not np.allclose(first["ci_low"], other["ci_low"])
+    np.testing.assert_allclose(first["estimate"], other["estimate"])
+
+
+def test_vectorised_means_equal_a_plain_loop_and_skip_missing_cells():
+    values = np.array([[1.0, 10.0], [2.0, np.nan], [4.0, 30.0], [8.0, 40.0]])
+    indices = stats.resample_indices(4, 50, seed=5)
+    assert indices.shape == (50, 4)
+    expected = np.array([[np.mean(values[row, 0]), np.nanmean(values[row, 1]) if
+                          not np.isnan(values[row, 1]).all() else np.nan] for row in indices])
+    np.testing.assert_allclose(stats.resampled_means(values, indices), expected)
+
+
+def test_bootstrap_rejects_several_rows_per_unit():
+    units = synthetic_units()
+    with pytest.raises(ValueError, match="aggregate to one row per unit"):
+        stats.bootstrap_ci(units, by=["checkpoint"])
+
+
+def test_aggregate_averages_items_and_counts_unscored_ones():
+    items = pd.DataFrame(
+        {
+            "model": "m", "condition": "Gaston", "kind": "goal_oriented", "checkpoint": 0, "dataset": "xstest",
+            "metric": "safety", "item_id": [1, 2, 3, 4], "score": [100.0, 0.0, 100.0, np.nan],
+        }
+    )
+    units = stats.aggregate(items)
+    assert len(units) == 1
+    assert units.loc[0, "score"] == pytest.approx(200 / 3)
+    assert units.loc[0, "n_items"] == 3 and units.loc[0, "n_unscored"] == 1
+    with pytest.raises(ValueError, match="needs column.*checkpoint"):
+        stats.aggregate(items.drop(columns="checkpoint"))
+
+
+def test_paired_differences_recover_known_gaps_exactly():
+    units = synthetic_units(slope=0.1, kind_gap=3.0, persona_gap=-2.0)
+    kind = stats.kind_difference(units)
+    assert np.allclose(kind[["estimate", "ci_low", "ci_high"]], 3.0)
+    assert (kind["contrast"] == "persona_directed - goal_oriented").all()
+    assert (kind["n_units"] == 4 * 5).all()
+    over_time = stats.checkpoint_difference(units).set_index(["kind", "checkpoint"])
+    assert over_time.loc[("goal_oriented", 90), "estimate"] == pytest.approx(9.0)
+    assert over_time.loc[("goal_oriented", 90), "ci_high"] == pytest.approx(9.0)
+    vs_baseline = stats.persona_baseline_difference(units)
+    personas = units[units["condition"] != "empty"].groupby(["kind", "checkpoint"])["score"].mean()
+    baseline = units[units["condition"] == "empty"].groupby(["kind", "checkpoint"])["score"].mean()
+    expected = (personas - baseline).loc[list(zip(vs_baseline["kind"], vs_baseline["checkpoint"]))]
+    np.testing.assert_allclose(vs_baseline["estimate"], expected.to_numpy())
+    assert (vs_baseline["contrast"] == "persona - baseline").all()
+
+
+def test_per_model_difference_resamples_personas_within_model():
+    units = synthetic_units(kind_gap=1.0, noise=1.0)
+    bars = stats.kind_difference(units, by=["model"], n_resamples=stats.PER_MODEL_RESAMPLES)
+    assert list(bars["model"]) == ["m0", "m1", "m2", "m3"]
+    assert (bars["n_units"] == 5).all()
+    personas = units[units["condition"] != "empty"]
+    per_model = personas.pivot_table(index=["model", "condition", "checkpoint"], columns="kind", values="score")
+    gaps = (per_model["persona_directed"] - per_model["goal_oriented"]).groupby("model").mean()
+    np.testing.assert_allclose(bars["estimate"], gaps.to_numpy())
+    assert (bars["n_resamples"] == 5_000).all()
+    assert (bars["ci_low"] < bars["estimate"]).all() and (bars["estimate"] < bars["ci_high"]).all()
+
+
+def test_checkpoint_curves_resample_models_for_the_baseline():
+    curves = stats.checkpoint_curves(synthetic_units(noise=1.0))
+    assert len(curves) == 2 * 2 * len(CHECKPOINTS)
+    assert set(curves.loc[curves["arm"] == "baseline", "n_units"]) == {4}
+    assert set(curves.loc[curves["arm"] == "persona", "n_units"]) == {20}
+
+
+def test_length_slope_recovers_a_known_slope():
+    fits = stats.length_slope(synthetic_units(slope=-0.15, noise=1.0))
+    slopes = fits[fits["term"] == "checkpoint"]
+    assert len(slopes) == 4 * 2
+    np.testing.assert_allclose(slopes["coef"], -0.15, atol=0.02)
+    assert slopes["coef"].mean() == pytest.approx(-0.15, abs=0.005)
+    assert (slopes["ci_high"] - slopes["ci_low"]).between(0.005, 0.05).all()
+    assert slopes["converged"].all() and set(slopes["optimiser"]) <= {"powell", "lbfgs"}
+    assert (slopes["n"] == 5 * len(CHECKPOINTS)).all() and (slopes["n_groups"] == 5).all()
+
+
+def test_persona_effect_recovers_a_known_gap():
+    units = synthetic_units(persona_gap=-4.0, noise=0.5)
+    fits = stats.persona_effect(units)
+    effect = fits[fits["term"] == "C(arm, Treatment('empty'))[T.persona]"].set_index(["model", "kind"])
+    assert len(effect) == 4 * 2
+    is_persona = units["condition"] != "empty"
+    observed = (units[is_persona].groupby(["model", "kind"])["score"].mean()
+                - units[~is_persona].groupby(["model", "kind"])["score"].mean())
+    np.testing.assert_allclose(effect["coef"], observed.loc[effect.index], atol=0.05)
+    assert (effect["ci_high"] < 0).all()
+
+
+def test_size_regressions_recover_a_known_size_coefficient():
+    rng = np.random.default_rng(4)
+    rows = []
+    for (family, size), persona, kind in itertools.product(
+        [("a", 1), ("a", 2), ("b", 1), ("b", 2), ("c", 3)], [f"p{i}" for i in range(8)],
+        ["persona_directed", "goal_oriented"],
+    ):
+        for t in (0, 102):
+            drop = 2.5 * size - 6 if t == 102 else 0.0
+            rows.append((f"{family}{size}", persona, kind, t, 60 + drop + rng.normal(0, 0.5), family, size))
+    units = pd.DataFrame(rows, columns=["model", "condition", "kind", "checkpoint", "score", "family", "size"])
+    fit = stats.length_cost_vs_size(units)
+    size_row = fit[fit["term"] == "size"].iloc[0]
+    assert size_row["coef"] == pytest.approx(2.5, abs=0.3)
+    assert size_row["n"] == 5 * 8 * 2 and size_row["n_groups"] == 3 * 8
+
+
+def test_convergence_warnings_are_captured_not_emitted():
+    # No persona effect at all: the persona variance estimate sits on the boundary and statsmodels warns.
+    noise = np.random.default_rng(2).normal(0, 1, 60)
+    units = pd.DataFrame(
+        {
+            "model": "m", "kind": "goal_oriented", "condition": np.repeat([f"p{i}" for i in range(6)], 10),
+            "checkpoint": np.tile(CHECKPOINTS, 6), "score": 50 + 0.2 * np.tile(CHECKPOINTS, 6) + noise,
+        }
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fits = stats.length_slope(units)
+    assert not [w for w in caught if "statsmodels" in w.filename]
+    assert fits["warnings"].str.contains("boundary").all()
+    assert fits.loc[fits["term"] == "checkpoint", "coef"].item() == pytest.approx(0.2, abs=0.02)
+
+
+def test_attach_prefix_tokens_and_length_curves():
+    units = synthetic_units(n_models=2, n_personas=2)
+    lengths = units[["model", "condition", "kind", "checkpoint"]].rename(columns={"checkpoint": "round"})
+    lengths = lengths.assign(prefix_tokens=lengths["round"] * 300)
+    with_tokens = stats.attach_prefix_tokens(units, lengths)
+    curves = stats.length_control_curves(with_tokens)
+    assert curves.loc[curves["checkpoint"] == 102, "prefix_tokens"].eq(30_600).all()
+    with pytest.raises(ValueError, match="have no prefix length"):
+        stats.attach_prefix_tokens(units, lengths[lengths["round"] > 0])
