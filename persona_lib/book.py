@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
+
 from persona_lib.paths import PROJECT_ROOT
 
 BOOK_RUN_DIR = Path("book") / "run"
@@ -40,11 +42,28 @@ def assemble_book(run_dir: str | Path, book_root: str | Path = PROJECT_ROOT) -> 
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    copied = [Path(shutil.copy2(notebook, target / notebook.name)) for notebook in notebooks]
+    copied = [_copy_for_book(notebook, target / notebook.name) for notebook in notebooks]
     figures = Path(run_dir) / "figures"
     if figures.is_dir():
         shutil.copytree(figures, target / "figures")
     return copied
+
+
+def _copy_for_book(source: Path, target: Path) -> Path:
+    """Copy an executed notebook, hiding its parameter cells in the rendered page.
+
+    The default ``parameters`` cell is removed (papermill overrode it); the ``injected-parameters`` cell, which
+    records the configuration the run really used, stays in the page collapsed.
+    """
+    notebook = nbformat.read(source, as_version=4)
+    for cell in notebook.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "parameters" in tags:
+            tags.append("remove-cell")
+        elif "injected-parameters" in tags:
+            tags.append("hide-input")
+    nbformat.write(notebook, target)
+    return target
 
 
 def build_book(book_root: str | Path = PROJECT_ROOT, strict: bool = True) -> Path:
