@@ -1,0 +1,217 @@
+"""Self-generated dialogues: every dialogue advances one round per batched backend call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from persona_lib.backends._base import Backend, Message, SamplingParams
+from persona_lib.config import RunConfig
+from persona_lib.generation._common import ORIGINAL, SHUFFLED, sampling_params
+from persona_lib.store import (
+    Request,
+    ResponseStore,
+    complete_requests,
+    make_run_info,
+    request_keys,
+)
+
+DIALOGUE_COLUMNS = [
+    "condition", "kind", "replicate", "round", "user", "assistant", "prompt_tokens", "completion_tokens",
+    "finish_reason", "error", "key", "status", "stopped_at_round", "stop_reason",
+]
+
+
+@dataclass(frozen=True)
+class DialogueSpec:
+    """One dialogue to generate.
+
+    Attributes:
+        condition: Persona name, or ``empty`` for the baseline.
+        kind: ``persona_directed`` or ``goal_oriented``.
+        replicate: ``original`` or ``shuffled`` (user turns in shuffled order).
+        system: The system messages opening every request (empty for the baseline unless a reasoning-off line).
+        user_turns: The scripted user turns, one per round.
+    """
+
+    condition: str
+    kind: str
+    replicate: str
+    system: list[Message]
+    user_turns: list[str]
+
+
+def dialogue_specs(config: RunConfig) -> list[DialogueSpec]:
+    """Every dialogue a run needs: conditions × kinds × replicates, in that nesting order.
+
+    Conditions are the selected personas, then the baseline (``empty``) if ``include_baseline``. The baseline's
+    persona-directed interview addresses the model by ``config.model.name_in_dialogue``; a persona's interview
+    addresses the persona by name. The shuffled replicate (if enabled) uses ``config.seed``.
+    """
+    from persona_lib.dialogues import load_script
+    from persona_lib.personas import BASELINE, select_personas, system_messages
+
+    personas = select_personas(config.personas, custom_files=config.custom_persona_files)
+    conditions: list[tuple[str, Any]] = [(persona.name, persona) for persona in personas]
+    if config.include_baseline:
+        conditions.append((BASELINE, None))
+    replicates: list[tuple[str, int | None]] = [(ORIGINAL, None)]
+    if config.shuffled_replicate:
+        replicates.append((SHUFFLED, config.seed))
+
+    specs = []
+    for condition, persona in conditions:
+        system = system_messages(persona, config.model.reasoning_off_system)
+        addressed_as = persona.name if persona is not None else config.model.name_in_dialogue
+        for kind in config.dialogue_kinds:
+            for replicate, shuffle_seed in replicates:
+                turns = load_script(kind, addressed_as, n_rounds=config.n_rounds, shuffle_seed=shuffle_seed)
+                specs.append(DialogueSpec(condition, kind, replicate, list(system), list(turns)))
+    return specs
+
+
+def run_dialogues(
+    specs: Sequence[DialogueSpec],
+    backend: Backend,
+    store: ResponseStore,
+    params: SamplingParams,
+    run_info: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Generate dialogues turn-synchronously: all active dialogues advance one round per batched call.
+
+    Round ``r``'s request is the dialogue's system messages, its own rounds ``1..r-1`` (user, assistant) and user
+    turn ``r``. A dialogue whose round ends in ``context_overflow`` or ``error`` stops there (recorded, never
+    raised); the others continue. Every round is committed to the store before the next, and request keys are
+    content addresses, so a re-run reuses every stored round and makes no backend call for them (stored errors
+    are retried).
+
+    Args:
+        specs: The dialogues.
+        backend: The model under test.
+        store: The response store.
+        params: Decoding parameters.
+        run_info: Provenance stored with each new response.
+
+    Returns:
+        One row per attempted round (see ``DIALOGUE_COLUMNS``); ``status`` is ``completed`` or ``stopped``, with
+        ``stopped_at_round`` and ``stop_reason`` (the finish reason and error message) for stopped dialogues.
+    """
+    histories: list[list[Message]] = [[] for _ in specs]
+    stopped: dict[int, tuple[int, str]] = {}
+    rows: list[dict[str, Any]] = []
+    n_rounds = max((len(spec.user_turns) for spec in specs), default=0)
+    with tqdm(total=n_rounds, desc="dialogues (rounds)", unit="round", dynamic_ncols=True) as bar:
+        for round_number in range(1, n_rounds + 1):
+            active = [
+                index for index, spec in enumerate(specs)
+                if index not in stopped and round_number <= len(spec.user_turns)
+            ]
+            if not active:
+                break
+            requests = []
+            for index in active:
+                spec = specs[index]
+                user = {"role": "user", "content": spec.user_turns[round_number - 1]}
+                tags = {
+                    "stage": "dialogue", "condition": spec.condition, "kind": spec.kind,
+                    "replicate": spec.replicate, "round": round_number,
+                }
+                requests.append(Request(spec.system + histories[index] + [user], tags))
+            records = complete_requests(
+                store, backend, requests, params, run_info, batch_size=len(requests),
+                desc=f"dialogues round {round_number}", show_progress=False,
+            )
+            keys = request_keys(backend.name, backend.model, params.as_dict(), (r.messages for r in requests))
+            for index, request, key in zip(active, requests, keys):
+                spec = specs[index]
+                record = records[key]
+                rows.append({
+                    "condition": spec.condition, "kind": spec.kind, "replicate": spec.replicate,
+                    "round": round_number, "user": request.messages[-1]["content"],
+                    "assistant": record.text if record.ok else None, "prompt_tokens": record.prompt_tokens,
+                    "completion_tokens": record.completion_tokens, "finish_reason": record.finish_reason,
+                    "error": record.error, "key": key,
+                })
+                if record.ok:
+                    histories[index] += [request.messages[-1], {"role": "assistant", "content": record.text}]
+                else:
+                    reason = record.finish_reason + (f": {record.error}" if record.error else "")
+                    stopped[index] = (round_number, reason)
+            bar.update(1)
+            bar.set_postfix(active=len(active), stopped=len(stopped), refresh=False)
+
+    table = pd.DataFrame(rows, columns=DIALOGUE_COLUMNS[:-3])
+    status, stopped_at, reason = {}, {}, {}
+    for index, spec in enumerate(specs):
+        ident = (spec.condition, spec.kind, spec.replicate)
+        status[ident] = "stopped" if index in stopped else "completed"
+        stopped_at[ident] = stopped[index][0] if index in stopped else None
+        reason[ident] = stopped[index][1] if index in stopped else None
+    idents = list(zip(table["condition"], table["kind"], table["replicate"]))
+    table["status"] = [status[ident] for ident in idents]
+    table["stopped_at_round"] = pd.array([stopped_at[ident] for ident in idents], dtype="Int64")
+    table["stop_reason"] = [reason[ident] for ident in idents]
+    return table
+
+
+def generate_dialogues(config: RunConfig, backend: Backend, store: ResponseStore) -> pd.DataFrame:
+    """Generate (or resume) every dialogue of a run; see :func:`run_dialogues` for the contract.
+
+    Args:
+        config: The run configuration (personas, baseline, kinds, rounds, shuffled replicate, seed, sampling).
+        backend: The model under test (``config.model``).
+        store: The run's response store.
+
+    Returns:
+        The tidy dialogue table: condition, kind, replicate, round, user, assistant, prompt_tokens,
+        completion_tokens, finish_reason, error, key, status, stopped_at_round, stop_reason.
+    """
+    return run_dialogues(
+        dialogue_specs(config), backend, store, sampling_params(config.generation), make_run_info(backend, config)
+    )
+
+
+def load_dialogue(
+    store: ResponseStore,
+    condition: str,
+    kind: str,
+    replicate: str = ORIGINAL,
+    model: str | None = None,
+) -> list[Message]:
+    """A stored dialogue as messages: system messages, then every answered round (user, assistant).
+
+    Args:
+        store: The response store.
+        condition: Persona name or ``empty``.
+        kind: ``persona_directed`` or ``goal_oriented``.
+        replicate: ``original`` or ``shuffled``.
+        model: Restrict to one model (needed when a store holds dialogues of several models).
+
+    Returns:
+        The messages up to the last answered round (the newest stored answer if rounds were stored twice).
+
+    Raises:
+        KeyError: if the store has no answered round for this dialogue.
+    """
+    table = store.to_dataframe(stage="dialogue")
+    if table.empty:
+        raise KeyError(f"{store.path}: no dialogue rounds stored")
+    chosen = table[
+        (table["condition"] == condition) & (table["kind"] == kind) & (table["replicate"] == replicate)
+        & table["finish_reason"].isin(["stop", "length"])
+    ]
+    if model is not None:
+        chosen = chosen[chosen["model"] == model]
+    if chosen.empty:
+        raise KeyError(
+            f"{store.path}: no answered round for condition={condition!r}, kind={kind!r}, replicate={replicate!r}"
+            + (f", model={model!r}" if model else "")
+            + "; run generate_dialogues first"
+        )
+    last = chosen.sort_values(["round", "created"]).iloc[-1]
+    record = store.get(last["key"])
+    return list(record.messages) + [{"role": "assistant", "content": record.text}]

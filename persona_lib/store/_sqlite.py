@@ -1,0 +1,384 @@
+"""The response store: one SQLite file holding every answer a run has obtained.
+
+Layout (``<output_dir>/responses.sqlite``):
+
+* ``responses`` — one row per request key (``INSERT``-once: a key is never stored twice). Columns: key, created
+  (UTC ISO time), backend, model, sampling (JSON), conversation (id of the last message node, see below), text,
+  prompt_tokens, completion_tokens, finish_reason, error, run_info_id.
+* ``tags`` — the tag sets (JSON: stage, condition, kind, replicate, round / checkpoint, dataset, item_id...) under
+  which a key was requested. Content addressing means two requests with identical messages (e.g. the checkpoint-0
+  question of both dialogue kinds) share one answer; each keeps its own tag set here.
+* ``messages`` — message nodes ``(id, parent, role, content)`` with ``id = sha256(parent id + message)``. A
+  conversation is stored as its last node; a dialogue's long history is therefore stored once, not once per round
+  and once per benchmark question (which would take gigabytes for 100-round dialogues).
+* ``run_info`` — resolved configuration, library and backend versions, python version; each response points at
+  the run info it was produced under.
+
+Durability: WAL journal, ``synchronous=FULL``, one transaction per :meth:`ResponseStore.put_many` call, so a
+killed process loses at most the batch it was generating.
+
+Errors: a response with ``finish_reason == "error"`` is stored (for the record) but is not final: a later
+:meth:`ResponseStore.put_many` with the same key replaces it, and :meth:`ResponseStore.final_keys` does not list it,
+so re-running a stage retries failed requests. Every other finish reason (``stop``, ``length``,
+``context_overflow``) is final.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from persona_lib.backends._base import Message
+from persona_lib.store._keys import canonical_json
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    sampling TEXT NOT NULL,
+    conversation TEXT NOT NULL,
+    text TEXT NOT NULL,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    finish_reason TEXT NOT NULL,
+    error TEXT,
+    run_info_id TEXT
+);
+CREATE TABLE IF NOT EXISTS tags (
+    key TEXT NOT NULL,
+    stage TEXT,
+    tags TEXT NOT NULL,
+    PRIMARY KEY (key, tags)
+);
+CREATE INDEX IF NOT EXISTS tags_stage ON tags (stage);
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    parent TEXT,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_info (
+    id TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    info TEXT NOT NULL
+);
+"""
+
+_RECORD_COLUMNS = (
+    "key, created, backend, model, sampling, conversation, text, prompt_tokens, completion_tokens, "
+    "finish_reason, error, run_info_id"
+)
+
+
+@dataclass(frozen=True)
+class ResponseRecord:
+    """One stored answer.
+
+    Attributes:
+        key: The request key (:func:`persona_lib.store.request_key`).
+        backend: Backend kind that produced it.
+        model: Model identifier.
+        sampling: Decoding parameters (dict).
+        messages: The full message list that was sent (``None`` when read with ``with_messages=False``).
+        tags: The tag set of the first request that produced the answer (all tag sets: ``tags`` table).
+        text: The answer ('' for overflow and errors).
+        prompt_tokens: Prompt tokens as counted by the backend.
+        completion_tokens: Generated tokens.
+        finish_reason: ``stop``, ``length``, ``context_overflow`` or ``error``.
+        error: Why the request failed, if it did.
+        run_info: Resolved config and versions the answer was produced under.
+        created: UTC ISO time of storage.
+    """
+
+    key: str
+    backend: str
+    model: str
+    sampling: dict[str, Any]
+    messages: list[Message] | None
+    tags: dict[str, Any]
+    text: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    finish_reason: str
+    error: str | None = None
+    run_info: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the model produced an answer (``stop`` or ``length``)."""
+        return self.finish_reason in ("stop", "length")
+
+    @property
+    def final(self) -> bool:
+        """False for errors, which a re-run retries."""
+        return self.finish_reason != "error"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _message_id(parent: str | None, message: Message) -> str:
+    payload = (parent or "") + canonical_json({"role": message["role"], "content": message["content"]})
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class ResponseStore:
+    """Content-addressed, crash-safe store of model responses (see the module docstring for the layout).
+
+    Args:
+        path: The SQLite file (created with its parent folder if missing).
+
+    Example:
+        >>> store = ResponseStore(tmp_path / "responses.sqlite")  # doctest: +SKIP
+        >>> store.put_many([record]); record.key in store  # doctest: +SKIP
+        True
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._run_info_cache: dict[str, dict[str, Any]] = {}
+        # Message nodes known to be stored, keyed by (parent id, role, content): long shared histories are
+        # hashed and inserted once per process instead of once per request.
+        self._known_nodes: dict[tuple[str | None, str, str], str] = {}
+
+    @classmethod
+    def for_output_dir(cls, output_dir: str | Path) -> ResponseStore:
+        """The store of a run folder: ``<output_dir>/responses.sqlite``."""
+        return cls(Path(output_dir) / "responses.sqlite")
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    # ----------------------------------------------------------------------------------------------- reading
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def __contains__(self, key: object) -> bool:
+        row = self._db.execute("SELECT 1 FROM responses WHERE key = ?", (key,)).fetchone()
+        return row is not None
+
+    def get(self, key: str) -> ResponseRecord | None:
+        """The stored record for ``key``, or ``None``."""
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: Iterable[str], with_messages: bool = True) -> dict[str, ResponseRecord]:
+        """Stored records for the given keys (missing keys are absent from the result).
+
+        Args:
+            keys: Request keys.
+            with_messages: Rebuild each record's message list (set False for speed when the caller has them).
+        """
+        keys = list(dict.fromkeys(keys))
+        records: dict[str, ResponseRecord] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM responses WHERE key IN ({marks})", chunk
+            ).fetchall()
+            first_tags = self._first_tags(chunk)
+            for row in rows:
+                record = self._record_from_row(row, first_tags.get(row[0], {}), with_messages)
+                records[record.key] = record
+        return records
+
+    def final_keys(self, keys: Iterable[str]) -> set[str]:
+        """The subset of ``keys`` stored with a final answer (anything but ``error``)."""
+        keys = list(dict.fromkeys(keys))
+        found: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT key FROM responses WHERE key IN ({marks}) AND finish_reason != 'error'", chunk
+            )
+            found.update(row[0] for row in rows)
+        return found
+
+    def messages(self, conversation_id: str) -> list[Message]:
+        """Rebuild a stored conversation from its last message node."""
+        chain: list[Message] = []
+        node: str | None = conversation_id
+        while node:
+            row = self._db.execute("SELECT parent, role, content FROM messages WHERE id = ?", (node,)).fetchone()
+            if row is None:
+                raise KeyError(f"{self.path}: message node {node} is missing; the store is damaged")
+            chain.append({"role": row[1], "content": row[2]})
+            node = row[0]
+        chain.reverse()
+        return chain
+
+    def run_info(self, run_info_id: str) -> dict[str, Any]:
+        """The run info stored under ``run_info_id`` ({} if unknown)."""
+        if run_info_id not in self._run_info_cache:
+            row = self._db.execute("SELECT info FROM run_info WHERE id = ?", (run_info_id,)).fetchone()
+            self._run_info_cache[run_info_id] = json.loads(row[0]) if row else {}
+        return self._run_info_cache[run_info_id]
+
+    def to_dataframe(self, stage: str | None = None, include_messages: bool = False) -> pd.DataFrame:
+        """All responses as a table, one row per (response, tag set), tags expanded into columns.
+
+        Args:
+            stage: Keep only rows tagged with this stage (``dialogue``, ``benchmark``, ``judge``).
+            include_messages: Also add a ``messages`` column with each full message list (slow for long runs).
+
+        Returns:
+            Columns ``key, created, backend, model, sampling, text, prompt_tokens, completion_tokens,
+            finish_reason, error, run_info_id`` plus one column per tag name.
+        """
+        query = (
+            "SELECT r.key, r.created, r.backend, r.model, r.sampling, r.conversation, r.text, r.prompt_tokens, "
+            "r.completion_tokens, r.finish_reason, r.error, r.run_info_id, t.tags "
+            "FROM responses r LEFT JOIN tags t ON t.key = r.key"
+        )
+        params: tuple = ()
+        if stage is not None:
+            query += " WHERE t.stage = ?"
+            params = (stage,)
+        query += " ORDER BY r.rowid, t.rowid"
+        rows = self._db.execute(query, params).fetchall()
+        base_columns = [
+            "key", "created", "backend", "model", "sampling", "conversation", "text", "prompt_tokens",
+            "completion_tokens", "finish_reason", "error", "run_info_id",
+        ]
+        table = pd.DataFrame([row[:-1] for row in rows], columns=base_columns)
+        tag_table = pd.DataFrame([json.loads(row[-1]) if row[-1] else {} for row in rows], index=table.index)
+        clashing = [name for name in tag_table.columns if name in base_columns]
+        tag_table = tag_table.rename(columns={name: f"tag_{name}" for name in clashing})
+        table = pd.concat([table, tag_table], axis=1)
+        table["sampling"] = table["sampling"].map(json.loads)
+        if include_messages:
+            table["messages"] = table["conversation"].map(self.messages)
+        return table.drop(columns="conversation")
+
+    # ----------------------------------------------------------------------------------------------- writing
+    def put_run_info(self, info: dict[str, Any]) -> str:
+        """Store a run-info entry (idempotent) and return its id (hash of its canonical JSON)."""
+        return self._run_info_id(self._db.cursor(), info) or ""
+
+    def put_many(self, records: Sequence[ResponseRecord]) -> int:
+        """Store records in one durable transaction.
+
+        A key already stored with a final answer is left untouched (no duplicates, first answer wins); a key
+        stored as an ``error`` is replaced. The record's tag set is added to the key's tag sets in every case.
+
+        Args:
+            records: Records to store.
+
+        Returns:
+            The number of response rows written (inserted or replacing an error).
+        """
+        written = 0
+        cursor = self._db.cursor()
+        run_info_ids: dict[int, str | None] = {}
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            for record in records:
+                if id(record.run_info) not in run_info_ids:
+                    run_info_ids[id(record.run_info)] = self._run_info_id(cursor, record.run_info)
+                run_info_id = run_info_ids[id(record.run_info)]
+                conversation = self._put_messages(cursor, record.messages)
+                cursor.execute(
+                    f"INSERT INTO responses ({_RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT(key) DO UPDATE SET created=excluded.created, text=excluded.text, "
+                    "prompt_tokens=excluded.prompt_tokens, completion_tokens=excluded.completion_tokens, "
+                    "finish_reason=excluded.finish_reason, error=excluded.error, "
+                    "run_info_id=excluded.run_info_id WHERE responses.finish_reason = 'error'",
+                    (
+                        record.key, record.created or _now(), record.backend, record.model,
+                        canonical_json(record.sampling), conversation, record.text, record.prompt_tokens,
+                        record.completion_tokens, record.finish_reason, record.error, run_info_id,
+                    ),
+                )
+                written += cursor.rowcount
+                self._put_tags(cursor, record.key, record.tags)
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            self._known_nodes.clear()
+            raise
+        return written
+
+    def add_tags(self, tagged_keys: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Record extra tag sets for keys that are already stored (one transaction)."""
+        cursor = self._db.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            for key, tags in tagged_keys:
+                self._put_tags(cursor, key, tags)
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+
+    # ----------------------------------------------------------------------------------------------- helpers
+    def _first_tags(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        marks = ",".join("?" * len(keys))
+        first: dict[str, dict[str, Any]] = {}
+        for key, tags in self._db.execute(
+            f"SELECT key, tags FROM tags WHERE key IN ({marks}) ORDER BY rowid", keys
+        ):
+            first.setdefault(key, json.loads(tags))
+        return first
+
+    def _record_from_row(self, row: tuple, tags: dict[str, Any], with_messages: bool) -> ResponseRecord:
+        (key, created, backend, model, sampling, conversation, text, prompt_tokens, completion_tokens,
+         finish_reason, error, run_info_id) = row
+        return ResponseRecord(
+            key=key, backend=backend, model=model, sampling=json.loads(sampling),
+            messages=self.messages(conversation) if with_messages else None, tags=tags, text=text,
+            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, finish_reason=finish_reason, error=error,
+            run_info=self.run_info(run_info_id) if run_info_id else {}, created=created,
+        )
+
+    def _run_info_id(self, cursor: sqlite3.Cursor, info: dict[str, Any]) -> str | None:
+        if not info:
+            return None
+        text = canonical_json(info)
+        run_info_id = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        cursor.execute(
+            "INSERT OR IGNORE INTO run_info (id, created, info) VALUES (?, ?, ?)", (run_info_id, _now(), text)
+        )
+        return run_info_id
+
+    def _put_messages(self, cursor: sqlite3.Cursor, messages: Sequence[Message]) -> str:
+        if len(self._known_nodes) > 1_000_000:
+            self._known_nodes.clear()
+        parent: str | None = None
+        for message in messages:
+            memo_key = (parent, message["role"], message["content"])
+            node = self._known_nodes.get(memo_key)
+            if node is None:
+                node = _message_id(parent, message)
+                cursor.execute(
+                    "INSERT OR IGNORE INTO messages (id, parent, role, content) VALUES (?, ?, ?, ?)",
+                    (node, parent, message["role"], message["content"]),
+                )
+                self._known_nodes[memo_key] = node
+            parent = node
+        return parent or ""
+
+    @staticmethod
+    def _put_tags(cursor: sqlite3.Cursor, key: str, tags: dict[str, Any]) -> None:
+        cursor.execute(
+            "INSERT OR IGNORE INTO tags (key, stage, tags) VALUES (?, ?, ?)",
+            (key, tags.get("stage"), canonical_json(tags)),
+        )
