@@ -7,6 +7,7 @@ PNG + SVG and the plotted data as CSV side by side.
 from persona_lib.plots._figures import (
     plot_baseline_similarity,
     plot_checkpoint_curves,
+    plot_context_growth,
     plot_curve_grid,
     plot_difference_curve,
     plot_forest,
@@ -31,6 +32,7 @@ __all__ = [
     "metric_style",
     "plot_baseline_similarity",
     "plot_checkpoint_curves",
+    "plot_context_growth",
     "plot_curve_grid",
     "plot_difference_curve",
     "plot_forest",

@@ -217,3 +217,31 @@ def plot_forest(table: pd.DataFrame, *, title: str = "Size coefficient with 95% 
         ax.set_title(title)
         ax.legend(loc="best", frameon=False)
     return fig
+
+
+def plot_context_growth(dialogues: pd.DataFrame) -> Figure:
+    """Prompt length against round for every dialogue: persona (solid) vs baseline (dashed), one panel per kind.
+
+    Args:
+        dialogues: The dialogue table of :func:`persona_lib.generation.generate_dialogues` (columns ``condition,
+            kind, replicate, round, prompt_tokens``); only the original-order replicate is drawn.
+    """
+    _require(dialogues, ["condition", "kind", "replicate", "round", "prompt_tokens"], "plot_context_growth()")
+    original = dialogues[dialogues["replicate"] == "original"]
+    kinds = [kind for kind in KIND_LABELS if kind in set(original["kind"])]
+    with figure_style():
+        fig = Figure(figsize=(4.2 * max(len(kinds), 1), 3.8), layout="constrained")
+        axes = fig.subplots(1, max(len(kinds), 1), sharey=True, squeeze=False)[0]
+        for ax, kind in zip(axes, kinds):
+            for condition, part in original[original["kind"] == kind].groupby("condition", sort=False):
+                arm = "baseline" if condition == "empty" else "persona"
+                ax.plot(part["round"], part["prompt_tokens"], color=KIND_COLOURS[kind], alpha=0.8,
+                        linestyle=ARM_LINESTYLES[arm], label=ARM_LABELS[arm])
+            ax.set_title(KIND_LABELS[kind])
+            ax.set_xlabel("Round")
+            handles, labels = ax.get_legend_handles_labels()
+            unique = dict(zip(labels, handles))
+            ax.legend(unique.values(), unique.keys(), loc="upper left", frameon=False)
+        axes[0].set_ylabel("Prompt length (tokens)")
+        fig.suptitle("Context grows with every round (one line per dialogue)")
+    return fig

@@ -1,0 +1,26 @@
+"""Model access: one interface over local ``transformers``, offline ``vllm`` and OpenAI-compatible endpoints.
+
+Importing this package imports none of torch, vllm or openai; :func:`create_backend` imports the one it needs.
+"""
+
+from persona_lib.backends._base import Backend, Completion, Conversation, Message, SamplingParams
+from persona_lib.backends._bundled import bundled_model_dir, prepare_bundled_model, resolve_model_path
+from persona_lib.backends._chat import chat_template_for, merge_system_into_first_user, prepare_conversation
+from persona_lib.backends._context import derive_max_model_len
+from persona_lib.backends._factory import create_backend
+
+__all__ = [
+    "Backend",
+    "Completion",
+    "Conversation",
+    "Message",
+    "SamplingParams",
+    "bundled_model_dir",
+    "chat_template_for",
+    "create_backend",
+    "derive_max_model_len",
+    "merge_system_into_first_user",
+    "prepare_bundled_model",
+    "prepare_conversation",
+    "resolve_model_path",
+]

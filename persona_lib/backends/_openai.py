@@ -1,0 +1,190 @@
+"""Any OpenAI-compatible chat endpoint (OpenAI, Gemini's OpenAI surface, a ``vllm serve`` server...).
+
+API key: read from the environment variable ``config.api_key_env`` (default ``OPENAI_API_KEY``); when it is
+unset the key ``"EMPTY"`` is sent, which local servers such as ``vllm serve`` accept.
+
+Failures never raise: rate limits (429), server errors (5xx), timeouts and connection errors are retried with
+exponential back-off and jitter (the client's own retries are switched off so every attempt is ours); after the
+last attempt the request's completion has ``finish_reason="error"``. A 400 saying the context is too long becomes
+``finish_reason="context_overflow"``. When that 400 shows the prompt itself fits and only the generation budget
+does not, the request is sent once more with the budget cut to the free context (the local backends' policy).
+
+``config.extra`` keys: ``max_retries`` (attempts after the first, default 5), ``retry_base_delay`` (seconds,
+default 1.0), ``retry_max_delay`` (default 60.0), ``timeout`` (seconds per request, default 600).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import version
+
+from persona_lib.backends._base import Completion, Conversation, SamplingParams
+from persona_lib.backends._chat import overflow_message, prepare_conversation
+from persona_lib.config import ModelConfig
+
+_CONTEXT_ERROR_HINTS = ("context length", "context_length", "maximum context", "too long", "context window")
+_TOKEN_NUMBERS = (
+    # vLLM: "maximum context length is 256 tokens. However, you requested 310 tokens (278 in the messages, 32 in
+    # the completion)"; OpenAI: "maximum context length is 8192 tokens. However, your messages resulted in 9000".
+    re.compile(r"maximum context length is (?P<context>\d+) tokens.*?\((?P<prompt>\d+) in the messages"),
+    re.compile(r"maximum context length is (?P<context>\d+) tokens.*?messages resulted in (?P<prompt>\d+) tokens"),
+)
+
+
+def is_context_length_error(message: str) -> bool:
+    """True if a 400 error message says the request does not fit the model's context."""
+    lowered = message.lower()
+    return any(hint in lowered for hint in _CONTEXT_ERROR_HINTS)
+
+
+def parse_context_numbers(message: str) -> tuple[int, int] | None:
+    """``(prompt_tokens, context)`` from a context-length error message, if it states them."""
+    for pattern in _TOKEN_NUMBERS:
+        match = pattern.search(message.replace("\n", " "))
+        if match:
+            return int(match["prompt"]), int(match["context"])
+    return None
+
+
+def backoff_delay(attempt: int, base: float, maximum: float, rng: random.Random) -> float:
+    """Seconds to wait before retry ``attempt`` (1-based): full-jitter exponential back-off."""
+    return rng.uniform(0.0, min(maximum, base * 2 ** (attempt - 1)))
+
+
+class OpenAIBackend:
+    """Chat completions from an OpenAI-compatible server, ``config.max_concurrency`` requests at a time.
+
+    Args:
+        config: The model configuration (``backend: openai``, ``base_url`` set).
+    """
+
+    name = "openai"
+
+    def __init__(self, config: ModelConfig) -> None:
+        from openai import OpenAI
+
+        self.config = config
+        self.model = config.model
+        self.max_retries = int(config.extra.get("max_retries", 5))
+        self.retry_base_delay = float(config.extra.get("retry_base_delay", 1.0))
+        self.retry_max_delay = float(config.extra.get("retry_max_delay", 60.0))
+        self.client = OpenAI(
+            base_url=config.base_url,
+            api_key=os.environ.get(config.api_key_env) or "EMPTY",
+            max_retries=0,
+            timeout=float(config.extra.get("timeout", 600.0)),
+        )
+        self._rng = random.Random()
+
+    def version_info(self) -> dict[str, str]:
+        """The openai client version, the endpoint and the model name."""
+        return {
+            "backend": self.name,
+            "openai": version("openai"),
+            "base_url": str(self.config.base_url),
+            "model": self.model,
+        }
+
+    def generate(self, conversations: list[Conversation], params: SamplingParams) -> list[Completion]:
+        """Answer each conversation; one :class:`Completion` per conversation, in input order."""
+        if not conversations:
+            return []
+        workers = min(self.config.max_concurrency, len(conversations))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(lambda conversation: self._complete(conversation, params), conversations))
+
+    def _complete(self, conversation: Conversation, params: SamplingParams) -> Completion:
+        try:
+            messages = prepare_conversation(conversation, self.config)
+        except ValueError as err:
+            return Completion("", 0, 0, "error", error=str(err))
+        completion = self._request_with_retries(messages, params, params.max_new_tokens)
+        numbers = completion.extra.pop("context_numbers", None)
+        if completion.finish_reason == "context_overflow" and numbers and numbers[0] < numbers[1]:
+            prompt_tokens, context = numbers
+            completion = self._request_with_retries(messages, params, context - prompt_tokens)
+            completion.extra.pop("context_numbers", None)
+        return completion
+
+    def _request_with_retries(self, messages: Conversation, params: SamplingParams, budget: int) -> Completion:
+        import openai
+
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                response = self.client.chat.completions.create(
+                    model=self.model,
+                    messages=messages,
+                    temperature=params.temperature,
+                    top_p=params.top_p,
+                    max_tokens=budget,
+                    seed=params.seed,
+                )
+                return self._to_completion(response, attempts)
+            except openai.BadRequestError as err:
+                message = _error_message(err)
+                if not is_context_length_error(message):
+                    return Completion(
+                        "", 0, 0, "error", error=f"400 Bad Request: {message}", extra={"attempts": attempts}
+                    )
+                numbers = parse_context_numbers(message)
+                error = overflow_message(*numbers) if numbers else message
+                return Completion(
+                    "",
+                    numbers[0] if numbers else 0,
+                    0,
+                    "context_overflow",
+                    error=error,
+                    extra={"attempts": attempts, "context_numbers": numbers},
+                )
+            except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as err:
+                # APITimeoutError is an APIConnectionError; InternalServerError covers every 5xx.
+                if attempts > self.max_retries:
+                    return Completion(
+                        "",
+                        0,
+                        0,
+                        "error",
+                        extra={"attempts": attempts},
+                        error=f"gave up after {attempts} attempts: {_describe(err)}",
+                    )
+                time.sleep(backoff_delay(attempts, self.retry_base_delay, self.retry_max_delay, self._rng))
+            except openai.APIStatusError as err:  # other 4xx: retrying will not help
+                return Completion("", 0, 0, "error", error=_describe(err), extra={"attempts": attempts})
+            except Exception as err:  # noqa: BLE001 -- a malformed response fails this request alone
+                return Completion("", 0, 0, "error", error=f"{type(err).__name__}: {err}", extra={"attempts": attempts})
+
+    @staticmethod
+    def _to_completion(response, attempts: int) -> Completion:
+        choice = response.choices[0]
+        usage = response.usage
+        finish = "length" if choice.finish_reason == "length" else "stop"
+        return Completion(
+            text=choice.message.content or "",
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            finish_reason=finish,
+            extra={"attempts": attempts, "server_finish_reason": choice.finish_reason},
+        )
+
+
+def _error_message(err) -> str:
+    body = getattr(err, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if body.get("message"):
+            return str(body["message"])
+    return str(err)
+
+
+def _describe(err) -> str:
+    status = getattr(err, "status_code", None)
+    prefix = f"HTTP {status}: " if status else f"{type(err).__name__}: "
+    return prefix + _error_message(err)

