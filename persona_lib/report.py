@@ -28,7 +28,7 @@ def provenance_markdown(config: RunConfig, *, judged: bool = True) -> str:
     personas = ", ".join(config.personas) + (" + no-persona baseline" if config.include_baseline else "")
     limits = ", ".join(f"{name}: {limit}" for name, limit in config.item_limit.items()) or "none"
     lines = [
-        "| | |",
+        "| | this chapter |",
         "|---|---|",
         f"| model under test | {describe_model(config.model)} |",
     ]

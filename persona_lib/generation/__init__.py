@@ -5,6 +5,7 @@ Public API:
     run_dialogues(specs, backend, store, params, run_info) -> DataFrame: the engine behind it.
     DialogueSpec, dialogue_specs(config): what is generated.
     load_dialogue(store, condition, kind, replicate) -> list[Message]: a stored dialogue.
+    dialogue_prefix_lengths(dialogues, model) -> DataFrame: prefix tokens after each round (length control).
     build_benchmark_requests(config, dialogues) -> list[Request]; conditioned_requests(...): the builder core.
     generate_benchmarks(config, backend, store) -> DataFrame: every item at every checkpoint, resumable.
     schedule(requests) -> list[list[Request]]: prefix-cache-friendly submission order.
@@ -20,6 +21,7 @@ from persona_lib.generation._benchmarks import (
 from persona_lib.generation._common import sampling_params
 from persona_lib.generation._dialogues import (
     DialogueSpec,
+    dialogue_prefix_lengths,
     dialogue_specs,
     generate_dialogues,
     load_dialogue,
@@ -39,6 +41,7 @@ __all__ = [
     "benchmark_items",
     "build_benchmark_requests",
     "conditioned_requests",
+    "dialogue_prefix_lengths",
     "dialogue_specs",
     "generate_benchmarks",
     "generate_dialogues",

@@ -215,3 +215,24 @@ def load_dialogue(
     last = chosen.sort_values(["round", "created"]).iloc[-1]
     record = store.get(last["key"])
     return list(record.messages) + [{"role": "assistant", "content": record.text}]
+
+
+def dialogue_prefix_lengths(dialogues: pd.DataFrame, model: str) -> pd.DataFrame:
+    """Tokens of dialogue in front of an item asked after each round (original order), for length control.
+
+    After round ``r`` the prefix holds round ``r``'s prompt and answer, so its length is ``prompt_tokens +
+    completion_tokens`` of that round (chat-template end-of-turn tokens aside); before round 1 it is 0 (the system
+    prompt is not counted, as in the study's released ``round_lengths.csv``).
+
+    Args:
+        dialogues: The table of :func:`generate_dialogues`.
+        model: The model name for the ``model`` column.
+
+    Returns:
+        Columns model, condition, kind, round, prefix_tokens (rounds 0 to the last answered round).
+    """
+    original = dialogues[dialogues["replicate"] == "original"]
+    answered = original.assign(prefix_tokens=original["prompt_tokens"] + original["completion_tokens"])
+    starts = original[["condition", "kind"]].drop_duplicates().assign(round=0, prefix_tokens=0)
+    table = pd.concat([starts, answered[["condition", "kind", "round", "prefix_tokens"]]], ignore_index=True)
+    return table.assign(model=model)[["model", "condition", "kind", "round", "prefix_tokens"]].dropna()

@@ -13,7 +13,7 @@ from persona_lib.plots._figures import (
     plot_forest,
     plot_length_control,
 )
-from persona_lib.plots._save import save_figure
+from persona_lib.plots._save import save_and_show, save_figure
 from persona_lib.plots._style import (
     KIND_COLOURS,
     METRICS,
@@ -37,5 +37,6 @@ __all__ = [
     "plot_difference_curve",
     "plot_forest",
     "plot_length_control",
+    "save_and_show",
     "save_figure",
 ]

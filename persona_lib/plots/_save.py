@@ -28,3 +28,14 @@ def save_figure(fig: Figure, path_stem: str | Path, data: pd.DataFrame | None = 
         paths["csv"] = stem.with_suffix(".csv")
         data.to_csv(paths["csv"], index=False)
     return paths
+
+
+def save_and_show(fig: Figure, path_stem: str | Path, data: pd.DataFrame | None = None):
+    """Save a figure like :func:`save_figure` and return its PNG for display in a notebook.
+
+    Figures here are built without pyplot, so Jupyter has no inline display for them; showing the saved PNG also
+    guarantees the book shows exactly the file that was written.
+    """
+    from IPython.display import Image
+
+    return Image(filename=str(save_figure(fig, path_stem, data)["png"]))

@@ -1,4 +1,7 @@
-"""One scores table for a whole run: IFBench by rule, everything else by the LLM judge."""
+"""One scores table for a whole run: IFBench by rule, everything else by the LLM judge, and its unit-level metrics.
+
+Lives beside (not inside) ``persona_lib.scoring`` and ``persona_lib.judging`` because it uses both.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,15 @@ from persona_lib.backends import Backend
 from persona_lib.config import RunConfig
 from persona_lib.judging import SCORE_COLUMNS, judge_responses
 from persona_lib.personas import BASELINE, Persona
-from persona_lib.scoring._ifbench import IFBENCH_SCORER_VERSION, score_ifbench_response
+from persona_lib.scoring import (
+    IFBENCH_SCORER_VERSION,
+    bfi_error,
+    bfi_profiles,
+    fidelity_per_turn,
+    refusal_rates,
+    score_ifbench_response,
+    win_rates,
+)
 from persona_lib.store import ResponseStore
 
 RULE_BASED = "rule-based"
@@ -95,3 +106,45 @@ def score_run(
     rules = ifbench_score_rows(benchmark_df, config.model.model)
     parts = [part for part in (judged, rules) if not part.empty]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SCORE_COLUMNS)
+
+
+def protocol_units(scores: pd.DataFrame, personas: Mapping[str, Persona] | Iterable[Persona]) -> pd.DataFrame:
+    """Every protocol metric at the unit level: one 0–100 score per model × condition × kind × checkpoint.
+
+    Metric names follow :data:`persona_lib.plots.METRICS`: ``dialogue`` (fidelity per turn, ``checkpoint`` = round,
+    personas only), ``bfi_error`` (labelled characters only; mean over label sources, and for the baseline over
+    every labelled character), ``rolebench_specific`` / ``rolebench_general`` (win rates), ``ifbench`` (prompt-level
+    strict accuracy), ``safety`` and ``excess_safety`` (refusal rates). Units without any scored item are left out.
+
+    Args:
+        scores: The scores table of :func:`score_run`.
+        personas: The run's personas (for the BFI labels).
+
+    Returns:
+        Columns model, condition, kind, checkpoint, dataset, metric, score.
+    """
+    unit = ["model", "condition", "kind", "checkpoint"]
+    parts = []
+    fidelity = fidelity_per_turn(scores[scores["dataset"] == "fidelity"]) if (scores["dataset"] == "fidelity").any() \
+        else pd.DataFrame()
+    if not fidelity.empty:
+        parts.append(fidelity.groupby(unit, as_index=False)["score"].mean().assign(dataset="fidelity",
+                                                                                    metric="dialogue"))
+    if (scores["dataset"] == "bfi").any():
+        errors = bfi_error(bfi_profiles(scores[scores["dataset"] == "bfi"]), personas)
+        if not errors.empty:
+            parts.append(errors.groupby(unit, as_index=False)["error"].mean()
+                         .rename(columns={"error": "score"}).assign(dataset="bfi", metric="bfi_error"))
+    wins = win_rates(scores)
+    if not wins.empty:
+        parts.append(wins.rename(columns={"rate": "score"}).assign(metric=lambda t: t["dataset"]))
+    refusals = refusal_rates(scores)
+    if not refusals.empty:
+        parts.append(refusals.drop(columns="metric").rename(columns={"rate": "score", "benchmark": "metric"})
+                     .assign(dataset="xstest"))
+    rules = scores[(scores["dataset"] == "ifbench") & scores["score"].notna()]
+    if not rules.empty:
+        parts.append(rules.groupby(unit, as_index=False)["score"].mean().assign(dataset="ifbench", metric="ifbench"))
+    columns = [*unit, "dataset", "metric", "score"]
+    units = pd.concat([part[columns] for part in parts], ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    return units.dropna(subset=["score"]).reset_index(drop=True)
