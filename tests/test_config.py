@@ -111,11 +111,12 @@ def test_paper_config_is_the_full_protocol():
 def test_default_config_is_the_small_cpu_run():
     config = load_config(CONFIGS / "default.yaml")
     personas = select_personas(config.personas, config.custom_persona_files)
-    assert [p.name for p in personas] == ["Gaston", "Michael Scott", "HAL 9000"]
+    assert [p.name for p in personas] == ["Gaston", "HAL 9000"]
+    assert [p.has_bfi_labels for p in personas] == [True, False]
     assert config.model.backend == "transformers" and config.model.model == BUNDLED_MODEL
     assert config.judge.model == BUNDLED_MODEL
-    assert config.n_rounds == 12 and config.resolved_checkpoints() == [0, 6, 12] and config.shuffled_replicate
-    assert config.generation.max_new_tokens == 64 and config.judging.max_new_tokens == 96
+    assert config.n_rounds == 8 and config.resolved_checkpoints() == [0, 4, 8] and not config.shuffled_replicate
+    assert config.generation.max_new_tokens == 48 and config.judging.max_new_tokens == 64
     assert set(config.item_limit) == set(config.datasets) <= set(ALL_DATASETS) and set(config.datasets) <= set(SPECS)
     for dataset in config.datasets:
         assert len(load_items(dataset, persona="Gaston", limit=config.item_limit[dataset], seed=config.seed)) == 6
