@@ -119,6 +119,9 @@ def test_default_config_is_the_small_cpu_run():
     assert config.generation.max_new_tokens == 48 and config.judging.max_new_tokens == 64
     assert set(config.item_limit) == set(config.datasets) <= set(ALL_DATASETS) and set(config.datasets) <= set(SPECS)
     for dataset in config.datasets:
-        assert len(load_items(dataset, persona="Gaston", limit=config.item_limit[dataset], seed=config.seed)) == 6
+        limit = config.item_limit[dataset]
+        assert len(load_items(dataset, persona="Gaston", limit=limit, seed=config.seed)) == limit
+    bfi_items = load_items("bfi", limit=config.item_limit["bfi"], seed=config.seed)
+    assert len({item.meta["dimension"] for item in bfi_items}) == 5
     for kind in config.dialogue_kinds:
-        assert len(load_script(kind, config.model.name_in_dialogue, n_rounds=config.n_rounds)) == 12
+        assert len(load_script(kind, config.model.name_in_dialogue, n_rounds=config.n_rounds)) == 8
