@@ -177,8 +177,8 @@ def plot_baseline_similarity(curves: pd.DataFrame, *, x: str = "checkpoint") -> 
     """
     table = curves.drop(columns=["arm"], errors="ignore")
     return plot_checkpoint_curves(
-        table, x=x, metric="baseline_similarity", title="Drift towards the baseline: similarity of persona "
-        "responses to no-persona responses (higher = more baseline-like)"
+        table, x=x, metric="baseline_similarity",
+        title="Similarity of persona answers to no-persona answers\n(higher = more baseline-like)"
     )
 
 
