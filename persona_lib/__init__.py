@@ -2,7 +2,10 @@
 
 Sub-packages, one per concept: ``personas``, ``dialogues``, ``benchmarks`` (data + specs), ``backends``
 (model access), ``store`` (resumable response store), ``generation``, ``judging``, ``scoring``, ``stats``,
-``plots``. The notebooks in ``notebooks/`` call into these; nothing here reads ``../shared``.
+``plots``. Modules that tie them together: ``config`` (the typed run configuration), ``scores`` (a run's scores
+table), ``released`` and ``reproduce`` (the authors' released results), ``report`` (provenance for the book),
+``pipeline`` and ``book`` (papermill execution and the Jupyter Book), ``cli`` (``persona-eval``). The notebooks in
+``notebooks/`` call into these; nothing here reads ``../shared``.
 """
 
 __version__ = "0.1.0"
