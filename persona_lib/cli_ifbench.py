@@ -18,7 +18,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from persona_lib.paths import data_dir
+from persona_lib.benchmarks import load_items
 from persona_lib.scoring import (
     IFBenchInputError,
     IFBenchPrompt,
@@ -57,10 +57,6 @@ def _test_set(data_path: Path | None) -> list[IFBenchPrompt]:
     """The IFBench test prompts: from ``data_path`` if given, else from the project's benchmark data."""
     if data_path is not None:
         return load_ifbench_prompts(data_path)
-    try:
-        from persona_lib.benchmarks import load_items
-    except ImportError:  # the benchmarks package is optional for this command
-        return load_ifbench_prompts(data_dir() / "ifbench" / "IFBench_test.jsonl")
     return [to_ifbench_prompt(item) for item in load_items("ifbench")]
 
 
