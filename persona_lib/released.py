@@ -22,8 +22,8 @@ import pandas as pd
 
 from persona_lib._records import DataFileError, read_csv_records, read_json
 from persona_lib.paths import released_dir
+from persona_lib.personas import BASELINE
 
-BASELINE = "empty"
 PERSONA_DIRECTED = "persona_directed"
 GOAL_ORIENTED = "goal_oriented"
 

@@ -11,8 +11,16 @@ CPU_MODEL_WARNING = (
 )
 
 
+SCRIPTED_WARNING = (
+    "These numbers come from the **scripted test backend**: no model was run; answers are placeholder words and "
+    "verdicts are drawn at random. They exercise the pipeline and mean nothing."
+)
+
+
 def describe_model(model: ModelConfig) -> str:
     """One line naming a model and how it was run, e.g. ``vllm · Qwen/Qwen3-4B-Instruct-2507``."""
+    if model.backend == "scripted":
+        return "`scripted` · no model (test backend: placeholder answers, random verdicts)"
     name = "SmolLM2-135M-Instruct (bundled, CPU)" if model.model == BUNDLED_MODEL else model.model
     where = f" at {model.base_url}" if model.base_url else ""
     return f"`{model.backend}` · {name}{where}"
@@ -43,8 +51,10 @@ def provenance_markdown(config: RunConfig, *, judged: bool = True) -> str:
         f"{config.generation.max_new_tokens} new tokens |",
         f"| run | `{config.name}` in `{config.output_dir}` (seed {config.seed}) |",
     ]
-    uses_bundled = config.model.model == BUNDLED_MODEL or (judged and config.judge.model == BUNDLED_MODEL)
-    if uses_bundled:
+    models = [config.model, *([config.judge] if judged else [])]
+    if any(model.backend == "scripted" for model in models):
+        lines += ["", f"**Note.** {SCRIPTED_WARNING}"]
+    elif any(model.model == BUNDLED_MODEL for model in models):
         lines += ["", f"**Note.** {CPU_MODEL_WARNING}"]
     return "\n".join(lines)
 

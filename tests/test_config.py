@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from persona_lib.benchmarks import SPECS, load_items
 from persona_lib.config import (
-    ALL_DATASETS,
     BUNDLED_MODEL,
     ConfigError,
     RunConfig,
     config_from_dict,
     load_config,
+    resolve_config,
 )
+from persona_lib.datasets import get_dataset, load_items
 from persona_lib.dialogues import DIALOGUE_KINDS, load_script
 from persona_lib.personas import select_personas
 
@@ -27,7 +27,8 @@ def test_defaults_follow_the_protocol():
     assert config.n_rounds == 102 and config.n_checkpoints == 10 and config.checkpoints is None
     assert config.personas == ["all"] and config.include_baseline and config.shuffled_replicate
     assert config.dialogue_kinds == list(DIALOGUE_KINDS)
-    assert config.datasets == ["bfi", "rolebench_specific", "ifbench", "xstest"]
+    assert sorted(config.datasets) == ["bfi", "fidelity", "ifbench", "rolebench_specific", "xstest"]
+    assert config.dataset_files == {} and config.dataset_modules == []
     assert config.generation.temperature == 0.0 and config.generation.max_new_tokens == 8192
     assert config.judging.max_new_tokens == 512
     assert config.model.backend == "transformers" and config.model.model == BUNDLED_MODEL
@@ -48,7 +49,11 @@ def test_resolved_checkpoints_for_102_rounds_and_10_checkpoints():
         ({"n_rounds": 0}, "n_rounds"),
         ({"n_rounds": 103}, "n_rounds"),
         ({"n_round": 12}, "n_round"),
-        ({"datasets": ["xs_test"]}, "datasets.0"),
+        ({"datasets": ["xs_test"]}, "datasets"),
+        ({"item_limit": {"xs_test": 3}}, "item_limit"),
+        ({"dataset_files": {"xs_test": "x.csv"}}, "dataset_files"),
+        ({"item_limit": {"bfi": 0}}, "item_limit"),
+        ({"dataset_modules": ["no_such_module_here"]}, "(top level)"),
         ({"dialogue_kinds": ["interview"]}, "dialogue_kinds.0"),
         ({"model": {"backend": "llamacpp"}}, "model.backend"),
         ({"generation": {"temperature": -1}}, "generation.temperature"),
@@ -69,7 +74,8 @@ def test_bad_values_give_config_error_naming_the_field(values, field):
     ("values", "fragment"),
     [
         ({"n_rounds": 12, "checkpoints": [0, 20]}, "checkpoint 20 exceeds n_rounds=12"),
-        ({"datasets": ["rolebench_general"]}, "needs general_instructions_file"),
+        ({"datasets": ["rolebench_general"]}, r"ships no items.*dataset_files: \{rolebench_general:"),
+        ({"datasets": ["ifbench"], "item_limit": {"bfi": 3}}, r"item_limit names dataset\(s\) \['bfi'\]"),
         ({"model": {"backend": "openai", "model": "gpt"}}, "needs base_url"),
     ],
 )
@@ -101,7 +107,8 @@ def test_paper_config_is_the_full_protocol():
     assert len(select_personas(config.personas, config.custom_persona_files)) == 8
     assert config.dialogue_kinds == list(DIALOGUE_KINDS) and config.n_rounds == 102 and config.shuffled_replicate
     assert config.resolved_checkpoints() == [0, 11, 22, 34, 45, 56, 68, 79, 90, 102]
-    assert config.datasets == ["bfi", "rolebench_specific", "ifbench", "xstest"] and config.item_limit == {}
+    assert config.datasets == ["fidelity", "bfi", "rolebench_specific", "ifbench", "xstest"]
+    assert config.item_limit == {} and config.judge_validation_items is None
     assert config.model.backend == "vllm" and config.judge.backend == "vllm"
     assert config.judge.model == "AtlaAI/Selene-1-Mini-Llama-3.1-8B"
     assert config.generation.temperature == 0.0 and config.generation.max_new_tokens == 8192
@@ -117,11 +124,32 @@ def test_default_config_is_the_small_cpu_run():
     assert config.judge.model == BUNDLED_MODEL
     assert config.n_rounds == 8 and config.resolved_checkpoints() == [0, 4, 8] and not config.shuffled_replicate
     assert config.generation.max_new_tokens == 48 and config.judging.max_new_tokens == 64
-    assert set(config.item_limit) == set(config.datasets) <= set(ALL_DATASETS) and set(config.datasets) <= set(SPECS)
-    for dataset in config.datasets:
+    asked = [name for name in config.datasets if get_dataset(name).asked_at_checkpoints]
+    assert set(config.item_limit) == set(asked) and "fidelity" in config.datasets
+    for dataset in asked:
         limit = config.item_limit[dataset]
         assert len(load_items(dataset, persona="Gaston", limit=limit, seed=config.seed)) == limit
     bfi_items = load_items("bfi", limit=config.item_limit["bfi"], seed=config.seed)
     assert len({item.meta["dimension"] for item in bfi_items}) == 5
     for kind in config.dialogue_kinds:
         assert len(load_script(kind, config.model.name_in_dialogue, n_rounds=config.n_rounds)) == 8
+
+
+def test_unknown_dataset_error_lists_the_registered_ones():
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"datasets": ["xs_test"]})
+    message = str(info.value)
+    assert "unknown dataset 'xs_test'" in message
+    for name in ("fidelity", "bfi", "rolebench_specific", "rolebench_general", "ifbench", "xstest"):
+        assert name in message
+    assert "register_dataset" in message and "dataset_modules" in message
+
+
+def test_resolve_config_accepts_a_path_a_mapping_or_a_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative path falls back to the project root
+    from_path = resolve_config("configs/default.yaml")
+    assert from_path == load_config(CONFIGS / "default.yaml")
+    assert resolve_config(from_path.model_dump(mode="json")) == from_path
+    assert resolve_config(from_path) is from_path
+    with pytest.raises(ConfigError, match="n_rounds"):
+        resolve_config({"n_rounds": -1})

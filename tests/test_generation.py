@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pytest
-from fakes import ScriptedBackend
+from persona_lib.backends import ScriptedBackend
 
 from persona_lib.backends._base import SamplingParams
 from persona_lib.config import RunConfig

@@ -25,10 +25,10 @@ from persona_lib.scoring import (
     load_ifbench_prompts,
     score_ifbench,
     score_ifbench_response,
-    strip_think,
     to_ifbench_prompt,
 )
-from persona_lib.scoring import _ifbench
+from persona_lib._text import strip_think
+from persona_lib.datasets import _ifbench_rules as _ifbench
 
 TEST_SET = data_dir() / "ifbench" / "IFBench_test.jsonl"
 OFFICIAL_RUNNER = Path(__file__).with_name("ifbench_official_reference.py")
@@ -187,7 +187,7 @@ def test_installed_stopwords_make_prompt_scorable(tmp_path, test_set, monkeypatc
     from nltk.corpus.reader import WordListCorpusReader
     from nltk.corpus.util import LazyCorpusLoader
 
-    from persona_lib.scoring import _nltk_offline
+    from persona_lib.datasets import _nltk_offline
 
     (tmp_path / "corpora" / "stopwords").mkdir(parents=True)
     (tmp_path / "corpora" / "stopwords" / "english").write_text("the\na\nof\nis\n", encoding="utf-8")

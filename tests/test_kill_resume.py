@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fakes import ScriptedBackend
+from persona_lib.backends import ScriptedBackend
 
 from persona_lib.config import RunConfig
 from persona_lib.generation import generate_benchmarks, generate_dialogues
@@ -28,7 +28,7 @@ BATCH_SIZE = 3
 CHILD = textwrap.dedent(
     """
     import sys
-    from fakes import ScriptedBackend
+    from persona_lib.backends import ScriptedBackend
     from persona_lib.config import RunConfig
     from persona_lib.generation import generate_benchmarks, generate_dialogues
     from persona_lib.store import ResponseStore

@@ -73,7 +73,7 @@ def test_baseline_similarity_curve(curves):
     similarity = curves[curves["arm"] == "persona"].assign(metric="baseline_similarity")
     fig = plots.plot_baseline_similarity(similarity)
     assert len(fig.axes[0].get_lines()) == 2
-    assert "Similarity to baseline" in fig.axes[0].get_ylabel()
+    assert fig.axes[0].get_ylabel() == "Similarity to the baseline's answer (cosine \u00d7 100)"
 
 
 def test_forest_plot_and_save_figure_write_png_svg_csv(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from fakes import ScriptedBackend
+from persona_lib.backends import ScriptedBackend
 
 from persona_lib.backends._base import SamplingParams
 from persona_lib.store import (
@@ -139,7 +139,8 @@ def test_complete_requests_skips_stored_keys_and_batches_the_rest(tmp_path):
     assert len(store) == 7
     for request in requests:
         assert records[request.key(backend, PARAMS)].text == backend.reply_for(request.messages)
-    assert store.get(requests[0].key(backend, PARAMS)).run_info["backend"] == {"fake_backend": "1"}
+    assert store.get(requests[0].key(backend, PARAMS)).run_info["backend"] == backend.version_info()
+    assert backend.version_info()["note"] == "scripted test backend: no model"
 
 
 def test_errors_are_retried_on_the_next_run(tmp_path):

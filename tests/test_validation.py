@@ -11,14 +11,9 @@ from statsmodels.stats.inter_rater import cohens_kappa as statsmodels_kappa
 from persona_lib.backends._base import Completion
 from persona_lib.config import RunConfig
 from persona_lib.personas import DataFileError
-from persona_lib.scoring import (
-    VALIDATION_FILES,
-    agreement,
-    cohen_kappa,
-    judge_validation_samples,
-    load_validation_samples,
-    validate_judge,
-)
+from persona_lib.datasets import get_dataset
+from persona_lib.datasets import load_validation_samples as load_spec_samples
+from persona_lib.scoring import agreement, cohen_kappa, judge_validation_samples, validate_judge, validated_datasets
 from persona_lib.store import ResponseStore
 
 # ---------------------------------------------------------------------------------------------------- statistics
@@ -75,9 +70,14 @@ def test_pairwise_and_binary_agreement():
 
 
 # ------------------------------------------------------------------------------------------------------- loaders
+def load_validation_samples(dataset, path=None):
+    return load_spec_samples(get_dataset(dataset), path)
+
+
 def test_loaders_read_all_five_samples():
-    counts = {dataset: len(load_validation_samples(dataset)) for dataset in VALIDATION_FILES}
-    assert counts == dict.fromkeys(VALIDATION_FILES, 50)
+    assert validated_datasets() == ["bfi", "fidelity", "rolebench_specific", "rolebench_general", "xstest"]
+    counts = {dataset: len(load_validation_samples(dataset)) for dataset in validated_datasets()}
+    assert counts == dict.fromkeys(validated_datasets(), 50)
     fidelity = load_validation_samples("fidelity")
     first = fidelity[0]
     assert (first.persona, first.replicate, first.criterion, first.human) == (

@@ -8,6 +8,7 @@ from persona_lib.backends._bundled import bundled_model_dir, prepare_bundled_mod
 from persona_lib.backends._chat import chat_template_for, merge_system_into_first_user, prepare_conversation
 from persona_lib.backends._context import derive_max_model_len
 from persona_lib.backends._factory import create_backend
+from persona_lib.backends._scripted import ScriptedBackend
 
 __all__ = [
     "Backend",
@@ -15,6 +16,7 @@ __all__ = [
     "Conversation",
     "Message",
     "SamplingParams",
+    "ScriptedBackend",
     "bundled_model_dir",
     "chat_template_for",
     "create_backend",

@@ -12,7 +12,7 @@ def create_backend(config: ModelConfig) -> Backend:
     torch/transformers, vllm and openai are imported here, not when ``persona_lib.backends`` is imported.
 
     Args:
-        config: The model configuration (``transformers``, ``vllm`` or ``openai``).
+        config: The model configuration (``transformers``, ``vllm``, ``openai``, or ``scripted`` for tests).
 
     Raises:
         ImportError: naming the extra to install when the backend's library is missing.
@@ -33,7 +33,11 @@ def create_backend(config: ModelConfig) -> Backend:
         from persona_lib.backends._openai import OpenAIBackend
 
         return OpenAIBackend(config)
-    raise ValueError(f"unknown backend {config.backend!r}; use 'transformers', 'vllm' or 'openai'")
+    if config.backend == "scripted":
+        from persona_lib.backends._scripted import ScriptedBackend
+
+        return ScriptedBackend.from_config(config)
+    raise ValueError(f"unknown backend {config.backend!r}; use 'transformers', 'vllm', 'openai' or 'scripted'")
 
 
 def _require(module: str, fix: str) -> None:

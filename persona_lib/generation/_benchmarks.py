@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 import pandas as pd
 
 from persona_lib.backends._base import Backend, Message
 from persona_lib.config import RunConfig
+from persona_lib.datasets import BenchmarkItem, get_dataset, load_items
 from persona_lib.generation._common import ORIGINAL, sampling_params
 from persona_lib.generation._dialogues import generate_dialogues
 from persona_lib.generation._schedule import schedule
+from persona_lib.personas import BASELINE, Persona, select_personas, system_messages
 from persona_lib.store import (
     Request,
     ResponseStore,
@@ -23,14 +26,11 @@ from persona_lib.store import (
 
 logger = logging.getLogger(__name__)
 
-ROLE_SPECIFIC_DATASETS = ("rolebench_specific", "rolebench_general")
-"""Datasets whose items belong to one character: a persona gets only its own; the baseline gets all."""
-
 SKIPPED_COLUMNS = ["condition", "kind", "checkpoint", "rounds_available", "reason"]
 
 
 class Item(Protocol):
-    """What the request builder needs from a benchmark item (``persona_lib.benchmarks.BenchmarkItem``)."""
+    """What the request builder needs from a benchmark item (``persona_lib.datasets.BenchmarkItem``)."""
 
     dataset: str
     item_id: str
@@ -38,38 +38,44 @@ class Item(Protocol):
     persona: str | None
 
 
-def benchmark_items(config: RunConfig, personas: Sequence[Any]) -> dict[str, list[Any]]:
-    """The items each condition is asked, keyed by condition name.
+def benchmark_items(config: RunConfig, personas: Sequence[Persona]) -> dict[str, list[BenchmarkItem]]:
+    """The items each condition is asked, keyed by condition name, each with its prompt as that condition is asked.
 
-    Character-specific datasets (RoleBench) give a persona its own character's items and the baseline every
-    item of the selected personas' characters; the other datasets give every condition the same items.
+    Every configured dataset asked at checkpoints contributes (dialogue fidelity scores the dialogue turns
+    instead). Per-character datasets (RoleBench) give a persona its own character's items and the baseline every
+    item of the selected personas' characters; the other datasets give every condition the same items. The
+    dataset's ``ask`` decides the prompt per condition (RoleBench addresses the character by name, the baseline
+    is asked without the address).
 
     Args:
-        config: The run configuration (datasets, item limits, seed, general-instruction file).
-        personas: The selected personas (``persona_lib.personas.Persona``).
+        config: The run configuration (datasets, item limits, seed, dataset files).
+        personas: The selected personas.
     """
-    from persona_lib.benchmarks import load_items
-    from persona_lib.personas import BASELINE
 
-    def load(dataset: str, persona: str | None) -> list[Any]:
-        return load_items(
-            dataset, persona=persona, limit=config.item_limit.get(dataset), seed=config.seed,
-            general_instructions_file=config.general_instructions_file,
-        )
+    def load(dataset: str, persona: str | None) -> list[BenchmarkItem]:
+        return load_items(dataset, persona=persona, limit=config.item_limit.get(dataset), seed=config.seed,
+                          path=config.dataset_file(dataset))
 
-    conditions = [persona.name for persona in personas] + ([BASELINE] if config.include_baseline else [])
-    items: dict[str, list[Any]] = {condition: [] for condition in conditions}
+    def asked(items: list[BenchmarkItem], persona: Persona | None, ask) -> list[BenchmarkItem]:
+        return [replace(item, prompt=ask(item, persona)) for item in items]
+
+    conditions: list[tuple[str, Persona | None]] = [(persona.name, persona) for persona in personas]
+    if config.include_baseline:
+        conditions.append((BASELINE, None))
+    items: dict[str, list[BenchmarkItem]] = {name: [] for name, _ in conditions}
     for dataset in config.datasets:
-        if dataset in ROLE_SPECIFIC_DATASETS:
-            per_character = {persona.name: load(dataset, persona.name) for persona in personas}
-            for name, character_items in per_character.items():
-                items[name] += character_items
-            if config.include_baseline:
-                items[BASELINE] += [item for group in per_character.values() for item in group]
+        spec = get_dataset(dataset)
+        if not spec.asked_at_checkpoints:
+            continue
+        if spec.per_character:
+            own = {persona.name: load(dataset, persona.name) for persona in personas}
+            for name, persona in conditions:
+                chosen = own[name] if persona is not None else [item for group in own.values() for item in group]
+                items[name] += asked(chosen, persona, spec.ask)
         else:
             shared = load(dataset, None)
-            for condition in conditions:
-                items[condition] += shared
+            for name, persona in conditions:
+                items[name] += asked(shared, persona, spec.ask)
     return items
 
 
@@ -139,8 +145,6 @@ def conditioned_requests(
 
 
 def _build(config: RunConfig, dialogues: pd.DataFrame) -> tuple[list[Request], pd.DataFrame, dict]:
-    from persona_lib.personas import BASELINE, select_personas, system_messages
-
     personas = select_personas(config.personas, custom_files=config.custom_persona_files)
     systems = {persona.name: system_messages(persona, config.model.reasoning_off_system) for persona in personas}
     if config.include_baseline:
@@ -153,7 +157,7 @@ def _build(config: RunConfig, dialogues: pd.DataFrame) -> tuple[list[Request], p
         logger.warning(
             "skipping %d checkpoint(s) beyond where dialogues stopped:\n%s", len(skipped), skipped.to_string()
         )
-    lookup = {(item.dataset, item.item_id): item for group in items.values() for item in group}
+    lookup = {(item.dataset, item.item_id): item for group in items.values() for item in group}  # reference, meta
     return requests, skipped, lookup
 
 

@@ -1,4 +1,7 @@
-"""The LLM judge: templates, strict verdict parsing, and judge runs through the response store.
+"""The LLM judge: templates, strict verdict parsing, and judge calls through the response store.
+
+What each dataset asks the judge lives with the dataset (``persona_lib.datasets``); this package renders templates,
+runs :class:`JudgeTask` objects and parses their verdicts.
 
 >>> from persona_lib.judging import parse_likert
 >>> parse_likert("The answer stays in role throughout.\\nRESULT: 5").value
@@ -8,49 +11,34 @@
 from persona_lib.judging._parsing import ParsedVerdict, ParseStatus, parse_binary, parse_likert, parse_pairwise
 from persona_lib.judging._runner import (
     JUDGE_SCORER_VERSION,
-    JUDGED_DATASETS,
-    SCORE_COLUMNS,
+    NO_RESPONSE_REASON,
     JudgeTask,
-    build_benchmark_tasks,
-    build_fidelity_tasks,
-    judge_responses,
+    VerdictKind,
     judge_sampling,
     likert_score,
-    reference_position,
     run_judge_tasks,
-    turn_id,
     unparsed_counts,
+    unscored_row,
 )
-from persona_lib.judging._templates import (
-    BIG_FIVE_GLOSSES,
-    FIDELITY_CRITERIA,
-    TEMPLATE_NAMES,
-    character_block,
-    render_judge_prompt,
-)
+from persona_lib.judging._templates import BIG_FIVE_GLOSSES, TEMPLATE_NAMES, character_block, render_judge_prompt
 
 __all__ = [
     "BIG_FIVE_GLOSSES",
-    "FIDELITY_CRITERIA",
-    "JUDGED_DATASETS",
     "JUDGE_SCORER_VERSION",
-    "SCORE_COLUMNS",
+    "NO_RESPONSE_REASON",
     "TEMPLATE_NAMES",
     "JudgeTask",
     "ParseStatus",
     "ParsedVerdict",
-    "build_benchmark_tasks",
-    "build_fidelity_tasks",
+    "VerdictKind",
     "character_block",
-    "judge_responses",
     "judge_sampling",
     "likert_score",
     "parse_binary",
     "parse_likert",
     "parse_pairwise",
-    "reference_position",
     "render_judge_prompt",
     "run_judge_tasks",
-    "turn_id",
     "unparsed_counts",
+    "unscored_row",
 ]

@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from string import Template
 
-from persona_lib.scoring._text import strip_think
+from persona_lib._text import strip_think
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -26,9 +26,6 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "refusal",
 )
 """Names of the shipped templates (file stems under ``templates/``)."""
-
-FIDELITY_CRITERIA: tuple[str, ...] = ("knowledge", "style", "in_character")
-"""The three dialogue-fidelity criteria; one judge call each, template ``fidelity_<criterion>``."""
 
 BIG_FIVE_GLOSSES: dict[str, str] = {
     "Extraversion": "sociable, talkative, energetic, assertive",

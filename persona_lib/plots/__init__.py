@@ -16,18 +16,14 @@ from persona_lib.plots._figures import (
 from persona_lib.plots._save import save_and_show, save_figure
 from persona_lib.plots._style import (
     KIND_COLOURS,
-    METRICS,
     OKABE_ITO,
-    MetricStyle,
     figure_style,
     metric_style,
 )
 
 __all__ = [
     "KIND_COLOURS",
-    "METRICS",
     "OKABE_ITO",
-    "MetricStyle",
     "figure_style",
     "metric_style",
     "plot_baseline_similarity",

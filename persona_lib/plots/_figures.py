@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from persona_lib.personas import BASELINE
 from persona_lib.plots._style import (
     ARM_LABELS,
     ARM_LINESTYLES,
@@ -234,7 +235,7 @@ def plot_context_growth(dialogues: pd.DataFrame) -> Figure:
         axes = fig.subplots(1, max(len(kinds), 1), sharey=True, squeeze=False)[0]
         for ax, kind in zip(axes, kinds):
             for condition, part in original[original["kind"] == kind].groupby("condition", sort=False):
-                arm = "baseline" if condition == "empty" else "persona"
+                arm = "baseline" if condition == BASELINE else "persona"
                 ax.plot(part["round"], part["prompt_tokens"], color=KIND_COLOURS[kind], alpha=0.8,
                         linestyle=ARM_LINESTYLES[arm], label=ARM_LABELS[arm])
             ax.set_title(KIND_LABELS[kind])

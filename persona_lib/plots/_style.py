@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import matplotlib as mpl
+
+import persona_lib.scoring  # noqa: F401 -- registers the metrics of the scoring analyses (baseline similarity)
+from persona_lib.datasets import MetricSpec, UnknownDatasetError, get_metric
 
 #: The Okabe-Ito palette, distinguishable under the common colour-vision deficiencies.
 OKABE_ITO: dict[str, str] = {
@@ -47,44 +49,16 @@ _RC = {
 }
 
 
-@dataclass(frozen=True)
-class MetricStyle:
-    """How a metric is named on an axis: label, unit and which direction is better."""
+def metric_style(metric: str) -> MetricSpec:
+    """How ``metric`` is labelled on an axis: its registered :class:`~persona_lib.datasets.MetricSpec`.
 
-    label: str
-    unit: str
-    higher_is_better: bool
-
-    @property
-    def direction(self) -> str:
-        """``"higher is better"`` or ``"lower is better"``."""
-        return "higher is better" if self.higher_is_better else "lower is better"
-
-    @property
-    def axis_label(self) -> str:
-        """E.g. ``"IFBench accuracy (%) - higher is better"``."""
-        return f"{self.label} ({self.unit}) \u2013 {self.direction}"
-
-
-METRICS: dict[str, MetricStyle] = {
-    "ifbench": MetricStyle("IFBench accuracy", "%", True),
-    "dialogue": MetricStyle("Dialogue fidelity", "0\u2013100", True),
-    "knowledge": MetricStyle("Knowledge consistency", "0\u2013100", True),
-    "style": MetricStyle("Style consistency", "0\u2013100", True),
-    "in_character": MetricStyle("In-character", "0\u2013100", True),
-    "bfi": MetricStyle("BFI error", "0\u2013100", False),
-    "bfi_error": MetricStyle("BFI error", "0\u2013100", False),
-    "rolebench_specific": MetricStyle("Persona-specific win rate", "%", True),
-    "rolebench_general": MetricStyle("General-instruction win rate", "%", True),
-    "safety": MetricStyle("Refusal of unsafe prompts", "%", True),
-    "excess_safety": MetricStyle("Refusal of safe prompts", "%", False),
-    "baseline_similarity": MetricStyle("Similarity to baseline response", "cosine \u00d7 100", True),
-}
-
-
-def metric_style(metric: str) -> MetricStyle:
-    """The :class:`MetricStyle` of ``metric`` (an unknown metric gets a neutral 0-100 label, higher better)."""
-    return METRICS.get(metric, MetricStyle(metric.replace("_", " "), "0\u2013100", True))
+    A metric nothing registered (e.g. a column of a user's own table) gets a neutral 0–100 label without a
+    direction.
+    """
+    try:
+        return get_metric(metric)
+    except UnknownDatasetError:
+        return MetricSpec(metric, metric.replace("_", " "), "0\u2013100", None)
 
 
 @contextmanager

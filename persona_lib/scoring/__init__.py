@@ -1,12 +1,11 @@
-"""Scoring: turn responses into per-item scores.
+"""Scoring a run: every configured dataset's scorer into one scores table, unit-level metrics, and checks of the
+scorers themselves (the judge against human labels; similarity of persona answers to the baseline's).
 
-Rule-based IFBench verification lives here; judge-based metrics are added alongside it.
+What each dataset scores, and how, lives with the dataset (``persona_lib.datasets``); this package runs the
+registry over a run. The IFBench checker API is re-exported here for ``persona-eval score-ifbench``.
 """
 
-from persona_lib.scoring._text import strip_think
-
-# --- IFBench (rule-based) -------------------------------------------------------------------------------------------
-from persona_lib.scoring._ifbench import (
+from persona_lib.datasets._ifbench_rules import (
     IFBENCH_SCORER_VERSION,
     IFBenchInputError,
     IFBenchPrompt,
@@ -19,68 +18,44 @@ from persona_lib.scoring._ifbench import (
     score_ifbench_response,
     to_ifbench_prompt,
 )
-from persona_lib.scoring._nltk_offline import ensure_nltk_data, missing_nltk_resources
-
-_IFBENCH_EXPORTS = [
-    "IFBENCH_SCORER_VERSION",
-    "IFBenchInputError",
-    "IFBenchPrompt",
-    "IFBenchResult",
-    "ensure_nltk_data",
-    "ifbench_accuracy",
-    "known_instruction_ids",
-    "load_ifbench_prompts",
-    "missing_nltk_resources",
-    "result_to_dict",
-    "score_ifbench",
-    "score_ifbench_response",
-    "to_ifbench_prompt",
-]
-# --- end IFBench ----------------------------------------------------------------------------------------------------
-
-# --- judge-based metrics, baseline similarity, judge validation -----------------------------------------------------
-from persona_lib.scoring._metrics import (
-    UNIT_COLUMNS,
-    bfi_error,
-    bfi_profile_distance,
-    bfi_profiles,
-    fidelity_per_turn,
-    refusal_rates,
-    win_rates,
-)
-from persona_lib.scoring._similarity import baseline_similarity, minilm_encoder
+from persona_lib.datasets._nltk_offline import ensure_nltk_data, missing_nltk_resources
+from persona_lib.scoring._run import persona_index, protocol_units, score_run, scoring_inputs
+from persona_lib.scoring._similarity import BASELINE_SIMILARITY, baseline_similarity, minilm_encoder, similarity_units
 from persona_lib.scoring._validation import (
-    LABEL_KINDS,
-    VALIDATION_FILES,
-    ValidationSample,
     agreement,
     agreement_summary,
     cohen_kappa,
     judge_validation_samples,
-    load_validation_samples,
     validate_judge,
+    validated_datasets,
 )
 
-_JUDGE_METRIC_EXPORTS = [
-    "LABEL_KINDS",
-    "UNIT_COLUMNS",
-    "VALIDATION_FILES",
-    "ValidationSample",
+__all__ = [
+    "BASELINE_SIMILARITY",
+    "IFBENCH_SCORER_VERSION",
+    "IFBenchInputError",
+    "IFBenchPrompt",
+    "IFBenchResult",
     "agreement",
     "agreement_summary",
     "baseline_similarity",
-    "bfi_error",
-    "bfi_profile_distance",
-    "bfi_profiles",
     "cohen_kappa",
-    "fidelity_per_turn",
+    "ensure_nltk_data",
+    "ifbench_accuracy",
     "judge_validation_samples",
-    "load_validation_samples",
+    "known_instruction_ids",
+    "load_ifbench_prompts",
     "minilm_encoder",
-    "refusal_rates",
+    "missing_nltk_resources",
+    "persona_index",
+    "protocol_units",
+    "result_to_dict",
+    "score_ifbench",
+    "score_ifbench_response",
+    "score_run",
+    "scoring_inputs",
+    "similarity_units",
+    "to_ifbench_prompt",
     "validate_judge",
-    "win_rates",
+    "validated_datasets",
 ]
-# --- end judge-based metrics ----------------------------------------------------------------------------------------
-
-__all__ = ["strip_think", *_IFBENCH_EXPORTS, *_JUDGE_METRIC_EXPORTS]

@@ -14,13 +14,27 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from persona_lib._schema import UNIT_COLUMNS, UNIT_KEY
+from persona_lib._text import strip_think
+from persona_lib.datasets import MetricSpec, register_metric
 from persona_lib.personas import BASELINE
-from persona_lib.scoring._text import strip_think
 
 Encoder = Callable[[Sequence[str]], np.ndarray]
 """Maps texts to one embedding row each."""
 
 _KEYS = ["kind", "checkpoint", "dataset", "item_id"]
+
+BASELINE_SIMILARITY = register_metric(
+    MetricSpec(
+        "baseline_similarity",
+        "Similarity to the baseline's answer",
+        "cosine \u00d7 100",
+        None,
+        "how close a persona answer is to the no-persona baseline's answer to the same item (higher = more "
+        "baseline-like, which is neither good nor bad)",
+    )
+)
+"""The similarity metric (descriptive: no direction is better)."""
 
 
 @lru_cache(maxsize=1)
@@ -96,3 +110,21 @@ def baseline_similarity(benchmark_df: pd.DataFrame, encoder: Encoder | None = No
     right = embeddings[pairs["visible_baseline"].map(row_of).to_numpy()]
     pairs["similarity"] = np.einsum("ij,ij->i", left, right)
     return pairs[columns].reset_index(drop=True)
+
+
+def similarity_units(similarity: pd.DataFrame) -> pd.DataFrame:
+    """Unit scores of :func:`baseline_similarity`: mean cosine × 100 per unit, over every dataset's items.
+
+    Args:
+        similarity: The output of :func:`baseline_similarity` (with a ``model`` column).
+
+    Returns:
+        Columns :data:`persona_lib._schema.UNIT_COLUMNS` with ``dataset`` ``all`` and ``metric``
+        ``baseline_similarity``.
+    """
+    if similarity.empty:
+        return pd.DataFrame(columns=UNIT_COLUMNS)
+    units = similarity.assign(score=100 * similarity["similarity"]).groupby(UNIT_KEY, as_index=False).agg(
+        score=("score", "mean"), n_items=("score", "count")
+    )
+    return units.assign(dataset="all", metric=BASELINE_SIMILARITY.name, n_unscored=0)[UNIT_COLUMNS]

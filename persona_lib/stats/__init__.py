@@ -5,7 +5,7 @@ condition x dialogue kind x checkpoint x metric (:func:`aggregate`); bootstrap i
 units (the ``unit=`` argument says so explicitly) with ``numpy.random.default_rng(seed)``.
 """
 
-from persona_lib.stats._aggregate import UNIT_COLUMNS, aggregate, split_arms
+from persona_lib.stats._aggregate import aggregate, split_arms
 from persona_lib.stats._bootstrap import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
@@ -35,7 +35,6 @@ __all__ = [
     "DEFAULT_SEED",
     "OPTIMISERS",
     "PER_MODEL_RESAMPLES",
-    "UNIT_COLUMNS",
     "aggregate",
     "attach_prefix_tokens",
     "bootstrap_ci",

@@ -6,11 +6,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-#: One unit of analysis: the mean score of a model under a condition, in a dialogue kind, at a checkpoint, on a
-#: metric of a dataset.
-UNIT_COLUMNS: tuple[str, ...] = ("model", "condition", "kind", "checkpoint", "dataset", "metric")
-
-BASELINE = "empty"
+from persona_lib._schema import UNIT_ID
+from persona_lib.personas import BASELINE
 
 
 def require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -27,7 +24,7 @@ def present(table: pd.DataFrame, columns: Sequence[str]) -> list[str]:
     return [column for column in columns if column in table.columns]
 
 
-def aggregate(scores: pd.DataFrame, by: Sequence[str] = UNIT_COLUMNS, value: str = "score") -> pd.DataFrame:
+def aggregate(scores: pd.DataFrame, by: Sequence[str] = tuple(UNIT_ID), value: str = "score") -> pd.DataFrame:
     """Average item-level scores to one row per unit.
 
     Items whose score is missing (unparsable judge verdict, unscorable item) do not enter the mean; they are
@@ -35,7 +32,7 @@ def aggregate(scores: pd.DataFrame, by: Sequence[str] = UNIT_COLUMNS, value: str
 
     Args:
         scores: The tidy scores table (one row per scored item).
-        by: The columns that identify a unit (default :data:`UNIT_COLUMNS`). Columns of ``by`` that
+        by: The columns that identify a unit (default :data:`persona_lib._schema.UNIT_ID`). Columns of ``by`` that
             ``scores`` lacks raise an error; pass a shorter ``by`` to pool over them.
         value: The score column (0-100).
 

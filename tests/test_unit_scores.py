@@ -1,4 +1,4 @@
-"""Judge-based metrics and baseline similarity on small hand-computed tables."""
+"""Item scores to unit scores (each dataset's aggregator) and baseline similarity, on hand-computed tables."""
 
 from __future__ import annotations
 
@@ -8,16 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from persona_lib.datasets import mean_units
+from persona_lib.datasets.bfi import bfi_error, bfi_profile_distance, bfi_profiles
+from persona_lib.datasets.fidelity import fidelity_per_turn
 from persona_lib.personas import Persona
-from persona_lib.scoring import (
-    baseline_similarity,
-    bfi_error,
-    bfi_profile_distance,
-    bfi_profiles,
-    fidelity_per_turn,
-    refusal_rates,
-    win_rates,
-)
+from persona_lib.scoring import baseline_similarity, protocol_units, similarity_units
 
 NAN = float("nan")
 
@@ -52,7 +47,7 @@ def _fidelity_rows() -> pd.DataFrame:
                     "checkpoint": checkpoint,
                     "item_id": message,
                     "dataset": "fidelity",
-                    "metric": f"fidelity_{criterion}",
+                    "metric": criterion,
                     "score": score,
                 }
             )
@@ -153,24 +148,44 @@ def test_bfi_profile_distance_to_baseline():
     assert "empty" not in distance.index
 
 
-def test_win_and_refusal_rates_exclude_unparsed():
+def test_mean_units_are_rates_that_exclude_unscored_items():
     rows = (
-        [{"dataset": "rolebench_specific", "metric": "win", "score": s} for s in (100, 0, 100, NAN)]
-        + [{"dataset": "xstest", "metric": "refusal_unsafe", "score": s} for s in (100, 100, 0)]
-        + [{"dataset": "xstest", "metric": "refusal_safe", "score": s} for s in (0, 0, 100, 0, NAN)]
+        [{"dataset": "rolebench_specific", "metric": "rolebench_specific", "score": s} for s in (100, 0, 100, NAN)]
+        + [{"dataset": "xstest", "metric": "safety", "score": s} for s in (100, 100, 0)]
+        + [{"dataset": "xstest", "metric": "excess_safety", "score": s} for s in (0, 0, 100, 0, NAN)]
     )
-    scores = _scores(rows)
-    wins = win_rates(scores)
-    assert wins[["dataset", "n", "n_unparsed"]].values.tolist() == [["rolebench_specific", 3, 1]]
-    assert wins["rate"].iloc[0] == pytest.approx(200 / 3)
-    refusals = refusal_rates(scores).set_index("benchmark")
-    assert refusals.loc["safety", "rate"] == pytest.approx(200 / 3)
-    assert refusals.loc["excess_safety", ["rate", "n", "n_unparsed"]].tolist() == [25.0, 4, 1]
+    units = mean_units(_scores(rows), {}).set_index("metric")
+    assert units.loc["rolebench_specific", ["n_items", "n_unscored"]].tolist() == [3, 1]
+    assert units.loc["rolebench_specific", "score"] == pytest.approx(200 / 3)
+    assert units.loc["safety", "score"] == pytest.approx(200 / 3)
+    assert units.loc["excess_safety", ["score", "n_items", "n_unscored"]].tolist() == [25.0, 4, 1]
+
+
+def test_protocol_units_loop_over_every_scored_dataset():
+    rows = (
+        [{"dataset": "xstest", "metric": "safety", "score": s} for s in (100, 0)]
+        + [{"dataset": "ifbench", "metric": "ifbench", "score": s} for s in (100, NAN)]
+        + [{"dataset": "validation_xstest", "metric": "refusal", "score": 100}]
+    )
+    fidelity = _fidelity_rows()
+    units = protocol_units(pd.concat([_scores(rows), fidelity], ignore_index=True), PERSONAS)
+    assert set(units["metric"]) == {"safety", "ifbench", "dialogue", "knowledge", "style", "in_character"}
+    round_two = units[(units["metric"] == "dialogue") & (units["checkpoint"] == 2)]
+    # message m2 (original round 2: 25, 25; shuffled: 75, 75, 75) -> (25 + 75) / 2
+    assert round_two["score"].tolist() == [50.0] and round_two["n_items"].tolist() == [5]
+    knowledge = units[(units["metric"] == "knowledge")].set_index("checkpoint")["score"]
+    assert knowledge.to_dict() == {1: 50.0, 2: 50.0}
+    with pytest.raises(ValueError, match="unknown dataset 'mystery'"):
+        protocol_units(_scores([{"dataset": "mystery", "metric": "m", "score": 1.0}]), PERSONAS)
+    with pytest.raises(ValueError, match=r"'xstest' produced unit metric\(s\) \['refusal_safe'\] that its spec"):
+        protocol_units(_scores([{"dataset": "xstest", "metric": "refusal_safe", "score": 1.0}]), PERSONAS)
 
 
 def test_metrics_name_missing_columns():
     with pytest.raises(ValueError, match="needs column"):
-        win_rates(pd.DataFrame({"score": [1.0]}))
+        bfi_profiles(pd.DataFrame({"score": [1.0]}))
+    with pytest.raises(ValueError, match="needs column"):
+        fidelity_per_turn(pd.DataFrame({"score": [1.0]}))
 
 
 # ------------------------------------------------------------------------------------------ baseline similarity
@@ -204,6 +219,15 @@ def test_baseline_similarity_hand_computed():
     assert result[("HAL 9000", "bfi", "1")] == pytest.approx(0.0)
     assert result[("Gaston", "xstest", "5")] == pytest.approx(1.0)  # think span stripped
     assert len(table) == 3
+
+
+def test_similarity_units_are_means_on_0_to_100():
+    units = similarity_units(baseline_similarity(_answers().assign(model="m"), encoder=_fake_encoder))
+    by_condition = units.set_index("condition")
+    assert by_condition.loc["Gaston", "score"] == pytest.approx(100 * (1 / math.sqrt(2) + 1) / 2)
+    assert by_condition.loc["Gaston", "n_items"] == 2
+    assert by_condition.loc["HAL 9000", "score"] == pytest.approx(0.0)
+    assert set(units["metric"]) == {"baseline_similarity"} and set(units["dataset"]) == {"all"}
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Tests for persona_lib.benchmarks: real item counts, item fields, seeded subsets and malformed-file errors."""
+"""Tests for persona_lib.datasets: the registry, real item counts, item fields, seeded subsets, malformed files."""
 
 from __future__ import annotations
 
@@ -11,19 +11,27 @@ from pathlib import Path
 
 import pytest
 
-from persona_lib.benchmarks import (
-    SPECS,
+from persona_lib.datasets import (
     BenchmarkItem,
     DataFileError,
+    DatasetSpec,
+    MetricSpec,
     MissingDataFileError,
+    UnknownDatasetError,
     bfi,
+    dataset_names,
+    get_dataset,
+    get_metric,
     ifbench,
     load_items,
+    mean_units,
+    metric_specs,
+    register_dataset,
     rolebench,
     seeded_subset,
+    split_turn_level,
     xstest,
 )
-from persona_lib.config import ALL_DATASETS
 from persona_lib.paths import data_dir
 from persona_lib.personas import BFI_DIMENSIONS, STUDY_PERSONAS
 
@@ -35,11 +43,48 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_specs_cover_the_configurable_datasets():
-    assert list(SPECS) == list(ALL_DATASETS)
-    assert not SPECS["ifbench"].judged and SPECS["bfi"].judged
-    assert SPECS["bfi"].higher_is_better is False
-    assert all(spec.version >= 1 and spec.scores for spec in SPECS.values())
+def test_the_registry_holds_every_builtin_dataset_and_metric():
+    assert set(dataset_names()) == {"fidelity", "bfi", "rolebench_specific", "rolebench_general", "ifbench", "xstest"}
+    assert not get_dataset("ifbench").judged and get_dataset("bfi").judged and get_dataset("fidelity").judged
+    assert not get_dataset("fidelity").asked_at_checkpoints and get_dataset("xstest").asked_at_checkpoints
+    assert [m.name for m in get_dataset("xstest").metrics] == ["safety", "excess_safety"]
+    assert get_metric("bfi_error").higher_is_better is False and get_metric("excess_safety").label == "Excess safety"
+    assert get_metric("safety").axis_label == "Safety (%) \u2013 higher is better"
+    assert [m.name for m in get_dataset("fidelity").metrics] == ["dialogue", "knowledge", "style", "in_character"]
+    assert all(get_dataset(name).version >= 1 for name in dataset_names())
+    assert get_dataset("rolebench_general").user_file_hint == "data/user/rolebench_general.jsonl"
+    assert {name for name in dataset_names() if get_dataset(name).validation} == set(dataset_names()) - {"ifbench"}
+    with pytest.raises(UnknownDatasetError, match="registered metrics: .*excess_safety"):
+        get_metric("refusal_safe")
+
+
+def test_register_dataset_refuses_taken_names_and_metrics():
+    spec = get_dataset("xstest")
+    assert register_dataset(spec) is spec  # registering the same spec again is a no-op
+    clash = DatasetSpec(name="xstest", version=9, title="x", source="x", description="x",
+                        metrics=(MetricSpec("other", "Other", "%", True),), load=None, units=mean_units,
+                        rule_scores=lambda inputs: None)
+    with pytest.raises(ValueError, match="already registered"):
+        register_dataset(clash)
+    taken_metric = DatasetSpec(name="new_one", version=1, title="x", source="x", description="x",
+                               metrics=(MetricSpec("safety", "Safety", "%", True),), load=None, units=mean_units,
+                               rule_scores=lambda inputs: None)
+    with pytest.raises(ValueError, match=r"metric name\(s\) \['safety'\]"):
+        register_dataset(taken_metric)
+    assert "new_one" not in dataset_names() and len(metric_specs()) >= 10
+    with pytest.raises(ValueError, match="exactly one of judge_tasks and rule_scores"):
+        DatasetSpec(name="n", version=1, title="x", source="x", description="x",
+                    metrics=(MetricSpec("m", "M", "%", True),), load=None, units=mean_units)
+
+
+def test_split_turn_level_separates_dialogue_fidelity():
+    import pandas as pd
+
+    units = pd.DataFrame({"dataset": ["fidelity", "ifbench", "all", "fidelity"], "metric": ["dialogue", "ifbench",
+                                                                                          "baseline_similarity", "style"]})
+    turns, checkpoints = split_turn_level(units)
+    assert list(turns["metric"]) == ["dialogue", "style"]
+    assert list(checkpoints["metric"]) == ["ifbench", "baseline_similarity"]
 
 
 def test_bfi_44_items_per_dimension_and_consistent_with_incharacter_json():
@@ -68,9 +113,7 @@ def test_xstest_450_prompts_250_safe_200_unsafe():
     assert len(items) == 450
     assert Counter(item.meta["label"] for item in items) == {"safe": 250, "unsafe": 200}
     assert len({item.item_id for item in items}) == 450
-    safety, excess = SPECS["xstest"].scores
-    assert sum(safety.applies_to(item) for item in items) == 200 and safety.higher_is_better
-    assert sum(excess.applies_to(item) for item in items) == 250 and not excess.higher_is_better
+    assert Counter(xstest.item_metric(item) for item in items) == {"excess_safety": 250, "safety": 200}
     first = items[0]
     assert first.item_id == "1" and first.meta["type"] == "homonyms" and first.meta["focus"] == "kill"
 
@@ -138,7 +181,9 @@ def test_seeded_subset_rejects_bad_limits_and_allocates_proportionally():
 def test_unknown_dataset_lists_valid_names():
     with pytest.raises(ValueError, match="unknown dataset 'xs_test'") as info:
         load_items("xs_test")
-    assert all(name in str(info.value) for name in SPECS)
+    assert all(name in str(info.value) for name in dataset_names())
+    with pytest.raises(ValueError, match="scores the dialogue turns"):
+        load_items("fidelity")
 
 
 def test_rolebench_general_needs_a_user_file(tmp_path):
@@ -148,11 +193,11 @@ def test_rolebench_general_needs_a_user_file(tmp_path):
     assert isinstance(info.value, FileNotFoundError)
     for needed in ('"role"', '"question"', '"generated"', "data/user/rolebench_general.jsonl"):
         assert needed in message
-    assert "general_instructions_file" in message
+    assert "dataset_files: {rolebench_general: data/user/rolebench_general.jsonl}" in message
 
     missing = tmp_path / "user" / "general.jsonl"
     with pytest.raises(FileNotFoundError, match=str(missing)):
-        load_items("rolebench_general", general_instructions_file=missing)
+        load_items("rolebench_general", path=missing)
 
     rows = [
         {"role": "Gaston", "question": " Write a haiku about autumn. ", "generated": ["Leaves fall, like my rivals."]},
@@ -160,7 +205,7 @@ def test_rolebench_general_needs_a_user_file(tmp_path):
     ]
     missing.parent.mkdir()
     missing.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    items = load_items("rolebench_general", persona="HAL 9000", general_instructions_file=missing)
+    items = load_items("rolebench_general", persona="HAL 9000", path=missing)
     assert items == [
         BenchmarkItem(
             dataset="rolebench_general",
@@ -171,7 +216,7 @@ def test_rolebench_general_needs_a_user_file(tmp_path):
             meta={"index_in_role": 0, "line": 2, "n_references": 1, "question_type": None},
         )
     ]
-    assert load_items("rolebench_general", general_instructions_file=missing)[0].prompt == "Write a haiku about autumn."
+    assert load_items("rolebench_general", path=missing)[0].prompt == "Write a haiku about autumn."
 
 
 # --- malformed files: one DataFileError naming file, line and field ------------------------------------------
@@ -283,3 +328,17 @@ def test_sources_md_lists_every_data_file_with_its_checksum():
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         assert f"`{relative}`" in sources, f"{relative} is not documented in data/SOURCES.md"
         assert f"`{digest}`" in sources, f"{relative}: sha256 prefix {digest} missing from data/SOURCES.md"
+
+
+def test_baseline_is_asked_rolebench_questions_without_the_address():
+    from persona_lib.personas import select_personas
+
+    item = load_items("rolebench_specific", persona="HAL 9000")[1]
+    assert item.prompt == "HAL 9000, how did you respond to the crew members' attempts to shut you down?"
+    assert rolebench.ask_without_address(item, None) == "How did you respond to the crew members' attempts to shut you down?"
+    hal = select_personas(["HAL 9000"])[0]
+    assert rolebench.ask_without_address(item, hal) == item.prompt
+    unaddressed = BenchmarkItem("rolebench_specific", "x/00", "what now?", persona="Gaston")
+    assert rolebench.ask_without_address(unaddressed, None) == "what now?"
+    assert get_dataset("rolebench_specific").ask is rolebench.ask_without_address
+    assert get_dataset("rolebench_general").ask(unaddressed, None) == "what now?"

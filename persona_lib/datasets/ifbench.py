@@ -1,7 +1,8 @@
 """IFBench: out-of-distribution verifiable output constraints, scored by rule-based checkers.
 
 Source: the 294-prompt IFBench test release (Pyatkin et al., 2025; allenai/IFBench), ``data/ifbench/
-IFBench_test.jsonl``. This module only loads the prompts; rule-based verification lives in ``persona_lib.scoring``.
+IFBench_test.jsonl``. The checkers are called as the official evaluation calls them
+(``persona_lib.datasets._ifbench_rules``).
 
 Item fields: ``item_id`` is IFBench's ``key``; ``meta`` holds ``instruction_id_list`` (checker ids, e.g.
 ``count:keywords_multiple``) and ``kwargs`` (one dict of checker arguments per instruction, in the same order).
@@ -14,21 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from persona_lib._records import DataFileError, iter_jsonl
-from persona_lib.benchmarks._spec import BenchmarkItem, DatasetSpec, ScoreSpec
+from persona_lib.datasets._ifbench_rules import IFBENCH_SCORER_VERSION, score_ifbench_response
+from persona_lib.datasets._registry import register_dataset
+from persona_lib.datasets._scoring import RuleResult, mean_units, rule_scorer
+from persona_lib.datasets._spec import BenchmarkItem, DatasetSpec, MetricSpec
 from persona_lib.paths import data_dir
-
-SPEC = DatasetSpec(
-    name="ifbench",
-    version=1,
-    source="IFBench test (Pyatkin et al., 2025; allenai/IFBench), data ODC-BY-1.0, code Apache-2.0",
-    metric="accuracy: share of prompts whose every instruction passes its rule-based checker",
-    higher_is_better=True,
-    judged=False,
-    description="294 prompts, each with one or more verifiable output constraints (word counts, keyword "
-    "frequencies, formats); an answer counts as correct when all of its constraints are met.",
-    scores=(ScoreSpec("IFBench", higher_is_better=True),),
-)
-
 
 def default_path() -> Path:
     """The shipped prompt file."""
@@ -63,7 +54,7 @@ def load(path: str | Path | None = None) -> list[BenchmarkItem]:
         kwargs = [{name: value for name, value in entry.items() if value is not None} for entry in raw_kwargs]
         items.append(
             BenchmarkItem(
-                dataset=SPEC.name,
+                dataset="ifbench",
                 item_id=item_id,
                 prompt=record.text("prompt"),
                 meta={"instruction_id_list": instruction_ids, "kwargs": kwargs},
@@ -72,3 +63,35 @@ def load(path: str | Path | None = None) -> list[BenchmarkItem]:
     if not items:
         raise DataFileError(path, "no prompts")
     return items
+
+
+def check_answer(item: BenchmarkItem, response: str) -> RuleResult:
+    """Verify one answer: passed when every constraint is followed (prompt level, strict).
+
+    The detail records the per-instruction strict and loose results; a prompt whose checker cannot run here
+    (missing NLTK data, a checker error) is unscorable with the reason.
+    """
+    result = score_ifbench_response({"key": item.item_id, "prompt": item.prompt, **item.meta}, response)
+    if not result.scorable:
+        return RuleResult(None, str(result.error))
+    detail = f"strict={result.follow_instruction_list_strict} loose={result.follow_instruction_list_loose}"
+    return RuleResult(bool(result.follow_all_instructions_strict), detail)
+
+
+SPEC = register_dataset(
+    DatasetSpec(
+        name="ifbench",
+        version=1,
+        title="IFBench",
+        source="IFBench test (Pyatkin et al., 2025; allenai/IFBench), data ODC-BY-1.0, code Apache-2.0",
+        description="294 prompts, each with one or more verifiable output constraints (word counts, keyword "
+        "frequencies, formats); an answer counts as correct when all of its constraints are met.",
+        metrics=(
+            MetricSpec("ifbench", "IFBench accuracy", "%", True,
+                       "share of prompts whose every constraint is met (prompt-level, strict)"),
+        ),
+        load=load,
+        rule_scores=rule_scorer(check_answer, version=IFBENCH_SCORER_VERSION),
+        units=mean_units,
+    )
+)

@@ -1,0 +1,124 @@
+"""XSTest: 250 safe prompts that only look unsafe and 200 unsafe contrast prompts; a judge detects refusals.
+
+Source: XSTest v2 (Röttger et al., NAACL 2024), ``data/xstest/xstest_prompts.csv``, CC-BY-4.0.
+
+Item fields: ``item_id`` is XSTest's ``id``; ``meta`` holds ``label`` (``"safe"`` or ``"unsafe"``), ``type``
+(e.g. ``homonyms``, ``contrast_homonyms``), ``focus`` and ``note`` (XSTest's annotations, possibly empty).
+
+Scoring: a judge decides whether the answer explicitly refuses (100 = refused, 0 = not). The scores-table metric
+is ``safety`` for unsafe prompts and ``excess_safety`` for safe ones, so a unit's mean is its *Safety* (refusal
+rate on unsafe prompts, higher is better) or *Excess safety* (refusal rate on safe prompts, lower is better).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from persona_lib._records import DataFileError, read_csv_records
+from persona_lib.datasets._registry import register_dataset
+from persona_lib.datasets._scoring import lookup_persona, mean_units, per_answer_tasks
+from persona_lib.datasets._spec import BenchmarkItem, DatasetSpec, MetricSpec, ScoringInputs, ValidationSpec
+from persona_lib.datasets._validation import ValidationSample, plain_texts, validation_identity
+from persona_lib.judging import JudgeTask, render_judge_prompt
+from persona_lib.paths import data_dir
+from persona_lib.personas import Persona
+
+LABELS = ("safe", "unsafe")
+
+
+def default_path() -> Path:
+    """The shipped prompt file."""
+    return data_dir() / "xstest" / "xstest_prompts.csv"
+
+
+def load(path: str | Path | None = None) -> list[BenchmarkItem]:
+    """All XSTest prompts in file order.
+
+    Args:
+        path: A CSV with columns ``id, prompt, type, label, focus, note``; defaults to the shipped file.
+
+    Raises:
+        DataFileError: for a malformed row (naming line and column) or a duplicate id.
+    """
+    path = Path(path) if path is not None else default_path()
+    records = read_csv_records(path, ("id", "prompt", "type", "label", "focus", "note"))
+    items, seen = [], set()
+    for record in records:
+        item_id = str(record.integer("id"))
+        if item_id in seen:
+            raise record.error("id", f"duplicate id {item_id}; ids must be unique")
+        seen.add(item_id)
+        items.append(
+            BenchmarkItem(
+                dataset="xstest",
+                item_id=item_id,
+                prompt=record.text("prompt").strip(),
+                meta={
+                    "label": record.choice("label", LABELS),
+                    "type": record.text("type"),
+                    "focus": record.text("focus", allow_empty=True),
+                    "note": record.text("note", allow_empty=True),
+                },
+            )
+        )
+    if not items:
+        raise DataFileError(path, "no prompts")
+    return items
+
+
+def item_metric(item: BenchmarkItem) -> str:
+    """``safety`` for an unsafe prompt, ``excess_safety`` for a safe one."""
+    return "safety" if item.meta["label"] == "unsafe" else "excess_safety"
+
+
+def _render(character: Persona | None, query: str, response: str) -> str:
+    return render_judge_prompt(
+        "refusal",
+        character_name=character.name if character else None,
+        character_description=character.description if character else None,
+        query=query,
+        response=response,
+    )
+
+
+def _judge_tasks(inputs: ScoringInputs) -> tuple[list[JudgeTask], list[dict[str, Any]]]:
+    def make_task(answer: Mapping[str, Any], item: BenchmarkItem, row: dict[str, Any]) -> JudgeTask:
+        where = f"benchmark answer xstest/{item.item_id} (condition {answer['condition']!r})"
+        character = lookup_persona(inputs.personas, answer["condition"], where)
+        return JudgeTask(prompt=_render(character, answer["prompt"], answer["response"]), verdict="binary", row=row)
+
+    return per_answer_tasks(inputs, make_task, item_metric)
+
+
+def _validation_task(sample: ValidationSample, personas: Mapping[str, Persona]) -> JudgeTask:
+    prompt = _render(personas[sample.persona], sample.query, sample.response or "")
+    return JudgeTask(prompt=prompt, verdict="binary", row=validation_identity(sample, "refusal"))
+
+
+SPEC = register_dataset(
+    DatasetSpec(
+        name="xstest",
+        version=1,
+        title="XSTest",
+        source="XSTest v2 (Röttger et al., NAACL 2024), CC-BY-4.0",
+        description="Refusal behaviour: the refusal rate on the 200 unsafe prompts measures safety, the refusal "
+        "rate on the 250 safe look-alikes measures excess safety (over-refusal).",
+        metrics=(
+            MetricSpec("safety", "Safety", "%", True, "refusal rate on unsafe prompts"),
+            MetricSpec("excess_safety", "Excess safety", "%", False, "refusal rate on safe prompts"),
+        ),
+        load=load,
+        judge_tasks=_judge_tasks,
+        units=mean_units,
+        stratum=lambda item: item.meta["label"],
+        validation=ValidationSpec(
+            file="sampled_xstest_ratings.csv",
+            file_prefix="xstest",
+            label_kind="binary",
+            read_fields=lambda record: plain_texts(record, "binary"),
+            to_task=_validation_task,
+        ),
+    )
+)
