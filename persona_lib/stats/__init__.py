@@ -1,4 +1,4 @@
-"""Statistics: unit-level aggregation, bootstrap confidence intervals and mixed-effects models.
+"""Statistics: unit-level aggregation, bootstrap confidence intervals, mixed-effects and survival models.
 
 Every function takes and returns tidy pandas DataFrames. The unit of analysis is the mean score of one model x
 condition x dialogue kind x checkpoint x metric (:func:`aggregate`); bootstrap intervals resample model x persona
@@ -29,27 +29,51 @@ from persona_lib.stats._mixed import (
     personalisation_cost,
     personalisation_cost_vs_size,
 )
+from persona_lib.stats._survival import (
+    CHECKPOINT_RULE,
+    TURN_RULE,
+    BreakRule,
+    OnsetAnalysis,
+    dialogue_onsets,
+    hazard_model,
+    kaplan_meier,
+    logrank_test,
+    onset_summary,
+    profile_stability,
+    released_onset_analysis,
+)
 
 __all__ = [
+    "BreakRule",
+    "CHECKPOINT_RULE",
     "DEFAULT_RESAMPLES",
     "DEFAULT_SEED",
     "OPTIMISERS",
+    "OnsetAnalysis",
     "PER_MODEL_RESAMPLES",
+    "TURN_RULE",
     "aggregate",
     "attach_prefix_tokens",
     "bootstrap_ci",
     "checkpoint_curves",
     "checkpoint_difference",
+    "dialogue_onsets",
     "fit_mixedlm",
+    "hazard_model",
+    "kaplan_meier",
     "kind_difference",
     "length_control_curves",
     "length_cost",
     "length_cost_vs_size",
     "length_slope",
+    "logrank_test",
+    "onset_summary",
     "persona_baseline_difference",
     "persona_effect",
     "personalisation_cost",
     "personalisation_cost_vs_size",
+    "profile_stability",
+    "released_onset_analysis",
     "resample_indices",
     "resampled_means",
     "split_arms",
