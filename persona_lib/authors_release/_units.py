@@ -39,7 +39,9 @@ UNIT_TABLE_COLUMNS: list[str] = [
     "model", "condition", "persona", "kind", "checkpoint", "dataset", "metric", "score", "reference_persona",
     "label_source", "n_items", "n_unparsed", "n_fallback",
 ]
-#: The InCharacter label source the BFI error is computed against unless told otherwise.
+#: The InCharacter label source the BFI error is computed against unless told otherwise. The study's notebook
+#: reads one profile per character from a labels file that is not in its repository, so which of InCharacter's
+#: two sources it used is not recorded; the reproduction reports the other source as a variant.
 DEFAULT_LABEL_SOURCE = "annotation"
 _WIN_METRICS = {"dataset": "win_rate", "zero": "win_rate_vs_round0", "previous": "win_rate_vs_previous"}
 _UNIT_KEYS = ["model", "condition", "kind", "checkpoint", "reference_persona"]
