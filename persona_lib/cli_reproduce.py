@@ -1,8 +1,14 @@
-"""``persona-eval reproduce``: recompute the paper's Table 5/6 IFBench rows and curves from the released data."""
+"""``persona-eval reproduce``: recompute the paper's Tables 5 and 6 from the authors' results.
+
+Without ``--authors-repo`` only the IFBench rows are recomputed, from ``data/released/``. With
+``--authors-repo PATH`` (a local clone of github.com/peluz/persistent-personas) every row is recomputed from the
+judge outputs, ratings and answers the clone holds.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -10,15 +16,60 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser(
         "reproduce",
         help="recompute the paper's Table 5/6 rows from the authors' released results",
-        description="Recompute every Table 5/6 row the released data allows (IFBench) and the per-model IFBench "
-        "curves; write tables.csv, ifbench_curves.csv and figures/ into --out and print the comparison.",
+        description="Recompute the rows of Tables 5 and 6 and the per-model curves and print the comparison with "
+        "the published values. From data/released/ alone only the IFBench rows can be recomputed; with "
+        "--authors-repo every row is, from a clone of the authors' repository.",
     )
     parser.add_argument("--out", default="reproduction", help="output folder (default: ./reproduction)")
+    parser.add_argument(
+        "--authors-repo",
+        metavar="PATH",
+        help="a local clone of github.com/peluz/persistent-personas: recompute every row from its judge outputs",
+    )
+    parser.add_argument(
+        "--label-source",
+        choices=["annotation", "pdb"],
+        default=None,
+        help="InCharacter label source for the BFI error (default: annotation; the other is shown as a variant)",
+    )
+    parser.add_argument(
+        "--skip-ifbench-rescore",
+        action="store_true",
+        help="with --authors-repo: do not re-score the released IFBench answers (saves a few minutes)",
+    )
     return parser
 
 
+def _run_from_clone(args: argparse.Namespace) -> int:
+    from persona_lib.authors_release import CloneError, ReleaseNameError
+    from persona_lib.personas import DataFileError
+    from persona_lib.reproduce import format_authors_summary, format_comparison, run_authors_reproduction
+
+    try:
+        result = run_authors_reproduction(
+            args.authors_repo, args.out, label_source=args.label_source,
+            rescore_ifbench=not args.skip_ifbench_rescore,
+        )
+    except (CloneError, ReleaseNameError, DataFileError) as err:
+        print(f"persona-eval reproduce: {err}", file=sys.stderr)
+        return 2
+    print(format_comparison(result.tables))
+    print("\nOther readings of the specification:")
+    print(format_comparison(result.variants))
+    print()
+    print(format_authors_summary(result))
+    tables = [path.name for path in result.files.values() if path.parent == result.files["tables"].parent]
+    print(f"\nwritten to {result.files['tables'].parent}: {', '.join(tables)}; figures in figures/")
+    return 1 if (result.tables["status"] == "mismatch").any() else 0
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the reproduction; exit status 1 if a reproducible row does not match the published value."""
+    """Run the reproduction; exit status 1 if a reproduced row does not match the published value.
+
+    Exit status 2 when ``--authors-repo`` is not a complete clone (the message names what is missing).
+    """
+    if getattr(args, "authors_repo", None):
+        return _run_from_clone(args)
     from persona_lib.reproduce import format_comparison, run_reproduction
 
     result = run_reproduction(args.out)

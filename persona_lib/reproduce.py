@@ -1,22 +1,29 @@
-"""Recompute the paper's published numbers from the authors' released results.
+"""Recompute the paper's published numbers (Tables 5 and 6) from the authors' results.
 
-Only IFBench has per-unit results in the release (``ifbench_results.json``); the other datasets' judge scores
-were not released, so their Table 5/6 rows are listed with the published values and the status
-``not reproducible``. For IFBench the regressions follow the study's specification, read from the authors'
-analysis notebook: per model x persona x dialogue kind a difference on the 0-100 scale (Table 5: last checkpoint
-minus t = 0; Table 6: persona minus the model's baseline at t = 0), both dialogue kinds pooled in one model,
-``diff ~ size`` with size coded 1 (small) / 2 (large) / 3 (Gemini) as a number, a random intercept per
-persona x family, REML, optimisers Powell then L-BFGS.
+Two sources. Without a clone of the authors' repository only ``data/released/ifbench_results.json`` is at hand, so
+only the IFBench rows are recomputed and the judge-scored rows are listed with the published values and the
+status ``not reproducible`` (:func:`run_reproduction`). With a local clone of github.com/peluz/persistent-personas
+every row is recomputed from the judge outputs it holds (:func:`run_authors_reproduction`, via
+:mod:`persona_lib.authors_release`).
+
+The regressions follow the study's specification, read from the authors' analysis notebook: per model x persona x
+dialogue kind a difference on the 0-100 scale (Table 5: last checkpoint minus the first -- for the dialogue ratings
+the last turn minus the first; Table 6: persona minus the model's baseline at t = 0), both dialogue kinds pooled in
+one model, ``diff ~ size`` with size coded 1 (small) / 2 (large) / 3 (Gemini) as a number, a random intercept per
+persona x family, REML, optimisers Powell then L-BFGS. Where the baseline was judged once per persona's question
+set (the general-instruction win rate), the study paired every persona with every one of those baseline rows; the
+reproduction does the same and reports the one-baseline-per-model alternative beside it (:func:`table_variants`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from persona_lib import plots, released, stats
+from persona_lib.personas import BASELINE
 
 #: Agreement required between reproduced and published coefficient and both CI bounds (published values are
 #: rounded to two decimals).
@@ -41,10 +48,28 @@ TABLE_COLUMNS = [
     "table", "dataset", "coef", "ci_low", "ci_high", "published_coef", "published_ci_low", "published_ci_high",
     "status", "note", "n", "n_groups", "converged", "optimiser", "warnings",
 ]
+#: Columns of :func:`table_variants`: a variant of the specification beside the published value.
+VARIANT_COLUMNS = [TABLE_COLUMNS[0], TABLE_COLUMNS[1], "variant", *TABLE_COLUMNS[2:]]
+#: Published dataset label -> the (dataset, metric) of the unit scores it is computed from.
+TABLE_METRICS: dict[str, tuple[str, str]] = {
+    "Dialogue": ("fidelity", "fidelity"),
+    "BFI": ("bfi", "bfi_error"),
+    "Persona-specific": ("rolebench_specific", "win_rate"),
+    "General": ("rolebench_general", "win_rate"),
+    "IFBench": ("ifbench", "ifbench"),
+    "Safety": ("xstest", "safety"),
+    "Excess safety": ("xstest", "excess_safety"),
+}
+#: The metric names the figures know (persona_lib.plots) for each (dataset, metric).
+_PLOT_METRIC = {
+    ("fidelity", "fidelity"): "dialogue", ("rolebench_specific", "win_rate"): "rolebench_specific",
+    ("rolebench_general", "win_rate"): "rolebench_general",
+}
 _NOT_RELEASED = (
-    "not reproducible from released data: the per-item judge scores for this dataset were not released "
-    "(only IFBench accuracies are in data/released/)"
+    "not reproducible from data/released/: the judge outputs for this dataset are not released with this "
+    "project (they are in the authors' repository; run `persona-eval reproduce --authors-repo PATH`)"
 )
+_FIT_FIELDS = ["coef", "ci_low", "ci_high", "n", "n_groups", "converged", "optimiser", "warnings"]
 
 
 @dataclass(frozen=True)
@@ -72,11 +97,14 @@ def _size_row(fit: pd.DataFrame) -> dict:
     row = fit[fit["term"] == "size"]
     if row.empty:
         return {"converged": False, "warnings": "; ".join(fit["warnings"].dropna())}
-    return row.iloc[0][["coef", "ci_low", "ci_high", "n", "n_groups", "converged", "optimiser", "warnings"]].to_dict()
+    return row.iloc[0][_FIT_FIELDS].to_dict()
 
 
 def _status(row: pd.Series) -> tuple[str, str]:
     if pd.isna(row["coef"]):
+        missing = row.get("missing")
+        if isinstance(missing, str) and missing:
+            return "not computed", missing
         return "not reproducible", _NOT_RELEASED
     gaps = {
         name: abs(row[name] - row[f"published_{name}"]) for name in ("coef", "ci_low", "ci_high")
@@ -87,8 +115,19 @@ def _status(row: pd.Series) -> tuple[str, str]:
     return "mismatch", f"largest gap {gaps[worst]:.3f} on {worst} (tolerance {TOLERANCE})"
 
 
+def _compare(reproduced: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Reproduced rows (keyed by table and dataset) beside the published values, with a status and a note."""
+    table = reproduced.merge(_published_frame(), on=["table", "dataset"], how="left")
+    for name in _FIT_FIELDS:
+        if name not in table:
+            table[name] = None
+    table[["coef", "ci_low", "ci_high"]] = table[["coef", "ci_low", "ci_high"]].apply(pd.to_numeric)
+    table[["status", "note"]] = table.apply(_status, axis=1, result_type="expand")
+    return table.reindex(columns=columns).astype({"n": "Int64", "n_groups": "Int64", "converged": "boolean"})
+
+
 def reproduce_tables(ifbench_units: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Table 5 and Table 6 rows: reproduced where the release allows, compared with the published values.
+    """Table 5 and Table 6 rows from ``data/released/``: IFBench reproduced, the others listed as not reproducible.
 
     Args:
         ifbench_units: Released IFBench units with model metadata (default: loaded from ``data/released``).
@@ -99,15 +138,135 @@ def reproduce_tables(ifbench_units: pd.DataFrame | None = None) -> pd.DataFrame:
     units = ifbench_units if ifbench_units is not None else released.with_model_metadata(
         released.load_ifbench_results()
     )
-    reproduced = pd.DataFrame(
-        [
-            {"table": "Table 5", "dataset": "IFBench", **_size_row(stats.length_cost_vs_size(units))},
-            {"table": "Table 6", "dataset": "IFBench", **_size_row(stats.personalisation_cost_vs_size(units))},
-        ]
+    fits = {
+        ("Table 5", "IFBench"): _size_row(stats.length_cost_vs_size(units)),
+        ("Table 6", "IFBench"): _size_row(stats.personalisation_cost_vs_size(units)),
+    }
+    rows = [{"table": table, "dataset": label, **fits.get((table, label), {})} for table, label, *_ in PUBLISHED]
+    return _compare(pd.DataFrame(rows), TABLE_COLUMNS)
+
+
+# --------------------------------------------------------------------------------- from a clone of the release
+def _one_baseline(units: pd.DataFrame) -> pd.DataFrame:
+    """Average baseline rows judged once per reference persona (a no-op for units without such rows)."""
+    from persona_lib.authors_release import collapse_reference_personas
+
+    return collapse_reference_personas(units)
+
+
+def _study_pairing_fit(part: pd.DataFrame, checkpoint: int = 0) -> pd.DataFrame:
+    """Table 6 as the study fitted it when the baseline exists once per reference persona.
+
+    Every persona row is paired with every baseline row of the same model, kind and checkpoint (one per
+    reference persona), so each model x persona x kind contributes one difference per reference persona.
+    """
+    at = part[part["checkpoint"] == checkpoint]
+    keys = ["model", "kind"]
+    baseline = at[at["condition"] == BASELINE][[*keys, "score"]].rename(columns={"score": "baseline"})
+    pairs = at[at["condition"] != BASELINE].merge(baseline, on=keys)
+    pairs = pairs.assign(
+        diff=(pairs["score"] - pairs["baseline"]).astype(float), size=pairs["size"].astype(float),
+        persona_family=pairs["condition"].astype(str) + " | " + pairs["family"].astype(str),
     )
-    table = _published_frame().merge(reproduced, on=["table", "dataset"], how="left")
-    table[["status", "note"]] = table.apply(_status, axis=1, result_type="expand")
-    return table.reindex(columns=TABLE_COLUMNS).astype({"n": "Int64", "n_groups": "Int64", "converged": "boolean"})
+    return stats.fit_mixedlm(pairs, "diff ~ size", "persona_family")
+
+
+def _table_fit(table: str, part: pd.DataFrame, *, pairing: str) -> dict:
+    """Fit one published row on the units of its metric; a row that cannot be fitted says why in ``missing``.
+
+    ``pairing`` (Table 6 only): ``study`` pairs each persona with every per-reference-persona baseline row, as
+    the study did; ``one_baseline`` first averages those rows into one baseline per model, kind and checkpoint.
+    """
+    personas = part[part["condition"] != BASELINE]
+    if table == "Table 5":
+        if personas["checkpoint"].nunique() < 2:
+            return {"missing": "needs persona units at two or more checkpoints"}
+        fit = stats.length_cost_vs_size(personas)
+    else:
+        baseline = part[(part["condition"] == BASELINE) & (part["checkpoint"] == 0)]
+        if baseline.empty or not (personas["checkpoint"] == 0).any():
+            return {"missing": "needs persona and baseline units at checkpoint 0"}
+        if pairing == "study" and baseline.get("reference_persona", pd.Series(dtype=object)).notna().any():
+            fit = _study_pairing_fit(part)
+        else:
+            fit = stats.personalisation_cost_vs_size(_one_baseline(part))
+    row = _size_row(fit)
+    if pd.isna(row.get("coef", float("nan"))):
+        row["missing"] = f"the mixed model could not be fitted: {row.get('warnings') or 'no size term'}"
+    return row
+
+
+def _metric_units(units: pd.DataFrame, label: str) -> pd.DataFrame:
+    dataset, metric = TABLE_METRICS[label]
+    return units[(units["dataset"] == dataset) & (units["metric"] == metric)]
+
+
+def _fit_published_row(units: pd.DataFrame, table: str, label: str, *, pairing: str = "study") -> dict:
+    part = _metric_units(units, label)
+    if part.empty:
+        dataset, metric = TABLE_METRICS[label]
+        return {"missing": f"no units of {dataset}/{metric}"}
+    return _table_fit(table, part, pairing=pairing)
+
+
+def tables_from_units(units: pd.DataFrame, models: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every row of Tables 5 and 6 recomputed from unit scores, beside the published values.
+
+    Args:
+        units: Unit scores of the study's metrics (:func:`persona_lib.authors_release.unit_scores`); the
+            (dataset, metric) behind each row is :data:`TABLE_METRICS`.
+        models: Model metadata (family, size) if the units hold other models than the study's.
+
+    Returns:
+        Columns :data:`TABLE_COLUMNS`, in the published order; a row whose units are missing or whose model
+        cannot be fitted has status ``not computed`` and says why in ``note``.
+    """
+    units = released.with_model_metadata(units, models)
+    rows = [{"table": table, "dataset": label, **_fit_published_row(units, table, label)}
+            for table, label, *_ in PUBLISHED]
+    return _compare(pd.DataFrame(rows), TABLE_COLUMNS)
+
+
+def table_variants(
+    units: pd.DataFrame,
+    *,
+    other_label_units: pd.DataFrame | None = None,
+    authors_bfi_units: pd.DataFrame | None = None,
+    models: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Rows of Tables 5 and 6 under other readings of the specification, beside the published values.
+
+    * ``Table 6 / General, one baseline per model``: the baseline's per-reference-persona rows averaged before
+      differencing (instead of the study's pairing of every persona with every such row);
+    * ``Table 5 / BFI, labels: <source>``: the BFI error against the other InCharacter label source
+      (``other_label_units``: unit scores computed with that source);
+    * ``Table 5 / BFI, authors' extracted ratings``: the BFI error from the authors' ``results/bfi_ratings.csv``
+      instead of our parse of the judge outputs (``authors_bfi_units``).
+
+    Returns:
+        Columns :data:`VARIANT_COLUMNS`.
+    """
+    units = released.with_model_metadata(units, models)
+    rows = [{"table": "Table 6", "dataset": "General",
+             "variant": "one baseline per model (reference personas averaged)",
+             **_fit_published_row(units, "Table 6", "General", pairing="one_baseline")}]
+    for variant, extra in (("labels: {source}", other_label_units), ("authors' extracted ratings", authors_bfi_units)):
+        if extra is None:
+            continue
+        extra = released.with_model_metadata(extra, models)
+        sources = extra.loc[extra["metric"] == "bfi_error", "label_source"].dropna().unique()
+        name = variant.format(source=", ".join(sources) or "none")
+        rows.append({"table": "Table 5", "dataset": "BFI", "variant": name,
+                     **_fit_published_row(extra, "Table 5", "BFI")})
+    return _compare(pd.DataFrame(rows), VARIANT_COLUMNS)
+
+
+def model_curves(units: pd.DataFrame, *, seed: int = stats.DEFAULT_SEED) -> pd.DataFrame:
+    """Per-model curves of every metric: persona mean (bootstrap CI over personas) and baseline, per kind.
+
+    Baseline rows judged once per reference persona are averaged first (one baseline per model).
+    """
+    return stats.checkpoint_curves(_one_baseline(units), by=("model", "kind"), seed=seed)
 
 
 def ifbench_model_curves(ifbench_units: pd.DataFrame | None = None, *, seed: int = stats.DEFAULT_SEED) -> pd.DataFrame:
@@ -120,7 +279,7 @@ def ifbench_model_curves(ifbench_units: pd.DataFrame | None = None, *, seed: int
 
 
 def format_comparison(table: pd.DataFrame) -> str:
-    """The comparison table as aligned text for the terminal."""
+    """The comparison table as aligned text for the terminal (a ``variant`` column is shown when present)."""
     def interval(low: float, high: float) -> str:
         return "" if pd.isna(low) else f"[{low:6.2f}, {high:6.2f}]"
 
@@ -128,12 +287,37 @@ def format_comparison(table: pd.DataFrame) -> str:
     for row in table.itertuples():
         mine = "" if pd.isna(row.coef) else f"{row.coef:6.2f} {interval(row.ci_low, row.ci_high)}"
         theirs = f"{row.published_coef:6.2f} {interval(row.published_ci_low, row.published_ci_high)}"
-        lines.append(f"{row.table:8} {row.dataset:17} {mine:>25}   {theirs:>25}   {row.status}")
+        line = f"{row.table:8} {row.dataset:17} {mine:>25}   {theirs:>25}   {row.status}"
+        if row.status == "not computed":
+            line += f" ({row.note})"
+        lines.append(line + (f"   [{row.variant}]" if "variant" in table.columns else ""))
     return "\n".join(lines)
 
 
+def _save_figures(out: Path, tables: pd.DataFrame, curves: pd.DataFrame, metrics: list[tuple[str, str]]) -> dict:
+    files = {}
+    forest = plots.plot_forest(tables)
+    for kind, path in plots.save_figure(forest, out / "figures" / "tables_5_6_forest", tables).items():
+        files[f"forest_{kind}"] = path
+    order = list(released.MODEL_INFO)
+    names = {model: info.display_name for model, info in released.MODEL_INFO.items()}
+    for dataset, metric in metrics:
+        part = curves[(curves["dataset"] == dataset) & (curves["metric"] == metric)]
+        if part.empty:
+            continue
+        known = [model for model in order if model in set(part["model"])]
+        part = part.assign(model=pd.Categorical(part["model"], known + sorted(set(part["model"]) - set(known)),
+                                                ordered=True)).sort_values("model")
+        grid = plots.plot_curve_grid(part, facet="model", metric=_PLOT_METRIC.get((dataset, metric), metric),
+                                     facet_labels=names)
+        stem = f"{dataset}_{metric}_per_model"
+        for kind, path in plots.save_figure(grid, out / "figures" / stem, part).items():
+            files[f"{stem}_{kind}"] = path
+    return files
+
+
 def run_reproduction(out_dir: str | Path) -> Reproduction:
-    """Compute and write the reproduction: ``tables.csv``, ``ifbench_curves.csv`` and figures.
+    """Compute and write the reproduction from ``data/released/``: ``tables.csv``, ``ifbench_curves.csv``, figures.
 
     Args:
         out_dir: Folder to write into (created if needed).
@@ -161,3 +345,118 @@ def run_reproduction(out_dir: str | Path) -> Reproduction:
     for kind, path in plots.save_figure(forest, out / "figures" / "tables_5_6_forest", tables).items():
         files[f"forest_{kind}"] = path
     return Reproduction(tables=tables, curves=curves, files=files)
+
+
+@dataclass(frozen=True)
+class AuthorsReproduction:
+    """What :func:`run_authors_reproduction` computed from a clone of the authors' repository.
+
+    Attributes:
+        tables: Every row of Tables 5 and 6, reproduced beside published (columns :data:`TABLE_COLUMNS`).
+        variants: The same rows under other readings of the specification (:func:`table_variants`).
+        units: Unit scores of every metric (:func:`persona_lib.authors_release.unit_scores`).
+        curves: Per-model curves of every metric (:func:`model_curves`).
+        parse_report: Verdicts ``ok`` / ``fallback`` / ``unparsed`` per judge and folder.
+        agreement: Selene vs Flow-Judge agreement per folder.
+        bfi_crosscheck: Our parse of the BFI verdicts beside the authors' extracted ratings, item by item.
+        ifbench_rescore: Per file, the released IFBench answers re-scored strict and loose (empty if skipped).
+        ifbench_variants: Which IFBench scoring variant reproduces the released accuracies (empty if skipped).
+        files: Every file written, keyed by a short name.
+    """
+
+    tables: pd.DataFrame
+    variants: pd.DataFrame
+    units: pd.DataFrame
+    curves: pd.DataFrame
+    parse_report: pd.DataFrame
+    agreement: pd.DataFrame
+    bfi_crosscheck: pd.DataFrame
+    ifbench_rescore: pd.DataFrame
+    ifbench_variants: pd.DataFrame
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def run_authors_reproduction(
+    clone: str | Path,
+    out_dir: str | Path,
+    *,
+    label_source: str | None = None,
+    seed: int = stats.DEFAULT_SEED,
+    rescore_ifbench: bool = True,
+) -> AuthorsReproduction:
+    """Recompute every row of Tables 5 and 6 from a local clone of the authors' repository and write it all.
+
+    Reads every judge output under ``metrics/`` (both judges), the released IFBench accuracies and the authors'
+    BFI ratings from ``results/``, and (unless ``rescore_ifbench`` is False) re-scores the IFBench answers under
+    ``generations/``. Writes ``tables.csv``, ``variants.csv``, ``units.csv``, ``curves.csv``,
+    ``parse_report.csv``, ``agreement.csv``, ``bfi_crosscheck.csv``, ``ifbench_rescore.csv``,
+    ``ifbench_variants.csv`` and ``figures/`` into ``out_dir``.
+
+    Args:
+        clone: The clone's top folder.
+        out_dir: Folder to write into (created if needed).
+        label_source: InCharacter label source for the BFI error (default
+            :data:`persona_lib.authors_release.DEFAULT_LABEL_SOURCE`); the other source is reported as a variant.
+        seed: Seed of the pairwise fallback and of the bootstrap.
+        rescore_ifbench: Re-score the IFBench answers (a few minutes on the full release).
+
+    Raises:
+        persona_lib.authors_release.CloneError: if ``clone`` is not a complete clone (names what is missing).
+    """
+    from persona_lib import authors_release as release
+
+    root = release.check_clone(clone)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    label_source = label_source or release.DEFAULT_LABEL_SOURCE
+    items = release.judged_items(root, release.metric_files(root), seed=seed)
+    ifbench = release.ifbench_units(root)
+    units = release.unit_scores(items, ifbench=ifbench, label_source=label_source)
+    other_source = next(source for source in ("annotation", "pdb") if source != label_source)
+    other_units = release.unit_scores(items[items["dataset"] == "bfi"], label_source=other_source)
+    ratings = release.load_bfi_ratings(root) if (root / release.BFI_RATINGS).is_file() else None
+    authors_bfi = (release.unit_scores(release.items_from_bfi_ratings(ratings), label_source=label_source)
+                   if ratings is not None else None)
+    tables = tables_from_units(units)
+    variants = table_variants(units, other_label_units=other_units, authors_bfi_units=authors_bfi)
+    curves = model_curves(units, seed=seed)
+    rescored = release.rescore_ifbench(root) if rescore_ifbench else pd.DataFrame(columns=release.RESCORE_COLUMNS)
+    result = AuthorsReproduction(
+        tables=tables, variants=variants, units=units, curves=curves, parse_report=release.parse_report(items),
+        agreement=release.judge_agreement(items),
+        bfi_crosscheck=(release.bfi_ratings_crosscheck(items, ratings) if ratings is not None else pd.DataFrame()),
+        ifbench_rescore=rescored, ifbench_variants=release.ifbench_variant_summary(rescored),
+    )
+    for name in ("tables", "variants", "units", "curves", "parse_report", "agreement", "bfi_crosscheck",
+                 "ifbench_rescore", "ifbench_variants"):
+        path = out / f"{name}.csv"
+        getattr(result, name).to_csv(path, index=False)
+        result.files[name] = path
+    result.files.update(_save_figures(out, tables, curves, list(TABLE_METRICS.values())))
+    return result
+
+
+def format_authors_summary(result: AuthorsReproduction) -> str:
+    """A few lines for the terminal: parse counts, judge agreement, the BFI cross-check and the IFBench variant."""
+    report = result.parse_report
+    lines = [
+        f"verdicts read: {int(report['n_items'].sum())} ({int(report['fallback'].sum())} replaced by the study's "
+        f"fallback, {int(report['unparsed'].sum())} unparsed and excluded)"
+    ]
+    for row in result.agreement.itertuples():
+        lines.append(f"Selene vs Flow-Judge on {row.folder}: kappa {row.kappa:.2f} over {row.n_pairs} items "
+                     f"({row.n_excluded} excluded)")
+    check = result.bfi_crosscheck
+    if not check.empty:
+        compared = check[check["status"] != "missing"]
+        lines.append(f"BFI ratings: our parse agrees with results/bfi_ratings.csv on {int(compared['agrees'].sum())}"
+                     f" of {len(compared)} items ({len(check) - len(compared)} rows without a judge output here)")
+    rescored = result.ifbench_rescore
+    if not rescored.empty:
+        lines.append(f"IFBench answers re-scored: {int(rescored['n_answers'].sum())} in {len(rescored)} files "
+                     f"({int(rescored['complete'].sum())} files answer all prompts)")
+    for row in result.ifbench_variants.itertuples():
+        if row.n_files:
+            lines.append(f"IFBench {row.variant}: {row.n_exact} of {row.n_files} released accuracies reproduced "
+                         f"exactly (mean gap {row.mean_abs_diff:.2f} points)")
+    return "\n".join(lines)
