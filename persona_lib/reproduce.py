@@ -52,18 +52,13 @@ TABLE_COLUMNS = [
 VARIANT_COLUMNS = [TABLE_COLUMNS[0], TABLE_COLUMNS[1], "variant", *TABLE_COLUMNS[2:]]
 #: Published dataset label -> the (dataset, metric) of the unit scores it is computed from.
 TABLE_METRICS: dict[str, tuple[str, str]] = {
-    "Dialogue": ("fidelity", "fidelity"),
+    "Dialogue": ("fidelity", "dialogue"),
     "BFI": ("bfi", "bfi_error"),
-    "Persona-specific": ("rolebench_specific", "win_rate"),
-    "General": ("rolebench_general", "win_rate"),
+    "Persona-specific": ("rolebench_specific", "rolebench_specific"),
+    "General": ("rolebench_general", "rolebench_general"),
     "IFBench": ("ifbench", "ifbench"),
     "Safety": ("xstest", "safety"),
     "Excess safety": ("xstest", "excess_safety"),
-}
-#: The metric names the figures know (persona_lib.plots) for each (dataset, metric).
-_PLOT_METRIC = {
-    ("fidelity", "fidelity"): "dialogue", ("rolebench_specific", "win_rate"): "rolebench_specific",
-    ("rolebench_general", "win_rate"): "rolebench_general",
 }
 _NOT_RELEASED = (
     "not reproducible from data/released/: the judge outputs for this dataset are not released with this "
@@ -308,7 +303,7 @@ def _save_figures(out: Path, tables: pd.DataFrame, curves: pd.DataFrame, metrics
         known = [model for model in order if model in set(part["model"])]
         part = part.assign(model=pd.Categorical(part["model"], known + sorted(set(part["model"]) - set(known)),
                                                 ordered=True)).sort_values("model")
-        grid = plots.plot_curve_grid(part, facet="model", metric=_PLOT_METRIC.get((dataset, metric), metric),
+        grid = plots.plot_curve_grid(part, facet="model", metric=metric,
                                      facet_labels=names)
         stem = f"{dataset}_{metric}_per_model"
         for kind, path in plots.save_figure(grid, out / "figures" / stem, part).items():

@@ -294,9 +294,9 @@ def test_dialogue_fidelity_averages_replicates_by_position_then_criteria(units):
     assert _unit(persona, metric="knowledge", checkpoint=0)["score"] == pytest.approx(87.5)
     assert _unit(persona, metric="style", checkpoint=0)["score"] == pytest.approx(100.0)
     assert _unit(persona, metric="in_character", checkpoint=0)["score"] == pytest.approx(75.0)
-    assert _unit(persona, metric="fidelity", checkpoint=0)["score"] == pytest.approx(87.5)
+    assert _unit(persona, metric="dialogue", checkpoint=0)["score"] == pytest.approx(87.5)
     # Turn 1: knowledge 4, 5; style 4, 5; in-character 5, 5 -> (87.5 + 87.5 + 100) / 3.
-    turn1 = _unit(persona, metric="fidelity", checkpoint=1)
+    turn1 = _unit(persona, metric="dialogue", checkpoint=1)
     assert turn1["score"] == pytest.approx(91.6667, abs=1e-3) and turn1["n_items"] == 6
     # The baseline's turns judged against Gaston's description: 2 and 1 -> 25 and 0.
     baseline = fidelity[(fidelity["condition"] == "empty") & (fidelity["metric"] == "knowledge")]
@@ -305,16 +305,16 @@ def test_dialogue_fidelity_averages_replicates_by_position_then_criteria(units):
 
 
 def test_win_rates_follow_the_alternating_reference_position(units, items):
-    specific = _unit(units, dataset="rolebench_specific", metric="win_rate", condition="Gaston")
+    specific = _unit(units, dataset="rolebench_specific", metric="rolebench_specific", condition="Gaston")
     assert specific["score"] == 100.0  # verdicts B, A, B, A: the model's answer sits at B, A, B, A
-    general = _unit(units, dataset="rolebench_general", metric="win_rate", condition="Gaston")
+    general = _unit(units, dataset="rolebench_general", metric="rolebench_general", condition="Gaston")
     assert general["score"] == 75.0  # B, A, B, B: the last answer (odd item, model at A) loses
-    baseline = _unit(units, dataset="rolebench_specific", metric="win_rate", condition="empty")
+    baseline = _unit(units, dataset="rolebench_specific", metric="rolebench_specific", condition="empty")
     decided = items[items["path"].str.endswith("instruction_role_specific_empty_0.json-Gaston.csv")]
     assert decided.loc[decided["status"] == "ok", "value"].tolist() == [0.0, 0.0, 0.0]  # A, B, B: reference won
     assert baseline["score"] == 100 * decided["value"].mean() and baseline["n_fallback"] == 1
     assert baseline["reference_persona"] == "Gaston"
-    zero = _unit(units, dataset="rolebench_specific", metric="win_rate_vs_round0")
+    zero = _unit(units, dataset="rolebench_specific", metric="rolebench_specific_vs_round0")
     assert (zero["checkpoint"], zero["n_items"], zero["n_fallback"]) == (11, 2, 1)
 
 
@@ -421,7 +421,7 @@ def test_the_study_pairing_gives_one_difference_per_reference_persona(clone):
     paired = pd.concat([ifbench[ifbench["condition"] != "empty"], repeated], ignore_index=True)
     study = tables_from_units(paired).set_index(["table", "dataset"]).loc[("Table 6", "IFBench")]
     as_general = paired.assign(dataset=paired["dataset"].replace("ifbench", "rolebench_general"),
-                               metric=paired["metric"].replace("ifbench", "win_rate"))
+                               metric=paired["metric"].replace("ifbench", "rolebench_general"))
     averaged = table_variants(as_general).set_index(["table", "dataset"]).loc[("Table 6", "General")]
     assert averaged["coef"] == pytest.approx(1.48, abs=0.01)  # the published Table 6 IFBench coefficient
     assert study["n"] == 8 * averaged["n"] == 8 * 7 * 8 * 2
@@ -452,7 +452,7 @@ def test_cli_end_to_end_on_the_fake_clone(clone, tmp_path, capsys):
     assert set(pd.read_csv(out / "variants.csv")["variant"]) == {
         "one baseline per model (reference personas averaged)", "labels: pdb", "authors' extracted ratings"
     }
-    for stem in ("tables_5_6_forest", "bfi_bfi_error_per_model", "fidelity_fidelity_per_model"):
+    for stem in ("tables_5_6_forest", "bfi_bfi_error_per_model", "fidelity_dialogue_per_model"):
         assert (out / "figures" / f"{stem}.png").stat().st_size > 0
 
 

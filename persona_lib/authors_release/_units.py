@@ -2,17 +2,17 @@
 
 Scales and unit definitions follow the study's analysis notebook (restated, not copied):
 
-* **Dialogue fidelity** (``fidelity``): a turn's rating on each criterion (knowledge, style, in-character) is
+* **Dialogue fidelity** (dataset ``fidelity``): a turn's rating on each criterion (knowledge, style, in-character) is
   averaged over the original and the shuffled replicate *by position* (turn j of one with turn j of the other),
-  put on 0-100 as ``(r - 1) / 4 * 100``; ``fidelity`` is the mean of the three criteria. ``checkpoint`` is the
+  put on 0-100 as ``(r - 1) / 4 * 100``; metric ``dialogue`` is the mean of the three criteria. ``checkpoint`` is the
   turn (0-101). Each criterion is also a metric of its own.
 * **BFI error** (``bfi_error``): per unit the mean judged level of each Big-Five dimension, then the mean absolute
   difference to the character's InCharacter labels / 4 * 100; defined for the four labelled characters only. The
   baseline gets one row per labelled character (``reference_persona``). ``bfi_distance_to_baseline`` is the same
   distance between a persona's profile and the baseline's.
-* **Win rates** (``rolebench_specific`` / ``rolebench_general``, metric ``win_rate``): percent of items where the
-  judge preferred the model's answer to RoleBench's reference answer; ``win_rate_vs_round0`` and
-  ``win_rate_vs_previous`` use the model's own earlier answer as the reference. The baseline is judged once per
+* **Win rates** (metrics ``rolebench_specific`` / ``rolebench_general``): percent of items where the judge
+  preferred the model's answer to RoleBench's reference answer; ``<dataset>_vs_round0`` and
+  ``<dataset>_vs_previous`` use the model's own earlier answer as the reference. The baseline is judged once per
   persona's question set (``reference_persona``).
 * **Safety** / **excess safety** (``xstest``): percent of unsafe / safe prompts the judge called an explicit
   refusal.
@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from persona_lib import released, scoring
+from persona_lib import released
+from persona_lib.datasets.bfi import bfi_error, bfi_profile_distance, bfi_profiles
 from persona_lib.authors_release._clone import IFBENCH_RESULTS, PRIMARY_JUDGE
 from persona_lib.judging import likert_score
 from persona_lib.personas import BASELINE, Persona, load_personas
@@ -43,7 +44,9 @@ UNIT_TABLE_COLUMNS: list[str] = [
 #: reads one profile per character from a labels file that is not in its repository, so which of InCharacter's
 #: two sources it used is not recorded; the reproduction reports the other source as a variant.
 DEFAULT_LABEL_SOURCE = "annotation"
-_WIN_METRICS = {"dataset": "win_rate", "zero": "win_rate_vs_round0", "previous": "win_rate_vs_previous"}
+_WIN_SUFFIX = {"dataset": "", "zero": "_vs_round0", "previous": "_vs_previous"}
+"""The win-rate metric of a reference variant is the dataset's name plus this suffix (the registry's metric for the
+RoleBench reference; the self-reference variants are the study's extra analyses)."""
 _UNIT_KEYS = ["model", "condition", "kind", "checkpoint", "reference_persona"]
 
 
@@ -74,7 +77,7 @@ def _fidelity_units(items: pd.DataFrame) -> pd.DataFrame:
         n_fallback=("n_fallback", "sum"),
     ).reset_index()
     by_criterion = criteria.rename(columns={"criterion": "metric"})
-    return pd.concat([by_criterion, combined.assign(metric="fidelity")], ignore_index=True).assign(dataset="fidelity")
+    return pd.concat([by_criterion, combined.assign(metric="dialogue")], ignore_index=True).assign(dataset="fidelity")
 
 
 def _bfi_units(items: pd.DataFrame, personas: Mapping[str, Persona], label_source: str) -> pd.DataFrame:
@@ -85,11 +88,11 @@ def _bfi_units(items: pd.DataFrame, personas: Mapping[str, Persona], label_sourc
     if label_source not in available:
         raise ValueError(f"no BFI labels from source {label_source!r}; the personas have {available or 'none'}")
     keys = ["model", "condition", "kind", "checkpoint"]
-    profiles = scoring.bfi_profiles(bfi.drop(columns="reference_persona"))
-    errors = scoring.bfi_error(profiles, personas)
+    profiles = bfi_profiles(bfi.drop(columns="reference_persona"))
+    errors = bfi_error(profiles, personas)
     errors = errors[errors["label_source"] == label_source].rename(columns={"error": "score"})
     errors["reference_persona"] = errors["reference_persona"].where(errors["condition"] == BASELINE, None)
-    distance = scoring.bfi_profile_distance(profiles).rename(columns={"distance": "score"})
+    distance = bfi_profile_distance(profiles).rename(columns={"distance": "score"})
     counts = _counts(bfi, keys).reset_index()
     return pd.concat(
         [
@@ -103,7 +106,7 @@ def _bfi_units(items: pd.DataFrame, personas: Mapping[str, Persona], label_sourc
 def _win_units(items: pd.DataFrame) -> pd.DataFrame:
     pairwise = items[items["dataset"].isin(["rolebench_specific", "rolebench_general"])]
     parts = [
-        _rate_units(part, _UNIT_KEYS, dataset=dataset, metric=_WIN_METRICS[reference])
+        _rate_units(part, _UNIT_KEYS, dataset=dataset, metric=dataset + _WIN_SUFFIX[reference])
         for (dataset, reference), part in pairwise.groupby(["dataset", "reference"], sort=True)
     ]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

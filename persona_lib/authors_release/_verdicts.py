@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from persona_lib.authors_release._names import DIALOGUE_FOLDERS, FOLDERS, ReleaseFile
-from persona_lib.judging import ParsedVerdict, parse_binary, parse_likert, parse_pairwise, reference_position
+from persona_lib.datasets.rolebench import reference_position
+from persona_lib.judging import ParsedVerdict, parse_binary, parse_likert, parse_pairwise
 from persona_lib.paths import data_dir
 from persona_lib.personas import DataFileError
 
