@@ -25,12 +25,14 @@ class DataFileError(ValueError):
         where: The record inside it (``"line 12"``, ``"record 3"``, ``"key 'Gaston'"``), or ``None`` for the
             whole file.
         field: The offending field, or ``None`` when the record as a whole is bad.
+        problem: What is wrong, without the location.
     """
 
     def __init__(self, path: str | Path, problem: str, *, where: str | None = None, field: str | None = None):
         self.path = Path(path)
         self.where = where
         self.field = field
+        self.problem = problem
         location = str(self.path)
         if where:
             location += f", {where}"

@@ -1,7 +1,10 @@
 """``persona-eval``: the command-line entry point.
 
 Sub-commands:
-    run             execute the notebooks of a configuration into a run folder (papermill)
+    check           find every problem of a configuration before anything runs (exit 2 if there is one)
+    plan            print what a run will send to the models, its token cost and GPU-hours
+    run             check, then execute the notebooks of a configuration into a run folder (papermill)
+    salvage         copy what still reads from a damaged response store into a new one
     score-ifbench   score IFBench-format responses with the rule-based checkers
     book            copy a run's executed notebooks into the book and build it
     reproduce       recompute the paper's Table 5/6 rows from the authors' released results
@@ -14,21 +17,54 @@ import sys
 
 from persona_lib.config import ConfigError
 from persona_lib.pipeline import STAGE_NAMES
+from persona_lib.store import RunLockedError, StoreError
+
+_RESUME_HINT = (
+    "every answer committed to the run's response store is kept: fix the cause and run the same command again to "
+    "resume"
+)
 
 
 def _add_run_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("run", help="execute the pipeline notebooks for a configuration")
+    parser = subparsers.add_parser("run", help="check, then execute the pipeline notebooks for a configuration")
     parser.add_argument("--config", required=True, help="YAML run configuration, e.g. configs/default.yaml")
     parser.add_argument("--stages", default="all", help=f"comma-separated subset of: {', '.join(STAGE_NAMES)}")
     parser.add_argument("--out", default=None, help="run folder (default: output_dir from the configuration)")
+    parser.add_argument("--force", action="store_true",
+                        help="take the run folder's lock over even if another run seems to hold it")
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from persona_lib.pipeline import run_from_file
 
-    run_dir = run_from_file(args.config, stages=args.stages, output_dir=args.out)
+    try:
+        run_dir = run_from_file(args.config, stages=args.stages, output_dir=args.out, force=args.force)
+    except Exception as err:
+        from papermill.exceptions import PapermillExecutionError
+
+        if not isinstance(err, PapermillExecutionError):
+            raise
+        print(f"persona-eval run: a notebook cell failed: {err.ename}: {err.evalue}\n"
+              f"The partly executed notebook is in the run folder's notebooks/; {_RESUME_HINT}", file=sys.stderr)
+        return 1
     print(f"run folder: {run_dir}")
+    return 0
+
+
+def _add_salvage_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("salvage", help="recover what still reads from a damaged response store")
+    parser.add_argument("--run", required=True, help="run folder whose responses.sqlite is damaged")
+    parser.set_defaults(handler=_salvage)
+
+
+def _salvage(args: argparse.Namespace) -> int:
+    from persona_lib.store import salvage_into_place
+
+    kept, health = salvage_into_place(args.run)
+    rows = ", ".join(f"{count:,} {table}" for table, count in health.readable_rows.items())
+    print(f"read {rows}; kept {health.complete_answers:,} answers with their whole conversation.\n"
+          f"The damaged file is kept as {kept}; the next `persona-eval run` recomputes only what was lost.")
     return 0
 
 
@@ -51,11 +87,14 @@ def _book(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command registered."""
-    from persona_lib import cli_ifbench, cli_reproduce
+    from persona_lib import cli_ifbench, cli_preflight, cli_reproduce
 
     parser = argparse.ArgumentParser(prog="persona-eval", description=__doc__.split("\n")[0])
     subparsers = parser.add_subparsers(dest="command", required=True)
+    cli_preflight.add_check_parser(subparsers).set_defaults(handler=cli_preflight.run_check)
+    cli_preflight.add_plan_parser(subparsers).set_defaults(handler=cli_preflight.run_plan)
     _add_run_parser(subparsers)
+    _add_salvage_parser(subparsers)
     _add_book_parser(subparsers)
     for command, module in (("score-ifbench", cli_ifbench), ("reproduce", cli_reproduce)):
         module.add_parser(subparsers)
@@ -64,13 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments and run the chosen sub-command; user errors print one line and exit 2."""
+    """Parse arguments and run the chosen sub-command.
+
+    Problems found before anything started (a bad configuration, a run folder in use) print a clear message and
+    exit 2; a store that cannot be written or is damaged prints what to do and exits 1.
+    """
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (ConfigError, ValueError, FileNotFoundError) as err:
+    except (ConfigError, ValueError, FileNotFoundError, RunLockedError) as err:
         print(f"persona-eval {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except StoreError as err:
+        print(f"persona-eval {args.command}: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Run the compendium's notebooks in order with papermill, into one run folder (:class:`persona_lib.run.Run`).
 
 Every notebook takes one parameter, ``config``: the resolved configuration. Re-running is cheap: the notebooks ask
-the content-addressed response store first, so stored work is never redone.
+the content-addressed response store first, so stored work is never redone. Before any notebook starts, the
+configuration is checked (:func:`persona_lib.checks.require_runnable`: every problem at once, no model loaded) and
+the run folder's lock is taken (:class:`persona_lib.store.RunLock`: one run per folder).
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from persona_lib.checks import CheckFailed, CheckReport, check_config_file, require_runnable
 from persona_lib.config import RunConfig, load_config
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.run import Run
+from persona_lib.store import RunLock
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 
@@ -51,27 +55,49 @@ def parse_stages(text: str | None) -> list[Stage]:
     return [stage for stage in STAGES if stage.name in wanted]
 
 
-def run_pipeline(config: RunConfig, stages: list[Stage] | None = None, kernel_name: str = "python3") -> Path:
+def run_pipeline(
+    config: RunConfig,
+    stages: list[Stage] | None = None,
+    kernel_name: str = "python3",
+    force: bool = False,
+    source: str = "<configuration>",
+) -> Path:
     """Execute the notebooks of the chosen stages with papermill into ``config.output_dir``.
 
     Args:
         config: The resolved run configuration; it is every notebook's ``config`` parameter.
         stages: Stages to run, in order (default: all).
         kernel_name: Jupyter kernel used to execute the notebooks.
+        force: Take the run folder's lock over even if another run seems to hold it.
+        source: Where the configuration came from (named in the check's problems).
 
     Returns:
         The run folder.
 
     Raises:
+        persona_lib.checks.CheckFailed: listing every problem found before anything started.
+        persona_lib.store.RunLockedError: when another run is using the run folder.
         papermill.PapermillExecutionError: when a notebook cell fails; the partially executed notebook is kept in
             the run folder for inspection.
     """
+    stages = stages if stages is not None else list(STAGES)
+    report = require_runnable(config, [stage.name for stage in stages], source)
+    return _run_checked(report, config, stages, kernel_name, force)
+
+
+def _run_checked(report: CheckReport, config: RunConfig, stages: list[Stage], kernel_name: str, force: bool) -> Path:
+    for note in report.notes:
+        print(note.format(), flush=True)
+    with RunLock(config.output_dir, force=force):
+        return _execute(config, stages, kernel_name)
+
+
+def _execute(config: RunConfig, stages: list[Stage], kernel_name: str) -> Path:
     import papermill
 
     run = Run.create(config)
     run.notebooks_dir.mkdir(parents=True, exist_ok=True)
     parameters = {"config": config.model_dump(mode="json")}
-    stages = stages if stages is not None else list(STAGES)
     for number, stage in enumerate(stages, start=1):
         print(f"[{number}/{len(stages)}] {stage.name}: {stage.description}", flush=True)
         started = time.perf_counter()
@@ -90,7 +116,17 @@ def run_pipeline(config: RunConfig, stages: list[Stage] | None = None, kernel_na
     return run.folder
 
 
-def run_from_file(config_path: str | Path, stages: str | None = None, output_dir: str | None = None) -> Path:
-    """Load a YAML configuration and run the pipeline (what ``persona-eval run`` calls)."""
+def run_from_file(
+    config_path: str | Path, stages: str | None = None, output_dir: str | None = None, force: bool = False
+) -> Path:
+    """Check a YAML configuration, then run the pipeline (what ``persona-eval run`` calls).
+
+    Raises:
+        persona_lib.checks.CheckFailed: listing every problem of the file and of the run it describes.
+    """
+    chosen = parse_stages(stages)
+    report = check_config_file(config_path, [stage.name for stage in chosen], {"output_dir": output_dir})
+    if not report.ok:
+        raise CheckFailed(report)
     config = load_config(config_path, output_dir=output_dir)
-    return run_pipeline(config, parse_stages(stages))
+    return _run_checked(report, config, chosen, "python3", force)

@@ -18,8 +18,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import nltk
-
 from persona_lib.paths import PROJECT_ROOT
 
 PUNKT_TAB_FILES = ("abbrev_types.txt", "sent_starters.txt", "collocations.tab", "ortho_context.tab")
@@ -83,6 +81,8 @@ def ensure_nltk_data() -> Path:
     Returns:
         The NLTK data folder (the one containing ``tokenizers/``).
     """
+    import nltk  # imported on use: importing NLTK takes seconds, and loading a configuration must not
+
     data_root = nltk_data_dir()
     english_dir = data_root / "tokenizers" / "punkt_tab" / "english"
     if not all((english_dir / name).is_file() for name in PUNKT_TAB_FILES):
@@ -105,6 +105,8 @@ def missing_nltk_resources() -> dict[str, str]:
 
 @functools.cache
 def _missing_resources() -> tuple[tuple[str, str], ...]:
+    import nltk
+
     ensure_nltk_data()  # so that data a user placed in the project's NLTK folder is found
     missing = []
     for resource, package in OPTIONAL_RESOURCES.items():
@@ -126,6 +128,8 @@ def nltk_downloads_disabled() -> Iterator[None]:
     Some libraries call ``nltk.download`` when imported; offline that only prints errors after a failed
     connection attempt. Missing data is reported by :func:`missing_nltk_resources` instead.
     """
+    import nltk
+
     original = nltk.download
     nltk.download = lambda *args, **kwargs: False
     try:

@@ -17,6 +17,11 @@ Layout (``<output_dir>/responses.sqlite``):
 Durability: WAL journal, ``synchronous=FULL``, one transaction per :meth:`ResponseStore.put_many` call, so a
 killed process loses at most the batch it was generating.
 
+Bad conditions: a full disk or a read-only folder stops a write with a :class:`StoreWriteError` (the batch is rolled
+back; everything committed stays, and a re-run resumes). A damaged file (not a SQLite database, truncated, failing
+``PRAGMA quick_check`` when opened) raises :class:`StoreDamagedError` saying what still reads; the library never
+writes to it or replaces it (``persona-eval salvage`` copies what still reads into a new store).
+
 Errors: a response with ``finish_reason == "error"`` is stored (for the record) but is not final: a later
 :meth:`ResponseStore.put_many` with the same key replaces it, and :meth:`ResponseStore.final_keys` does not list it,
 so re-running a stage retries failed requests. Every other finish reason (``stop``, ``length``,
@@ -37,6 +42,8 @@ from typing import Any
 import pandas as pd
 
 from persona_lib.backends._base import Message
+from persona_lib.store._errors import StoreDamagedError, StoreWriteError, translate_sqlite_error
+from persona_lib.store._health import has_sqlite_header, inspect_store, integrity_problems
 from persona_lib.store._keys import canonical_json
 
 _SCHEMA = """
@@ -139,6 +146,11 @@ class ResponseStore:
 
     Args:
         path: The SQLite file (created with its parent folder if missing).
+        verify: Run ``PRAGMA quick_check`` on an existing file before using it (a few seconds per GB).
+
+    Raises:
+        StoreDamagedError: for an existing file that is not a sound SQLite database; it is left untouched.
+        StoreWriteError: when the file or its folder cannot be created or written (full disk, read-only folder).
 
     Example:
         >>> store = ResponseStore(tmp_path / "responses.sqlite")  # doctest: +SKIP
@@ -146,13 +158,29 @@ class ResponseStore:
         True
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, verify: bool = True) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        existing = self.path.is_file() and self.path.stat().st_size > 0
+        if existing and not has_sqlite_header(self.path):
+            raise StoreDamagedError(inspect_store(self.path))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+        except (OSError, sqlite3.Error) as err:
+            raise StoreWriteError(
+                self.path, "read-only", f"cannot create the response store {self.path}: {err}. Make the folder "
+                "writable (and check free space), or run with another output_dir"
+            ) from None
+        try:
+            if existing and verify and integrity_problems(self._db):
+                self._db.close()
+                raise StoreDamagedError(inspect_store(self.path))
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as err:
+            self._db.close()
+            self._raise_translated(err, None)
         self._run_info_cache: dict[str, dict[str, Any]] = {}
         # Message nodes known to be stored, keyed by (parent id, role, content): long shared histories are
         # hashed and inserted once per process instead of once per request.
@@ -311,9 +339,11 @@ class ResponseStore:
                 written += cursor.rowcount
                 self._put_tags(cursor, record.key, record.tags)
             cursor.execute("COMMIT")
+        except sqlite3.Error as err:
+            self._roll_back()
+            self._raise_translated(err, self._committed())
         except BaseException:
-            cursor.execute("ROLLBACK")
-            self._known_nodes.clear()
+            self._roll_back()
             raise
         return written
 
@@ -325,9 +355,62 @@ class ResponseStore:
             for key, tags in tagged_keys:
                 self._put_tags(cursor, key, tags)
             cursor.execute("COMMIT")
+        except sqlite3.Error as err:
+            self._roll_back()
+            self._raise_translated(err, self._committed())
         except BaseException:
-            cursor.execute("ROLLBACK")
+            self._roll_back()
             raise
+
+    def copy_rows(
+        self,
+        responses: Iterable[Sequence[Any]],
+        tags: Iterable[Sequence[Any]],
+        messages: Iterable[Sequence[Any]],
+        run_info: Iterable[Sequence[Any]],
+    ) -> None:
+        """Insert raw table rows (columns in schema order) in one transaction; rows already present are kept.
+
+        Used by :func:`persona_lib.store.salvage_store` to rebuild a store from the rows of a damaged one.
+        """
+        statements = (
+            (f"INSERT OR IGNORE INTO responses ({_RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", responses),
+            ("INSERT OR IGNORE INTO tags (key, stage, tags) VALUES (?, ?, ?)", tags),
+            ("INSERT OR IGNORE INTO messages (id, parent, role, content) VALUES (?, ?, ?, ?)", messages),
+            ("INSERT OR IGNORE INTO run_info (id, created, info) VALUES (?, ?, ?)", run_info),
+        )
+        cursor = self._db.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            for statement, rows in statements:
+                cursor.executemany(statement, rows)
+            cursor.execute("COMMIT")
+        except sqlite3.Error as err:
+            self._roll_back()
+            self._raise_translated(err, None)
+        except BaseException:
+            self._roll_back()
+            raise
+
+    def _raise_translated(self, err: sqlite3.Error, committed: int | None) -> None:
+        """Re-raise a SQLite failure as the store error a user can act on (unchanged if there is none)."""
+        translated = translate_sqlite_error(err, self.path, committed)
+        if translated is None:
+            raise err
+        raise translated from err
+
+    def _roll_back(self) -> None:
+        """Undo the open transaction (SQLite may already have rolled it back itself, e.g. on a full disk)."""
+        self._known_nodes.clear()
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    def _committed(self) -> int | None:
+        """Answers committed so far (``None`` when even reading fails)."""
+        try:
+            return len(self)
+        except sqlite3.Error:
+            return None
 
     # ----------------------------------------------------------------------------------------------- helpers
     def _first_tags(self, keys: list[str]) -> dict[str, dict[str, Any]]:

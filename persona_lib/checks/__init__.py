@@ -1,0 +1,157 @@
+"""Pre-flight checks: everything that can be found wrong before a model loads, found in one pass.
+
+``persona-eval check --config FILE`` runs them and reports every problem at once — the file, the field, what is
+wrong and how to fix it — and ``persona-eval run`` runs them before any notebook starts
+(:func:`require_runnable`). Nothing is loaded, downloaded or written (one empty file is created and removed to
+prove the run folder is writable).
+
+Checked: the configuration's fields (all invalid ones at once, with the closest valid name for a misspelt one);
+persona names, custom persona files and their fields; dataset item files (the shipped ones and ``dataset_files``)
+and the licence texts covering the shipped data (:mod:`persona_lib.checks._licences`); item limits against dataset
+sizes; checkpoints against rounds; the human-validation samples and ``judge_validation_items``; the model and the
+judge (backend library installed, ``bundled:`` name, local folder, hub id and cache, the API key variable); the run
+folder (writable, free space, not in use by another run, its response store sound).
+
+>>> from persona_lib.checks import check_config
+>>> from persona_lib.config import RunConfig
+>>> report = check_config(RunConfig(personas=["Gastn"], output_dir="/tmp/persona-check-doctest"))
+>>> [problem.field for problem in report.errors]
+['personas[0]']
+>>> report.errors[0].fix.split("?")[0]
+"did you mean 'Gaston'"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from persona_lib.checks._config_file import read_config_file, validate_values
+from persona_lib.checks._datasets import check_items, check_validation
+from persona_lib.checks._licences import check_licences
+from persona_lib.checks._models import check_model
+from persona_lib.checks._output import check_output
+from persona_lib.checks._personas import check_personas
+from persona_lib.checks._report import CheckFailed, CheckReport, Problem
+from persona_lib.config import RunConfig
+from persona_lib.datasets import get_dataset
+from persona_lib.personas import BASELINE
+
+ALL_STAGES: tuple[str, ...] = ("generate", "score", "analyse", "reproduce", "validate")
+
+
+def _checkpoint_problems(config: RunConfig, source: str) -> list[Problem]:
+    if config.checkpoints is not None:
+        if "n_checkpoints" in config.model_fields_set:
+            return [Problem(source, "n_checkpoints", f"ignored: checkpoints {config.checkpoints} are listed "
+                            "explicitly", "remove one of n_checkpoints and checkpoints", "note")]
+        return []
+    distinct = config.n_rounds + 1
+    if config.n_checkpoints > distinct:
+        return [Problem(source, "n_checkpoints", f"{config.n_checkpoints} checkpoints asked, but rounds 0..."
+                        f"{config.n_rounds} give only {distinct} distinct ones", f"set n_checkpoints to at most "
+                        f"{distinct}, or list checkpoints explicitly")]
+    return []
+
+
+def _judge_needed(config: RunConfig, stages: Iterable[str]) -> bool:
+    stages = set(stages)
+    judged = any(get_dataset(name).judged for name in config.datasets)
+    return "validate" in stages or ("score" in stages and judged)
+
+
+def _summary(config: RunConfig, personas: list, asked: dict[str, int], stages: list[str]) -> tuple[str, ...]:
+    conditions = [persona.name for persona in personas] + ([BASELINE] if config.include_baseline else [])
+    items = ", ".join(f"{name} ({asked[name]} items)" if name in asked else name for name in config.datasets)
+    return (
+        f"stages: {', '.join(stages)}",
+        f"conditions: {', '.join(conditions)}; dialogues: {', '.join(config.dialogue_kinds)}, {config.n_rounds} "
+        f"rounds{', with shuffled replicate' if config.shuffled_replicate else ''}",
+        f"checkpoints: {config.resolved_checkpoints()}; datasets: {items}",
+        f"model: {config.model.backend} {config.model.model}; judge: {config.judge.backend} {config.judge.model}",
+        f"run folder: {config.output_dir}",
+    )
+
+
+def check_config(
+    config: RunConfig,
+    stages: Iterable[str] | None = None,
+    source: str = "<configuration>",
+    skip_fields: Iterable[str] = (),
+) -> CheckReport:
+    """Check a validated configuration for everything that would stop its run, without loading a model.
+
+    Args:
+        config: The run configuration.
+        stages: The stages that will run (default: all); the model is checked for ``generate``, the judge for
+            ``score`` (if a dataset is judged) and ``validate``.
+        source: The configuration file, named in the problems.
+        skip_fields: Top-level fields already reported invalid (their checks are skipped).
+
+    Returns:
+        The report (``report.ok`` is False when something would stop the run).
+    """
+    stages = list(stages) if stages is not None else list(ALL_STAGES)
+    skip = set(skip_fields)
+    problems: list[Problem] = []
+    persona_problems, personas = check_personas(config, source)
+    problems += persona_problems
+    item_problems, asked = check_items(config, source, personas)
+    problems += item_problems + _checkpoint_problems(config, source)
+    problems += check_licences(config.dataset_files, source)
+    if "validate" in stages:
+        problems += check_validation(config, source)
+    if "generate" in stages and "model" not in skip:
+        problems += check_model(config.model, "model", source)
+    if _judge_needed(config, stages) and "judge" not in skip:
+        problems += check_model(config.judge, "judge", source)
+    if "output_dir" not in skip:
+        problems += check_output(config, source)
+    return CheckReport(source, tuple(problems), _summary(config, personas, asked, stages))
+
+
+def check_config_file(
+    path: str | Path, stages: Iterable[str] | None = None, overrides: dict[str, Any] | None = None
+) -> CheckReport:
+    """Read a YAML configuration and check it: every problem of the file and of the run it describes, at once.
+
+    Args:
+        path: The YAML configuration.
+        stages: The stages that will run (default: all).
+        overrides: Top-level fields replacing the file's (e.g. ``{"output_dir": ...}`` from ``--out``).
+    """
+    config, problems, invalid = read_config_file(path, overrides)
+    if config is None:
+        return CheckReport(str(path), tuple(problems))
+    report = check_config(config, stages, source=str(path), skip_fields=invalid)
+    return CheckReport(str(path), tuple(problems) + report.problems, report.summary)
+
+
+def require_runnable(config: RunConfig, stages: Iterable[str] | None = None, source: str = "<configuration>") -> (
+    CheckReport
+):
+    """Check a configuration and raise if anything would stop its run (what ``persona-eval run`` does first).
+
+    Returns:
+        The report (it may hold notes).
+
+    Raises:
+        CheckFailed: listing every problem, when there is at least one error.
+    """
+    report = check_config(config, stages, source)
+    if not report.ok:
+        raise CheckFailed(report)
+    return report
+
+
+__all__ = [
+    "ALL_STAGES",
+    "CheckFailed",
+    "CheckReport",
+    "Problem",
+    "check_config",
+    "check_config_file",
+    "require_runnable",
+    "validate_values",
+]

@@ -1,0 +1,111 @@
+"""Reading a configuration file into problems instead of stopping at the first one.
+
+Pydantic already reports every invalid field of a mapping at once; this module turns each into a
+:class:`~persona_lib.checks.Problem` with a fix (for a misspelt field, the closest valid names), and then validates
+the configuration once more without the invalid top-level fields, so the remaining checks can still run on
+everything else.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from persona_lib.checks._report import Problem
+from persona_lib.config import ModelConfig, RunConfig, SamplingConfig
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "model": ModelConfig,
+    "judge": ModelConfig,
+    "generation": SamplingConfig,
+    "judging": SamplingConfig,
+}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _fix(loc: tuple, kind: str) -> str:
+    if kind == "extra_forbidden":
+        section = _SECTIONS.get(str(loc[0])) if len(loc) > 1 else RunConfig
+        known = list(section.model_fields) if section is not None else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=2)
+        hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+        return f"{hint}remove the field or correct its spelling; valid fields here: {', '.join(known)}"
+    if kind == "literal_error":
+        return "use one of the values the message lists"
+    return "set a valid value (every field is documented in persona_lib/config.py; configs/paper.yaml shows them all)"
+
+
+def _problem(source: str, issue: dict[str, Any]) -> Problem:
+    loc = tuple(issue["loc"])
+    field = ".".join(str(part) for part in loc)
+    message = str(issue["msg"]).removeprefix("Value error, ")
+    what = message if not loc or issue["type"] == "extra_forbidden" else f"{message} (got {_short(issue.get('input'))})"
+    if issue["type"] == "extra_forbidden":
+        what = "unknown field"
+    return Problem(source, field, what, _fix(loc, issue["type"]))
+
+
+def validate_values(values: dict[str, Any], source: str) -> tuple[RunConfig | None, list[Problem], set[str]]:
+    """Validate configuration fields, reporting every invalid one.
+
+    Args:
+        values: Top-level fields.
+        source: Where they came from (for the problems).
+
+    Returns:
+        The configuration (built without the invalid top-level fields, or ``None`` when even that fails), the
+        problems, and the names of the invalid top-level fields (their own checks are skipped).
+    """
+    try:
+        return RunConfig.model_validate(values), [], set()
+    except ValidationError as err:
+        issues = err.errors()
+    problems = [_problem(source, issue) for issue in issues]
+    invalid = {str(issue["loc"][0]) for issue in issues if issue["loc"]}
+    remaining = {key: value for key, value in values.items() if key not in invalid}
+    try:
+        config = RunConfig.model_validate(remaining) if invalid else None
+    except ValidationError:
+        config = None
+    return config, problems, invalid
+
+
+def read_config_file(path: str | Path, overrides: dict[str, Any] | None = None) -> tuple[
+    RunConfig | None, list[Problem], set[str]
+]:
+    """Read and validate a YAML configuration file, reporting every problem.
+
+    Args:
+        path: The YAML file.
+        overrides: Top-level fields replacing the file's (``None`` values are ignored).
+
+    Returns:
+        As :func:`validate_values`; the configuration is ``None`` when the file cannot be read.
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        return None, [Problem(source, "", "configuration file not found",
+                              "check the path; the shipped configurations are configs/default.yaml and "
+                              "configs/paper.yaml")], set()
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err)
+        return None, [Problem(source, where, f"not valid YAML: {problem}",
+                              "fix the syntax (indentation, a missing ':' or an unclosed bracket or quote)")], set()
+    if not isinstance(values, dict):
+        return None, [Problem(source, "", f"must be a mapping of configuration fields, got {type(values).__name__}",
+                              "write one `field: value` per line (see configs/default.yaml)")], set()
+    values.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    return validate_values(values, source)
