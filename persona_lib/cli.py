@@ -41,9 +41,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         run_dir = run_from_file(args.config, stages=args.stages, output_dir=args.out, force=args.force)
     except Exception as err:
-        from papermill.exceptions import PapermillExecutionError
-
-        if not isinstance(err, PapermillExecutionError):
+        papermill_errors = sys.modules.get("papermill.exceptions")  # imported once a notebook has run
+        if papermill_errors is None or not isinstance(err, papermill_errors.PapermillExecutionError):
             raise
         print(f"persona-eval run: a notebook cell failed: {err.ename}: {err.evalue}\n"
               f"The partly executed notebook is in the run folder's notebooks/; {_RESUME_HINT}", file=sys.stderr)

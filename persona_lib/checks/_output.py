@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -100,7 +101,11 @@ def check_output(config: RunConfig, source: str) -> list[Problem]:
     if not folder.is_dir():
         return problems
     problems += _lock_problems(folder)
-    health = inspect_store(folder / "responses.sqlite")
+    try:
+        health = inspect_store(folder / "responses.sqlite")
+    except sqlite3.Error as err:
+        return problems + [Problem(str(folder / "responses.sqlite"), "", f"the response store cannot be read "
+                                   f"({err})", "make the file and its folder readable and writable")]
     if not health.ok:
         problems.append(Problem(str(health.path), "", health.damage(), health.recovery()))
     return problems + _previous_config_notes(folder, config)

@@ -71,7 +71,8 @@ def _primary_code(err: sqlite3.Error) -> int | None:
     return None if code is None else code & 0xFF
 
 
-def _reason(err: sqlite3.Error) -> str | None:
+def failure_reason(err: sqlite3.Error) -> str | None:
+    """``disk full``, ``read-only``, ``damaged``, ``I/O error``, or ``None`` for any other SQLite failure."""
     code = _primary_code(err)
     text = str(err).lower()
     if code == _SQLITE_FULL or "disk is full" in text:
@@ -101,7 +102,7 @@ def translate_sqlite_error(err: sqlite3.Error, path: Path, committed: int | None
         path: The store file.
         committed: Answers committed so far (to reassure the user that they are kept), if known.
     """
-    reason = _reason(err)
+    reason = failure_reason(err)
     if reason is None:
         return None
     if reason == "damaged":

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from persona_lib.store._errors import failure_reason
+
 SQLITE_HEADER = b"SQLite format 3\x00"
 TABLES: tuple[str, ...] = ("responses", "tags", "messages", "run_info")
 _MAX_REPORTED_PROBLEMS = 5
@@ -69,14 +71,20 @@ def has_sqlite_header(path: Path) -> bool:
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
-    """Open ``path`` without any write, including its WAL when one is present."""
-    uri = f"file:{path.resolve().as_posix()}?mode=ro"
-    try:
-        db = sqlite3.connect(uri, uri=True)
-        db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-        return db
-    except sqlite3.Error:  # e.g. a WAL file that cannot be opened read-only: read the main file as it is
-        return sqlite3.connect(f"file:{path.resolve().as_posix()}?immutable=1", uri=True)
+    """Open ``path`` without any write, including its WAL when one is present.
+
+    ``writable_schema`` lets SQLite read a file shorter than its header says (a truncated copy) instead of refusing
+    it whole; the connection is read-only, so nothing can be written either way.
+    """
+    for query in ("mode=ro", "immutable=1"):  # immutable: when the WAL cannot be opened read-only
+        db = sqlite3.connect(f"file:{path.resolve().as_posix()}?{query}", uri=True)
+        try:
+            db.execute("PRAGMA writable_schema = ON")
+            db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            return db
+        except sqlite3.Error:
+            db.close()
+    return sqlite3.connect(f"file:{path.resolve().as_posix()}?immutable=1", uri=True)
 
 
 def integrity_problems(db: sqlite3.Connection, full: bool = False) -> list[str]:
@@ -86,11 +94,16 @@ def integrity_problems(db: sqlite3.Connection, full: bool = False) -> list[str]:
         db: An open connection.
         full: Run ``PRAGMA integrity_check`` (also checks indexes against tables); the default
             ``PRAGMA quick_check`` is faster and catches truncated and overwritten pages.
+
+    Raises:
+        sqlite3.Error: when the check cannot run for a reason other than damage (e.g. a read-only folder).
     """
     pragma = "integrity_check" if full else "quick_check"
     try:
         rows = [row[0] for row in db.execute(f"PRAGMA {pragma}({_MAX_REPORTED_PROBLEMS})").fetchall()]
     except sqlite3.DatabaseError as err:
+        if failure_reason(err) != "damaged":  # e.g. a read-only folder: not the file's fault
+            raise
         return [str(err)]
     return [] if rows == ["ok"] else rows
 

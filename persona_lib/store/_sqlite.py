@@ -317,8 +317,8 @@ class ResponseStore:
         written = 0
         cursor = self._db.cursor()
         run_info_ids: dict[int, str | None] = {}
-        cursor.execute("BEGIN IMMEDIATE")
         try:
+            cursor.execute("BEGIN IMMEDIATE")
             for record in records:
                 if id(record.run_info) not in run_info_ids:
                     run_info_ids[id(record.run_info)] = self._run_info_id(cursor, record.run_info)
@@ -350,8 +350,8 @@ class ResponseStore:
     def add_tags(self, tagged_keys: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """Record extra tag sets for keys that are already stored (one transaction)."""
         cursor = self._db.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
         try:
+            cursor.execute("BEGIN IMMEDIATE")
             for key, tags in tagged_keys:
                 self._put_tags(cursor, key, tags)
             cursor.execute("COMMIT")
@@ -380,8 +380,8 @@ class ResponseStore:
             ("INSERT OR IGNORE INTO run_info (id, created, info) VALUES (?, ?, ?)", run_info),
         )
         cursor = self._db.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
         try:
+            cursor.execute("BEGIN IMMEDIATE")
             for statement, rows in statements:
                 cursor.executemany(statement, rows)
             cursor.execute("COMMIT")
