@@ -87,6 +87,10 @@ class TestServer:
         """``{"requests": n, "injected_failures": k}`` since the last :meth:`fail_next`."""
         return self._call("/stats")
 
+    def key_digests(self) -> list[str]:
+        """SHA-256 of every API key the server has received (the server never keeps the keys themselves)."""
+        return self._call("/keys")["api_key_sha256"]
+
 
 def _read_ready_port(process: subprocess.Popen, timeout: float) -> int:
     found: dict[str, int] = {}

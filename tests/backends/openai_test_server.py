@@ -8,11 +8,14 @@ prints ``READY <port>`` on stdout. Endpoints:
   ``max_tokens`` exceeds ``--max-model-len`` gets a 400 worded like vLLM's context-length error.
 - ``POST /control`` with ``{"fail_next": [429, 500, ...]}`` — answer the next requests with these statuses first
   (and reset the counters); ``GET /stats`` — ``{"requests": n, "injected_failures": k}``.
+- ``GET /keys`` — ``{"api_key_sha256": [...]}``: the SHA-256 of every bearer key received (never the key itself),
+  so a test can check which key the client sent.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import threading
 import time
@@ -37,6 +40,7 @@ class ServerState:
         self.fail_next: deque[int] = deque()
         self.requests = 0
         self.injected_failures = 0
+        self.key_digests: set[str] = set()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -66,6 +70,9 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/stats":
             with self.state.state_lock:
                 self._send(200, {"requests": self.state.requests, "injected_failures": self.state.injected_failures})
+        elif self.path == "/keys":
+            with self.state.state_lock:
+                self._send(200, {"api_key_sha256": sorted(self.state.key_digests)})
         else:
             self._error(404, f"no route {self.path}", "not_found")
 
@@ -83,7 +90,9 @@ class Handler(BaseHTTPRequestHandler):
             self._error(404, f"no route {self.path}", "not_found")
 
     def _chat_completion(self) -> None:
+        key = self.headers.get("Authorization", "").removeprefix("Bearer ")
         with self.state.state_lock:
+            self.state.key_digests.add(hashlib.sha256(key.encode()).hexdigest())
             self.state.requests += 1
             injected = self.state.fail_next.popleft() if self.state.fail_next else None
             if injected is not None:
