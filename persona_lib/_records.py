@@ -113,7 +113,7 @@ class Record:
             raise self.error(field, f"expected an integer, got {_describe(value)}")
         if isinstance(value, int):
             return value
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and value.strip().lstrip("-").isdecimal():
             return int(value)
         raise self.error(field, f"expected an integer, got {_describe(value)}")
 
@@ -124,7 +124,7 @@ class Record:
             raise self.error(field, f"expected a number, got {_describe(value)}")
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise self.error(field, f"expected a number, got {_describe(value)}") from None
         if number != number:  # NaN
             raise self.error(field, "expected a number, got NaN")

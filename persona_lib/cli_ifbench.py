@@ -60,11 +60,13 @@ def _test_set(data_path: Path | None) -> list[IFBenchPrompt]:
     return [to_ifbench_prompt(item) for item in load_items("ifbench")]
 
 
-def _read_response_line(path: Path, line_number: int, line: str, prompts: dict[str, IFBenchPrompt]):
+def _read_response_line(path: Path, line_number: int, raw: bytes, prompts: dict[str, IFBenchPrompt]):
     """The prompt and response of one input line, or a clear error naming the file and line."""
     where = f"{path}, line {line_number}"
     try:
-        record = json.loads(line)
+        record = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise IFBenchInputError(f"{where}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     except json.JSONDecodeError as err:
         raise IFBenchInputError(f"{where}: not valid JSON ({err.msg})") from None
     if not isinstance(record, dict):
@@ -100,12 +102,12 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"responses file not found: {args.responses}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     rows, answered = [], set()
-    with args.responses.open(encoding="utf-8") as lines, args.out.open("w", encoding="utf-8") as out:
-        for line_number, line in enumerate(lines, start=1):
-            if not line.strip():
+    with args.responses.open("rb") as lines, args.out.open("w", encoding="utf-8") as out:
+        for line_number, raw in enumerate(lines, start=1):
+            if not raw.strip():
                 continue
             try:
-                prompt, response = _read_response_line(args.responses, line_number, line, prompts)
+                prompt, response = _read_response_line(args.responses, line_number, raw, prompts)
             except IFBenchInputError as err:
                 raise IFBenchInputError(f"{err} ({len(rows)} scored lines before it are in {args.out})") from None
             result = score_ifbench_response(prompt, response)

@@ -236,7 +236,7 @@ def config_from_dict(values: dict[str, Any], source: str = "<parameters>") -> Ru
         ConfigError: naming the source, each offending field and what is wrong with it.
     """
     try:
-        return RunConfig(**values)
+        return RunConfig.model_validate(values)
     except ValidationError as err:
         problems = []
         for issue in err.errors():
@@ -259,9 +259,11 @@ def load_config(path: str | Path, **overrides: Any) -> RunConfig:
     if not path.is_file():
         raise ConfigError(f"configuration file not found: {path}")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path} must be a mapping of configuration fields, got {type(values).__name__}")
     values.update({key: value for key, value in overrides.items() if value is not None})

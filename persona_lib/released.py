@@ -118,7 +118,7 @@ def _parse_ifbench_key(key: str, path: Path, model: str) -> tuple[str, str, int]
             "expected a key '<ifbench|inst-ifbench>_<persona>_<round>', e.g. 'ifbench_Blair_Waldorf_11'",
             where=where,
         )
-    if not round_text.isdigit() or int(round_text) not in CHECKPOINTS:
+    if not round_text.isdecimal() or int(round_text) not in CHECKPOINTS:
         raise DataFileError(
             path, f"round {round_text!r} is not one of the study's checkpoints {list(CHECKPOINTS)}", where=where
         )

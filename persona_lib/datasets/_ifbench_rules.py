@@ -306,12 +306,14 @@ def load_ifbench_prompts(path: str | Path) -> list[IFBenchPrompt]:
     """
     path = Path(path)
     prompts = []
-    with path.open(encoding="utf-8") as lines:
+    with path.open("rb") as lines:
         for line_number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError as err:
+                raise IFBenchInputError(f"{path}, line {line_number}: not UTF-8 text ({err.reason})") from None
             except json.JSONDecodeError as err:
                 raise IFBenchInputError(f"{path}, line {line_number}: not valid JSON ({err.msg})") from None
             if not isinstance(row, dict):

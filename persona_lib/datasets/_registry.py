@@ -105,7 +105,7 @@ def import_dataset_modules(modules: Iterable[str]) -> None:
     for module in modules:
         try:
             importlib.import_module(module)
-        except ImportError as err:
+        except (ImportError, TypeError, ValueError) as err:  # TypeError/ValueError: a relative or empty name
             raise ValueError(
                 f"dataset module {module!r} cannot be imported ({err}); put its folder on PYTHONPATH or install it"
             ) from None

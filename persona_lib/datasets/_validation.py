@@ -74,7 +74,7 @@ def message_content(record: Record, column: str, role: str) -> str:
     text = record.text(column, allow_empty=True)
     try:
         message = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):  # TypeError: e.g. {[]: 1}
         raise record.error(column, "expected a Python dict literal {'role': ..., 'content': ...}") from None
     if not isinstance(message, dict) or not isinstance(message.get("content"), str):
         raise record.error(column, "expected a dict with a string 'content'")
