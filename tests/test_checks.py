@@ -19,7 +19,7 @@ from persona_lib.cli import main
 from persona_lib.config import ModelConfig, RunConfig, load_config
 from persona_lib.paths import PROJECT_ROOT, data_dir
 from persona_lib.pipeline import run_pipeline
-from persona_lib.store import ResponseStore, RunLock
+from persona_lib.store import RunLock
 from persona_lib.store._lock import LockHolder, lock_path
 
 CONFIGS = PROJECT_ROOT / "configs"

@@ -128,9 +128,9 @@ def check_config_file(
     return CheckReport(str(path), tuple(problems) + report.problems, report.summary)
 
 
-def require_runnable(config: RunConfig, stages: Iterable[str] | None = None, source: str = "<configuration>") -> (
-    CheckReport
-):
+def require_runnable(
+    config: RunConfig, stages: Iterable[str] | None = None, source: str = "<configuration>"
+) -> CheckReport:
     """Check a configuration and raise if anything would stop its run (what ``persona-eval run`` does first).
 
     Returns:

@@ -47,9 +47,12 @@ def _problem(source: str, issue: dict[str, Any]) -> Problem:
     loc = tuple(issue["loc"])
     field = ".".join(str(part) for part in loc)
     message = str(issue["msg"]).removeprefix("Value error, ")
-    what = message if not loc or issue["type"] == "extra_forbidden" else f"{message} (got {_short(issue.get('input'))})"
     if issue["type"] == "extra_forbidden":
         what = "unknown field"
+    elif loc:
+        what = f"{message} (got {_short(issue.get('input'))})"
+    else:  # a rule across fields: the message names them
+        what = message
     return Problem(source, field, what, _fix(loc, issue["type"]))
 
 

@@ -33,7 +33,7 @@ from persona_lib.plan._stages import (
 )
 from persona_lib.plan._throughput import GPU_THROUGHPUT, Throughput, resolve_throughput
 from persona_lib.plan._tokens import TokenCounter, released_lengths, token_counter
-from persona_lib.store._health import _connect_read_only
+from persona_lib.store._health import connect_read_only
 
 _STORE_STAGES = {
     "dialogue": ("generate", "dialogues"),
@@ -53,7 +53,7 @@ def stored_answers(folder: str | Path) -> dict[tuple[str, str], int]:
     path = Path(folder) / "responses.sqlite"
     if not path.is_file() or path.stat().st_size == 0:
         return {}
-    db = _connect_read_only(path)
+    db = connect_read_only(path)
     try:
         rows = db.execute(
             "SELECT CASE WHEN t.stage = 'judge' AND json_extract(t.tags, '$.model_under_test') = ? THEN 'validate' "
@@ -95,9 +95,12 @@ class RunPlan:
         for step in self.steps:
             row = asdict(step)
             row["stored"] = self.stored.get((step.stage, step.step), 0)
-            uses_gpu = step.model != "none" and self.throughput is not None
-            row["gpu_hours"] = self.throughput.hours(step.prefill_tokens, step.generated_tokens) if uses_gpu else (
-                0.0 if self.throughput is not None else float("nan"))
+            if self.throughput is None:
+                row["gpu_hours"] = float("nan")
+            elif step.model == "none":  # rule-based scoring runs on the CPU
+                row["gpu_hours"] = 0.0
+            else:
+                row["gpu_hours"] = self.throughput.hours(step.prefill_tokens, step.generated_tokens)
             rows.append(row)
         return pd.DataFrame(rows)
 

@@ -70,7 +70,7 @@ def has_sqlite_header(path: Path) -> bool:
         return False
 
 
-def _connect_read_only(path: Path) -> sqlite3.Connection:
+def connect_read_only(path: Path) -> sqlite3.Connection:
     """Open ``path`` without any write, including its WAL when one is present.
 
     ``writable_schema`` lets SQLite read a file shorter than its header says (a truncated copy) instead of refusing
@@ -173,7 +173,7 @@ def inspect_store(path: str | Path, full: bool = False) -> StoreHealth:
     if not has_sqlite_header(path):
         return StoreHealth(path, ok=False, problems=("not a SQLite database: its first bytes are not the SQLite "
                                                       "header (overwritten or not a response store)",))
-    db = _connect_read_only(path)
+    db = connect_read_only(path)
     try:
         problems = integrity_problems(db, full=full)
         if not problems:
@@ -212,7 +212,7 @@ def salvage_store(path: str | Path, target: str | Path) -> StoreHealth:
     path, target = Path(path), Path(target)
     if target.exists():
         raise FileExistsError(f"{target} exists; choose another file for the salvaged store")
-    db = _connect_read_only(path)
+    db = connect_read_only(path)
     try:
         problems = integrity_problems(db)
         tables = _read_everything(db)
