@@ -10,6 +10,7 @@ from persona_lib.plots._figures import (
     plot_context_growth,
     plot_curve_grid,
     plot_difference_curve,
+    plot_difference_grid,
     plot_forest,
     plot_length_control,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "plot_context_growth",
     "plot_curve_grid",
     "plot_difference_curve",
+    "plot_difference_grid",
     "plot_forest",
     "plot_length_control",
     "save_and_show",

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 
-from persona_lib.stats._aggregate import BASELINE, present, require_columns
+from persona_lib.stats._aggregate import BASELINE, collapse_reference_personas, present, require_columns
 
 OPTIMISERS: tuple[str, ...] = ("powell", "lbfgs")
 _SCORE_KEYS = ("dataset", "metric")
@@ -132,6 +132,7 @@ def persona_effect(units: pd.DataFrame, *, optimisers: Sequence[str] = OPTIMISER
         optimisers: Optimisers tried in order.
     """
     require_columns(units, ["model", "condition", "kind", "checkpoint", "score"], "persona_effect()")
+    units = collapse_reference_personas(units)
     data = units.assign(
         arm=np.where(units["condition"] == BASELINE, BASELINE, "persona"),
         round_condition=units["checkpoint"].astype(str) + " | " + units["condition"].astype(str),
@@ -166,8 +167,12 @@ def length_cost(units: pd.DataFrame) -> pd.DataFrame:
 
 
 def personalisation_cost(units: pd.DataFrame, *, checkpoint: int = 0) -> pd.DataFrame:
-    """Per model x persona x kind at ``checkpoint``: persona score minus the model's baseline score (``diff``)."""
+    """Per model x persona x kind at ``checkpoint``: persona score minus the model's baseline score (``diff``).
+
+    A baseline scored against several characters (``reference_persona``) is averaged over them first.
+    """
     require_columns(units, ["model", "condition", "kind", "checkpoint", "score"], "personalisation_cost()")
+    units = collapse_reference_personas(units)
     at = units[units["checkpoint"] == checkpoint]
     keys = [*present(units, _SCORE_KEYS), "model", "kind"]
     baseline = at[at["condition"] == BASELINE][[*keys, "score"]].rename(columns={"score": "baseline"})
