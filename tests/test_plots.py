@@ -98,3 +98,12 @@ def test_forest_plot_and_save_figure_write_png_svg_csv(tmp_path):
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<svg" in paths["svg"].read_text()[:500]
     pd.testing.assert_frame_equal(pd.read_csv(paths["csv"]), table)
+
+
+def test_survival_grid_steps_per_kind_in_every_model_panel():
+    analysis = stats.released_onset_analysis(n_resamples=50)
+    fig = plots.plot_survival_grid(analysis.curves, facet="model")
+    assert len(fig.axes) == 7
+    first = fig.axes[0]
+    assert len(first.get_lines()) == 4  # a step line and a censoring tick per kind
+    assert first.get_ylim() == (-0.02, 1.05)

@@ -13,6 +13,7 @@ from persona_lib.plots._figures import (
     plot_difference_grid,
     plot_forest,
     plot_length_control,
+    plot_survival_grid,
 )
 from persona_lib.plots._save import save_and_show, save_figure
 from persona_lib.plots._style import (
@@ -35,6 +36,7 @@ __all__ = [
     "plot_difference_grid",
     "plot_forest",
     "plot_length_control",
+    "plot_survival_grid",
     "save_and_show",
     "save_figure",
 ]

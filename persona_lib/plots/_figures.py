@@ -284,3 +284,41 @@ def plot_context_growth(dialogues: pd.DataFrame) -> Figure:
         axes[0].set_ylabel("Prompt length (tokens)")
         fig.suptitle("Context grows with every round (one line per dialogue)")
     return fig
+
+
+def plot_survival_grid(
+    curves: pd.DataFrame, *, facet: str = "model", ncols: int = 4, facet_labels: dict[str, str] | None = None
+) -> Figure:
+    """Kaplan-Meier curves of "rounds until the persona breaks": one panel per ``facet`` value, one step line per
+    dialogue kind, pointwise 95% bands, and a tick where a dialogue was censored at the end of its follow-up.
+
+    Args:
+        curves: Output of :func:`persona_lib.stats.kaplan_meier` with ``by=(facet, "kind")``.
+        facet: Column to split panels by.
+        ncols: Panels per row.
+        facet_labels: Optional display names for facet values.
+    """
+    _require(curves, [facet, "kind", "time", "survival", "ci_low", "ci_high"], "plot_survival_grid()")
+    values = list(dict.fromkeys(curves[facet]))
+    ncols = min(ncols, len(values))
+    nrows = math.ceil(len(values) / ncols)
+    with figure_style():
+        fig = Figure(figsize=(3.4 * ncols, 2.6 * nrows + 0.9), layout="constrained")
+        axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
+        for ax, value in zip(axes, values):
+            for kind, part in curves[curves[facet] == value].groupby("kind", sort=False):
+                part = part.sort_values("time")
+                colour = KIND_COLOURS.get(kind, OKABE_ITO["black"])
+                ax.step(part["time"], part["survival"], where="post", color=colour, label=KIND_LABELS.get(kind, kind))
+                ax.fill_between(part["time"], part["ci_low"], part["ci_high"], step="post", color=colour,
+                                alpha=BAND_ALPHA, linewidth=0)
+                ax.plot(part["time"].iloc[-1], part["survival"].iloc[-1], marker="|", markersize=9, color=colour)
+            ax.set_ylim(-0.02, 1.05)
+            ax.set_title((facet_labels or {}).get(value, str(value)))
+        for ax in axes[len(values):]:
+            fig.delaxes(ax)
+        fig.supxlabel("Dialogue rounds")
+        fig.supylabel("Share of dialogues not yet broken")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside upper center", ncols=2, frameon=False)
+    return fig
