@@ -1,11 +1,14 @@
 """Run the compendium's notebooks in order with papermill, into one run folder (:class:`persona_lib.run.Run`).
 
 Every notebook takes one parameter, ``config``: the resolved configuration. Re-running is cheap: the notebooks ask
-the content-addressed response store first, so stored work is never redone.
+the content-addressed response store first, so stored work is never redone. While a stage runs, its notebooks'
+progress bars (dialogue rounds, benchmark requests, judge calls: done of total, rate, time left) are forwarded to
+the console, and each stage's time is written to ``run.json`` as soon as it ends.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +86,7 @@ def run_pipeline(config: RunConfig, stages: list[Stage] | None = None, kernel_na
                 kernel_name=kernel_name,
                 cwd=str(PROJECT_ROOT),
                 progress_bar=False,
+                stderr_file=sys.stderr,  # the notebooks' progress bars (done/total, rate, time left) reach the console
             )
         seconds = round(time.perf_counter() - started, 1)
         run.record_stages({stage.name: seconds})

@@ -181,3 +181,19 @@ def test_a_benchmark_added_as_one_module_runs_through_the_pipeline(tmp_path, mon
     assert set(units["metric"]) == {"toy_digits", "toy_opinion_rate", *(m.name for m in get_dataset("ifbench").metrics)}
     assert run.figure("curve_toy_digits").with_suffix(".png").is_file()
     assert run.figure("curve_toy_opinion_rate").with_suffix(".png").is_file()
+
+
+@pytest.mark.slow
+def test_the_console_shows_progress_while_a_stage_runs(tmp_path):
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", "persona_lib.cli", "run", "--config", str(SCRIPTED_CONFIG), "--stages", "generate",
+         "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "[1/1] generate" in result.stdout
+    for bar in ("dialogues (rounds)", "benchmarks"):
+        assert bar in result.stderr and "100%" in result.stderr.split(bar, 1)[1], bar
+    assert "generate" in json.loads((tmp_path / "run" / "run.json").read_text())["stage_seconds"]
