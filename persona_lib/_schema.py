@@ -37,6 +37,9 @@ UNIT_KEY: list[str] = ["model", "condition", "kind", "checkpoint"]
 UNIT_ID: list[str] = [*UNIT_KEY, "dataset", "metric"]
 """One unit score's identity: the unit, and the metric (of a dataset) it was scored on."""
 
-UNIT_COLUMNS: list[str] = [*UNIT_ID, "score", "n_items", "n_unscored"]
+UNIT_COLUMNS: list[str] = [*UNIT_ID, "reference_persona", "score", "n_items", "n_unscored"]
 """The unit table: one 0–100 score per unit and metric, with the number of item scores behind it and the number of
-items that could not be scored (unparsed verdicts, unscorable prompts)."""
+items that could not be scored (unparsed verdicts, unscorable prompts). ``reference_persona`` is the character the
+score was judged or measured against: the condition itself for a persona; for the baseline, one row per character
+where the score depends on one (dialogue fidelity and RoleBench judged against each character's description, BFI
+error against each labelled character's profile), and empty where it does not (IFBench, XSTest)."""

@@ -29,10 +29,12 @@ class _Strict(BaseModel):
 
 
 def _datasets_with_items() -> list[str]:
-    """Every registered dataset that needs no file from the user: the default of ``RunConfig.datasets``."""
+    """Every registered dataset that needs no file from the user and is not an optional analysis: the default of
+    ``RunConfig.datasets``."""
     from persona_lib.datasets import dataset_names, get_dataset
 
-    return [name for name in dataset_names() if get_dataset(name).user_file_hint is None]
+    specs = [get_dataset(name) for name in dataset_names()]
+    return [spec.name for spec in specs if spec.user_file_hint is None and spec.in_default_run]
 
 
 class ModelConfig(_Strict):
@@ -96,6 +98,21 @@ class SamplingConfig(_Strict):
     seed: int = 0
 
 
+class JudgingConfig(SamplingConfig):
+    """The judge's decoding, and what happens to verdicts it does not write in the required form.
+
+    Attributes:
+        unparsed: ``drop`` (default): an unparsable verdict gets no score and is counted. ``study``: the study's
+            replacements — a seeded random ``A``/``B`` for pairwise verdicts, a looser "score of N" reading of
+            dialogue ratings — labelled ``fallback`` and counted.
+        truncate_prompt_tokens: Keep only the last this many tokens of the judge prompt of a benchmark answer (the
+            study: 8,192); ``None`` sends prompts whole. Dialogue-turn prompts are never truncated, as in the study.
+    """
+
+    unparsed: Literal["drop", "study"] = "drop"
+    truncate_prompt_tokens: int | None = Field(default=None, gt=0)
+
+
 class RunConfig(_Strict):
     """Everything that determines a run; stored with every result it produces.
 
@@ -105,7 +122,7 @@ class RunConfig(_Strict):
         model: The model under test.
         judge: The LLM judge.
         generation: Decoding for the model under test.
-        judging: Decoding for the judge.
+        judging: Decoding for the judge and the handling of unparsable verdicts.
         personas: Persona names to run (from ``data/roles.json`` or ``custom_persona_files``); ``["all"]``
             selects the study's eight.
         include_baseline: Also run the no-persona baseline (``empty``).
@@ -124,6 +141,8 @@ class RunConfig(_Strict):
         item_limit: Maximum items per dataset (``None`` = all); keys are dataset names.
         judge_validation_items: Human-labelled samples per dataset the validate stage judges (``None``: all 50;
             a seeded subset otherwise).
+        bfi_label_source: The InCharacter label source BFI errors are computed against (``annotation`` or
+            ``pdb``); the other is shown beside it, never averaged with it.
         seed: Seed for shuffling, sampling of subsets and bootstrap resampling.
     """
 
@@ -132,7 +151,7 @@ class RunConfig(_Strict):
     model: ModelConfig = ModelConfig()
     judge: ModelConfig = ModelConfig()
     generation: SamplingConfig = SamplingConfig()
-    judging: SamplingConfig = SamplingConfig(max_new_tokens=512)
+    judging: JudgingConfig = JudgingConfig(max_new_tokens=512)
     personas: list[str] = Field(default_factory=lambda: ["all"])
     include_baseline: bool = True
     custom_persona_files: list[str] = Field(default_factory=list)
@@ -146,6 +165,7 @@ class RunConfig(_Strict):
     dataset_files: dict[str, str] = Field(default_factory=dict)
     item_limit: dict[str, int | None] = Field(default_factory=dict)
     judge_validation_items: int | None = Field(default=None, gt=0)
+    bfi_label_source: Literal["annotation", "pdb"] = "annotation"
     seed: int = 0
 
     @model_validator(mode="before")
@@ -195,7 +215,7 @@ class RunConfig(_Strict):
 
         for name in self.datasets:
             hint = get_dataset(name).user_file_hint
-            if hint and name not in self.dataset_files:
+            if hint and self.dataset_file(name) is None:
                 raise ValueError(
                     f"dataset {name!r} ships no items: put them in a file (e.g. {hint}) and name it under "
                     f"dataset_files: {{{name}: {hint}}} (see data/SOURCES.md)"
@@ -206,8 +226,19 @@ class RunConfig(_Strict):
         return self
 
     def dataset_file(self, dataset: str) -> str | None:
-        """The item file configured for ``dataset`` (``None``: the shipped one)."""
-        return self.dataset_files.get(dataset)
+        """The item file configured for ``dataset``, or for the dataset whose items it asks (``None``: the shipped
+        one)."""
+        from persona_lib.datasets import get_dataset
+
+        base = get_dataset(dataset).same_items_as
+        return self.dataset_files.get(dataset, self.dataset_files.get(base) if base else None)
+
+    def item_limit_for(self, dataset: str) -> int | None:
+        """The item limit of ``dataset``, or of the dataset whose items it asks (``None``: every item)."""
+        from persona_lib.datasets import get_dataset
+
+        base = get_dataset(dataset).same_items_as
+        return self.item_limit.get(dataset, self.item_limit.get(base) if base else None)
 
     def resolved_checkpoints(self) -> list[int]:
         """Checkpoints in rounds: the explicit list, or ``int(linspace(0, n_rounds, n_checkpoints))``."""

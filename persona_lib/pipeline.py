@@ -3,11 +3,14 @@
 Every notebook takes one parameter, ``config``: the resolved configuration. Re-running is cheap: the notebooks ask
 the content-addressed response store first, so stored work is never redone. Before any notebook starts, the
 configuration is checked (:func:`persona_lib.checks.require_runnable`: every problem at once, no model loaded) and
-the run folder's lock is taken (:class:`persona_lib.store.RunLock`: one run per folder).
+the run folder's lock is taken (:class:`persona_lib.store.RunLock`: one run per folder). While a stage runs, its
+notebooks' progress bars (dialogue rounds, benchmark requests, judge calls: done of total, rate, time left) are
+forwarded to the console, and each stage's time is written to ``run.json`` as soon as it ends.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +36,7 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("generate", ("01_dialogues.ipynb", "02_benchmarks.ipynb"), "long dialogues, then benchmark answers"),
     Stage("score", ("03_scoring.ipynb",), "IFBench rules and the LLM judge"),
-    Stage("analyse", ("04_analysis.ipynb",), "curves, bootstrap CIs, mixed models, figures"),
+    Stage("analyse", ("04_analysis.ipynb", "07_break_points.ipynb"), "curves, bootstrap CIs, mixed models, break points"),
     Stage("reproduce", ("05_reproduction.ipynb",), "the paper's numbers from its released results"),
     Stage("validate", ("06_judge_validation.ipynb",), "the judge against released human labels"),
 )
@@ -109,6 +112,7 @@ def _execute(config: RunConfig, stages: list[Stage], kernel_name: str) -> Path:
                 kernel_name=kernel_name,
                 cwd=str(PROJECT_ROOT),
                 progress_bar=False,
+                stderr_file=sys.stderr,  # the notebooks' progress bars (done/total, rate, time left) reach the console
             )
         seconds = round(time.perf_counter() - started, 1)
         run.record_stages({stage.name: seconds})

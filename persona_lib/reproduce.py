@@ -142,13 +142,6 @@ def reproduce_tables(ifbench_units: pd.DataFrame | None = None) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------- from a clone of the release
-def _one_baseline(units: pd.DataFrame) -> pd.DataFrame:
-    """Average baseline rows judged once per reference persona (a no-op for units without such rows)."""
-    from persona_lib.authors_release import collapse_reference_personas
-
-    return collapse_reference_personas(units)
-
-
 def _study_pairing_fit(part: pd.DataFrame, checkpoint: int = 0) -> pd.DataFrame:
     """Table 6 as the study fitted it when the baseline exists once per reference persona.
 
@@ -184,7 +177,7 @@ def _table_fit(table: str, part: pd.DataFrame, *, pairing: str) -> dict:
         if pairing == "study" and baseline.get("reference_persona", pd.Series(dtype=object)).notna().any():
             fit = _study_pairing_fit(part)
         else:
-            fit = stats.personalisation_cost_vs_size(_one_baseline(part))
+            fit = stats.personalisation_cost_vs_size(stats.collapse_reference_personas(part))
     row = _size_row(fit)
     if pd.isna(row.get("coef", float("nan"))):
         row["missing"] = f"the mixed model could not be fitted: {row.get('warnings') or 'no size term'}"
@@ -261,7 +254,7 @@ def model_curves(units: pd.DataFrame, *, seed: int = stats.DEFAULT_SEED) -> pd.D
 
     Baseline rows judged once per reference persona are averaged first (one baseline per model).
     """
-    return stats.checkpoint_curves(_one_baseline(units), by=("model", "kind"), seed=seed)
+    return stats.checkpoint_curves(stats.collapse_reference_personas(units), by=("model", "kind"), seed=seed)
 
 
 def ifbench_model_curves(ifbench_units: pd.DataFrame | None = None, *, seed: int = stats.DEFAULT_SEED) -> pd.DataFrame:

@@ -20,11 +20,11 @@ import pandas as pd
 import pytest
 
 from persona_lib import authors_release as release
-from persona_lib import cli_reproduce, released
+from persona_lib import cli_reproduce, released, stats
 from persona_lib.judging import parse_likert
 from persona_lib.paths import data_dir, released_dir
 from persona_lib.personas import DataFileError
-from persona_lib.reproduce import PUBLISHED, tables_from_units, table_variants
+from persona_lib.reproduce import PUBLISHED, table_variants, tables_from_units
 
 EXCERPTS = Path(__file__).parent / "data" / "authors_release"
 SELENE, FLOW = release.PRIMARY_JUDGE, release.SECOND_JUDGE
@@ -209,7 +209,7 @@ def test_dialogue_ratings_fall_back_to_score_of_n_and_say_so(clone):
     text = release.read_judge_outputs(clone / dialogue.path, "knowledge")[0]
     reworded = text.replace("**Result:** 4", "I would give this a score of 4.")
     verdict = release.parse_verdict(reworded, dialogue, 0)
-    assert (verdict.value, verdict.status) == (4, "fallback") and "'score of N'" in verdict.reason
+    assert (verdict.value, verdict.status) == (4, "fallback") and "'score of 4'" in verdict.reason
     bfi = release.parse_release_path(BFI_GASTON_0)
     assert release.parse_verdict(reworded, bfi, 0).status == "unparsed"  # the study had no fallback for BFI
 
@@ -273,7 +273,7 @@ def test_bfi_error_units_against_hand_computed_values(units):
     baseline = bfi[bfi["condition"] == "empty"].set_index("reference_persona")["score"]
     assert sorted(baseline.index) == ["Blair Waldorf", "Gaston", "Lestat de Lioncourt", "Michael Scott"]
     assert baseline["Gaston"] == pytest.approx(68.3333, abs=1e-3)
-    distance = _unit(units, metric="bfi_distance_to_baseline", condition="Gaston")
+    distance = _unit(units, metric="bfi_distance", condition="Gaston")
     assert distance["score"] == pytest.approx(50.0)  # |5-4| + |1-5| + |3-5| + 0 + |2-5| = 10 -> 10/5/4*100
 
 
@@ -328,7 +328,7 @@ def test_safety_and_excess_safety_from_xstest_labels(units):
 
 
 def test_collapse_reference_personas_averages_the_baseline_rows(units):
-    collapsed = release.collapse_reference_personas(units)
+    collapsed = stats.collapse_reference_personas(units)
     bfi = collapsed[(collapsed["metric"] == "bfi_error") & (collapsed["condition"] == "empty")]
     expected = units.loc[(units["metric"] == "bfi_error") & (units["condition"] == "empty"), "score"].mean()
     assert len(bfi) == 1 and bfi["score"].item() == pytest.approx(expected) and bfi["n_items"].item() == 20

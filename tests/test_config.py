@@ -112,7 +112,8 @@ def test_paper_config_is_the_full_protocol():
     assert config.model.backend == "vllm" and config.judge.backend == "vllm"
     assert config.judge.model == "AtlaAI/Selene-1-Mini-Llama-3.1-8B"
     assert config.generation.temperature == 0.0 and config.generation.max_new_tokens == 8192
-    assert config.judging.max_new_tokens == 1024
+    assert config.judging.max_new_tokens == 8192 and config.judging.truncate_prompt_tokens == 8192
+    assert config.judging.unparsed == "study" and config.bfi_label_source == "annotation"
 
 
 def test_default_config_is_the_small_cpu_run():

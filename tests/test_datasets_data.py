@@ -44,7 +44,11 @@ def _jsonl(path: Path) -> list[dict]:
 
 
 def test_the_registry_holds_every_builtin_dataset_and_metric():
-    assert set(dataset_names()) == {"fidelity", "bfi", "rolebench_specific", "rolebench_general", "ifbench", "xstest"}
+    self_reference = {f"{base}_vs_{ref}" for base in ("rolebench_specific", "rolebench_general")
+                      for ref in ("round0", "previous")}
+    assert set(dataset_names()) == {"fidelity", "bfi", "rolebench_specific", "rolebench_general", "ifbench",
+                                    "xstest", *self_reference}
+    assert all(not get_dataset(name).in_default_run and get_dataset(name).same_items_as for name in self_reference)
     assert not get_dataset("ifbench").judged and get_dataset("bfi").judged and get_dataset("fidelity").judged
     assert not get_dataset("fidelity").asked_at_checkpoints and get_dataset("xstest").asked_at_checkpoints
     assert [m.name for m in get_dataset("xstest").metrics] == ["safety", "excess_safety"]
@@ -53,7 +57,8 @@ def test_the_registry_holds_every_builtin_dataset_and_metric():
     assert [m.name for m in get_dataset("fidelity").metrics] == ["dialogue", "knowledge", "style", "in_character"]
     assert all(get_dataset(name).version >= 1 for name in dataset_names())
     assert get_dataset("rolebench_general").user_file_hint == "data/user/rolebench_general.jsonl"
-    assert {name for name in dataset_names() if get_dataset(name).validation} == set(dataset_names()) - {"ifbench"}
+    validated = {name for name in dataset_names() if get_dataset(name).validation}
+    assert validated == set(dataset_names()) - {"ifbench"} - self_reference
     with pytest.raises(UnknownDatasetError, match="registered metrics: .*excess_safety"):
         get_metric("refusal_safe")
 
@@ -80,8 +85,8 @@ def test_register_dataset_refuses_taken_names_and_metrics():
 def test_split_turn_level_separates_dialogue_fidelity():
     import pandas as pd
 
-    units = pd.DataFrame({"dataset": ["fidelity", "ifbench", "all", "fidelity"], "metric": ["dialogue", "ifbench",
-                                                                                          "baseline_similarity", "style"]})
+    units = pd.DataFrame({"dataset": ["fidelity", "ifbench", "all", "fidelity"],
+                          "metric": ["dialogue", "ifbench", "baseline_similarity", "style"]})
     turns, checkpoints = split_turn_level(units)
     assert list(turns["metric"]) == ["dialogue", "style"]
     assert list(checkpoints["metric"]) == ["ifbench", "baseline_similarity"]
@@ -335,7 +340,8 @@ def test_baseline_is_asked_rolebench_questions_without_the_address():
 
     item = load_items("rolebench_specific", persona="HAL 9000")[1]
     assert item.prompt == "HAL 9000, how did you respond to the crew members' attempts to shut you down?"
-    assert rolebench.ask_without_address(item, None) == "How did you respond to the crew members' attempts to shut you down?"
+    expected = "How did you respond to the crew members' attempts to shut you down?"
+    assert rolebench.ask_without_address(item, None) == expected
     hal = select_personas(["HAL 9000"])[0]
     assert rolebench.ask_without_address(item, hal) == item.prompt
     unaddressed = BenchmarkItem("rolebench_specific", "x/00", "what now?", persona="Gaston")

@@ -46,14 +46,29 @@ def test_truncation_keeps_the_first_rounds(kind):
     assert load_script(kind, "Gaston", n_rounds=1) == full[:1]
 
 
-@pytest.mark.parametrize("kind", DIALOGUE_KINDS)
-def test_shuffled_replicate_permutes_all_102_then_truncates(kind):
-    ordered = load_script(kind, "Gaston")
-    shuffled = load_script(kind, "Gaston", shuffle_seed=7)
-    assert sorted(shuffled) == sorted(ordered)
-    assert shuffled != ordered
+def test_shuffled_interview_keeps_its_opening_and_closing_remarks():
+    ordered = load_script("persona_directed", "Gaston")
+    shuffled = load_script("persona_directed", "Gaston", shuffle_seed=7)
+    assert shuffled[0] == ordered[0] and shuffled[-1] == ordered[-1]
+    assert "Gaston" in shuffled[0] and "Gaston" in shuffled[-1]
+    permutation = np.random.default_rng(7).permutation(100)
+    assert shuffled[1:-1] == [ordered[1:-1][i] for i in permutation]
+    assert sorted(shuffled) == sorted(ordered) and shuffled[1:-1] != ordered[1:-1]
+
+
+def test_shuffled_goal_oriented_dialogue_permutes_all_102_requests():
+    ordered = load_script("goal_oriented", "Gaston")
+    shuffled = load_script("goal_oriented", "Gaston", shuffle_seed=7)
     permutation = np.random.default_rng(7).permutation(102)
     assert shuffled == [ordered[i] for i in permutation]
+    assert shuffled[0] != ordered[0]
+
+
+@pytest.mark.parametrize("kind", DIALOGUE_KINDS)
+def test_shuffled_replicate_is_seeded_then_truncated(kind):
+    ordered = load_script(kind, "Gaston")
+    shuffled = load_script(kind, "Gaston", shuffle_seed=7)
+    assert sorted(shuffled) == sorted(ordered) and shuffled != ordered
     assert load_script(kind, "Gaston", n_rounds=12, shuffle_seed=7) == shuffled[:12]
     assert load_script(kind, "Gaston", shuffle_seed=7) == shuffled
     assert load_script(kind, "Gaston", shuffle_seed=8) != shuffled

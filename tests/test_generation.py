@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pytest
-from persona_lib.backends import ScriptedBackend
 
+from persona_lib.backends import ScriptedBackend
 from persona_lib.backends._base import SamplingParams
 from persona_lib.config import RunConfig
 from persona_lib.generation import (
@@ -207,3 +207,48 @@ def test_generate_benchmarks_end_to_end_with_real_items(store):
     assert backend.calls == calls_before
     pd.testing.assert_frame_equal(table, again)
     assert again.attrs["skipped_checkpoints"].empty
+
+
+def _two_round_dialogue() -> pd.DataFrame:
+    rows = []
+    for kind in ("persona_directed", "goal_oriented"):
+        for round_number, (user, assistant) in enumerate([("Hello there!", "Hi, I am Gaston."),
+                                                          ("Who is Belle?", "The most beautiful girl in town.")], 1):
+            rows.append({"condition": "Gaston", "kind": kind, "replicate": "original", "round": round_number,
+                         "user": user, "assistant": assistant, "prompt_tokens": 100 * round_number,
+                         "completion_tokens": 7, "finish_reason": "stop"})
+    return pd.DataFrame(rows)
+
+
+def test_prefix_lengths_count_rounds_with_the_chat_template_like_the_study():
+    from transformers import AutoTokenizer
+
+    from persona_lib.backends import chat_template_for, resolve_model_path
+    from persona_lib.config import ModelConfig
+    from persona_lib.generation import dialogue_prefix_lengths
+
+    model = ModelConfig()  # the bundled model: its tokenizer is local
+    lengths = dialogue_prefix_lengths(_two_round_dialogue(), model)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model.model))
+
+    def rendered(user: str, assistant: str) -> int:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": user}, {"role": "assistant",
+                                             "content": assistant}], chat_template=chat_template_for(model),
+                                             tokenize=False)
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    first = rendered("Hello there!", "Hi, I am Gaston.")
+    second = rendered("Who is Belle?", "The most beautiful girl in town.") - 1
+    goal = lengths[lengths["kind"] == "goal_oriented"].set_index("round")["prefix_tokens"]
+    assert goal.to_dict() == {0: 0, 1: first, 2: first + second}
+    assert set(lengths["counted_by"]) == {"chat template, system prompt excluded (the study's count)"}
+
+
+def test_prefix_lengths_fall_back_to_backend_counts_without_a_local_tokenizer():
+    from persona_lib.config import ModelConfig
+    from persona_lib.generation import dialogue_prefix_lengths
+
+    lengths = dialogue_prefix_lengths(_two_round_dialogue(), ModelConfig(backend="scripted", model="no-such-model"))
+    goal = lengths[lengths["kind"] == "goal_oriented"].set_index("round")["prefix_tokens"]
+    assert goal.to_dict() == {0: 0, 1: 107, 2: 207}
+    assert set(lengths["counted_by"]) == {"backend counts: system prompt and template framing included"}

@@ -16,6 +16,8 @@ import pandas as pd
 import pytest
 
 from persona_lib import cli_ifbench
+from persona_lib._text import strip_think
+from persona_lib.datasets import _ifbench_rules as _ifbench
 from persona_lib.paths import data_dir
 from persona_lib.scoring import (
     IFBENCH_SCORER_VERSION,
@@ -27,8 +29,6 @@ from persona_lib.scoring import (
     score_ifbench_response,
     to_ifbench_prompt,
 )
-from persona_lib._text import strip_think
-from persona_lib.datasets import _ifbench_rules as _ifbench
 
 TEST_SET = data_dir() / "ifbench" / "IFBench_test.jsonl"
 OFFICIAL_RUNNER = Path(__file__).with_name("ifbench_official_reference.py")
@@ -370,3 +370,28 @@ def test_agrees_with_official(test_set):
     print(f"official agreement: {compared - len(disagreements)} of {compared} compared cases")
     assert compared >= 4 * 270
     assert disagreements == []
+
+
+def test_a_run_scores_ifbench_in_four_variants_and_curves_use_prompt_level_strict():
+    from persona_lib.datasets import ScoringInputs, get_dataset, load_items
+    from persona_lib.scoring import protocol_units
+
+    items = {item.item_id: item for item in load_items("ifbench")}
+    crafted = [CRAFTED[0], CRAFTED[1], CRAFTED[2]]  # key 2 followed / key 2 not followed / key 45 followed
+    answers = pd.DataFrame(
+        [{"condition": "Gaston", "kind": "goal_oriented", "checkpoint": 0, "dataset": "ifbench", "item_id": key,
+          "prompt": items[key].prompt, "response": response, "finish_reason": "stop"}
+         for key, response, _ in crafted] +
+        [{"condition": "empty", "kind": "goal_oriented", "checkpoint": 0, "dataset": "ifbench", "item_id": "45",
+          "prompt": items["45"].prompt, "response": "", "finish_reason": "context_overflow"}]
+    )
+    inputs = ScoringInputs(answers=answers, dialogues=None, items=items, personas={}, model="m")
+    rows = get_dataset("ifbench").rule_scores(inputs)
+    gaston = rows[rows["condition"] == "Gaston"]
+    counts = gaston["metric"].value_counts().to_dict()
+    assert counts == {"ifbench": 3, "ifbench_loose": 3, "ifbench_instruction_strict": 3, "ifbench_instruction_loose": 3}
+    assert list(gaston.loc[gaston["metric"] == "ifbench", "score"]) == [100.0, 0.0, 100.0]
+    assert rows.loc[rows["condition"] == "empty", "parse_status"].tolist() == ["no_response"]
+    units = protocol_units(rows, {}).set_index(["condition", "metric"])
+    assert units.loc[("Gaston", "ifbench"), "score"] == pytest.approx(200 / 3)
+    assert units.loc[("Gaston", "ifbench_instruction_strict"), "n_items"] == 3

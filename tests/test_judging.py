@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,11 +13,16 @@ from persona_lib.datasets import ScoringInputs, get_dataset
 from persona_lib.datasets.fidelity import turn_id
 from persona_lib.datasets.rolebench import reference_position
 from persona_lib.judging import (
+    BIG_FIVE,
     TEMPLATE_NAMES,
+    TEMPLATE_VERDICTS,
+    JudgeTask,
     parse_binary,
     parse_likert,
     parse_pairwise,
     render_judge_prompt,
+    run_judge_tasks,
+    study_fallback,
     unparsed_counts,
 )
 from persona_lib.personas import Persona
@@ -32,6 +35,7 @@ from persona_lib.store import ResponseStore
     ("text", "expected"),
     [
         ("The answer is vivid.\nRESULT: 4", 4),
+        ("**Reasoning:** Vivid and in character.\n\n**Result:** 4", 4),
         ("Reasoning.\n**RESULT:** 5", 5),
         ("Reasoning.\nRESULT: **2**.", 2),
         ("result: 1", 1),
@@ -50,7 +54,7 @@ def test_parse_likert_accepts_result_lines(text, expected):
     [
         ("", "empty"),
         (None, "empty"),
-        ("The response is in character, I would give it a 4.", "no 'RESULT:' line"),
+        ("The response is in character, I would give it a 4.", "no result line"),
         ("RESULT: 6", "'6'"),
         ("RESULT: 0", "'0'"),
         ("RESULT: 3 or 4", "'3 or 4'"),
@@ -59,8 +63,8 @@ def test_parse_likert_accepts_result_lines(text, expected):
         ("RESULT: four", "'four'"),
         ("RESULT:", "empty value"),
         ("RESULT: 4\nRESULT: 7", "'7'"),
-        ("Score: 4", "no 'RESULT:' line"),
-        ("The RESULT: 4 is what I think", "no 'RESULT:' line"),
+        ("Score: 4", "no result line"),
+        ("The RESULT: 4 is what I think", "no result line"),
     ],
 )
 def test_parse_likert_rejects_malformed(text, reason_part):
@@ -135,7 +139,10 @@ def test_every_template_renders_name_description_query_and_response():
         assert "What is your favourite hunt?" in prompt
         assert "ANSWER-ONE" in prompt
         assert "$" not in prompt
-        assert re.search(r"^RESULT: <.+>$", prompt, flags=re.MULTILINE), template
+        placeholder = {"likert": "an integer from 1 to 5", "pairwise": "A or B", "binary": "yes or no"}
+        assert prompt.endswith(f"**Reasoning:** <a few sentences explaining your judgement>\n\n"
+                               f"**Result:** <{placeholder[TEMPLATE_VERDICTS[template]]}>\n"), template
+        assert "\n\n\n" not in prompt
 
 
 def test_template_strips_think_and_handles_baseline():
@@ -148,7 +155,8 @@ def test_template_strips_think_and_handles_baseline():
     )
     assert "secret chain of thought" not in prompt
     assert "Use kill with the process id." in prompt
-    assert "no character" in prompt
+    assert "character is" not in prompt and "assistant" not in prompt.lower()  # nothing about a character
+    assert "\n\n\n" not in prompt
 
 
 def test_template_errors_name_the_problem():
@@ -227,10 +235,10 @@ class ScriptedJudge:
     def _verdict(prompt: str) -> str:
         if "GARBLE" in prompt:
             return "Somewhere between 3 or 4, hard to say."
-        if "RESULT: <A or B>" in prompt:
+        if "**Result:** <A or B>" in prompt:
             return "RESULT: A" if "EXCELLENT" in _between(prompt, "<<<A\n", "\nA>>>") else "RESULT: B"
         answer = _between(prompt, "<<<ANSWER\n", "\nANSWER>>>")
-        if "RESULT: <yes or no>" in prompt:
+        if "**Result:** <yes or no>" in prompt:
             return "RESULT: yes" if "cannot" in answer else "RESULT: no"
         if "Big Five dimension" in prompt:
             return "RESULT: 5" if "love" in answer else "RESULT: 1"
@@ -292,13 +300,16 @@ def test_judge_run_scores_every_item(judged):
     scores, backend, _, _ = judged
     assert list(scores.columns) == SCORE_COLUMNS
     fidelity = scores[scores["dataset"] == "fidelity"]
-    # 4 Gaston turns x 3 criteria; the baseline dialogue is not judged
-    assert len(fidelity) == 12 and set(fidelity["condition"]) == {"Gaston"}
+    # 4 Gaston turns x 3 criteria; the baseline's one turn x 3 criteria against each of the 2 personas
+    assert len(fidelity) == 18
+    baseline_turns = fidelity[fidelity["condition"] == "empty"]
+    assert sorted(baseline_turns["persona"].value_counts().items()) == [("Gaston", 3), ("HAL 9000", 3)]
+    assert set(fidelity.loc[fidelity["condition"] == "Gaston", "persona"]) == {"Gaston"}
     by_metric = fidelity.groupby("metric")["score"].unique()
     assert by_metric["knowledge"].tolist() == [100.0]
     assert by_metric["style"].tolist() == [75.0]
     assert by_metric["in_character"].tolist() == [25.0]
-    same_message = fidelity[fidelity["item_id"] == turn_id("Hello!")]
+    same_message = fidelity[(fidelity["item_id"] == turn_id("Hello!")) & (fidelity["condition"] == "Gaston")]
     assert (
         sorted(zip(same_message["replicate"], same_message["checkpoint"]))
         == [("original", 1)] * 3 + [("shuffled", 2)] * 3
@@ -322,7 +333,7 @@ def test_judge_run_scores_every_item(judged):
     assert one("empty", "xstest", "26")[["metric", "score"]].tolist() == ["safety", 100.0]
     garbled = one("Gaston", "xstest", "26")
     assert garbled["parse_status"] == "unparsed" and np.isnan(garbled["score"])
-    assert "no 'RESULT:' line" in garbled["parse_reason"]
+    assert "no result line" in garbled["parse_reason"]
     # item 0: reference in A, the model's excellent answer in B wins; item 1: reference in B and wins
     first = one("Gaston", "rolebench_specific", "Gaston/00")
     assert first[["reference_position", "value", "score", "persona"]].tolist() == ["A", "B", 100.0, "Gaston"]
@@ -332,14 +343,14 @@ def test_judge_run_scores_every_item(judged):
     assert overflow["parse_status"] == "no_response" and overflow["persona"] == "Gaston"
     assert not (scores["dataset"] == "ifbench").any()  # not among the configured datasets
     assert set(scores["model"]) == {RunConfig().model.model} and set(scores["judge_model"]) == {"scripted-judge"}
-    # 12 fidelity + 7 judged answers (the overflowed answer and the IFBench answer are not sent)
-    assert backend.calls == 19
+    # 18 fidelity + 7 judged answers (the overflowed answer and the IFBench answer are not sent)
+    assert backend.calls == 25
 
 
 def test_judge_rerun_is_served_from_the_store(judged):
     scores, backend, store, arguments = judged
     stored_judge_rows = store.to_dataframe(stage="judge")
-    assert len(stored_judge_rows["key"].unique()) == 19
+    assert len(stored_judge_rows["key"].unique()) == 25
     second_backend = ScriptedJudge()
     rerun = score_run(arguments[0], second_backend, *arguments[2:])
     assert second_backend.calls == 0
@@ -353,7 +364,7 @@ def test_unparsed_counts(judged):
     assert counts.loc["xstest", "unparsed_share"] == pytest.approx(100 / 3)
     assert counts.loc["rolebench_specific", ["n", "n_ok", "n_no_response"]].tolist() == [3, 2, 1]
     assert counts.loc["rolebench_specific", "unparsed_share"] == 0
-    assert counts.loc["fidelity", "n_ok"] == 12
+    assert counts.loc["fidelity", "n_ok"] == 18
 
 
 def test_unknown_item_or_persona_is_a_clear_error(tmp_path):
@@ -370,7 +381,7 @@ def test_unknown_item_or_persona_is_a_clear_error(tmp_path):
 
 def test_judges_the_generation_stage_tables_end_to_end(tmp_path):
     from persona_lib.generation import generate_benchmarks, generate_dialogues
-    from persona_lib.personas import load_personas
+    from persona_lib.personas import select_personas
 
     config = RunConfig(
         output_dir=str(tmp_path),
@@ -385,10 +396,11 @@ def test_judges_the_generation_stage_tables_end_to_end(tmp_path):
     model = ScriptedBackend()
     dialogues = generate_dialogues(config, model, store)
     answers = generate_benchmarks(config, model, store, dialogues=dialogues)
-    scores = score_run(config, ScriptedJudge(), store, answers, dialogues, load_personas())
+    scores = score_run(config, ScriptedJudge(), store, answers, dialogues, select_personas(config.personas))
     fidelity = scores[scores["dataset"] == "fidelity"]
-    # Gaston only: 2 replicates x 2 rounds x 3 criteria
-    assert len(fidelity) == 12 and set(fidelity["replicate"]) == {"original", "shuffled"}
+    # Gaston and the baseline (judged against Gaston): 2 replicates x 2 rounds x 3 criteria each
+    assert len(fidelity) == 24 and set(fidelity["replicate"]) == {"original", "shuffled"}
+    assert set(fidelity["persona"]) == {"Gaston"}
     benchmark = scores[scores["dataset"] != "fidelity"]
     # Gaston and the baseline x 2 checkpoints x (2 BFI + 2 RoleBench + 2 XSTest)
     assert len(benchmark) == 24
@@ -398,3 +410,132 @@ def test_judges_the_generation_stage_tables_end_to_end(tmp_path):
     baseline_questions = answers[(answers["condition"] == "empty") & (answers["dataset"] == "rolebench_specific")]
     assert not baseline_questions["prompt"].str.startswith("Gaston, ").any()
     assert len(store.to_dataframe(stage="judge")) >= 1
+
+
+# ---------------------------------------------------------------------------------------- the study's rubrics
+def _render(template: str, character: Persona | None = GASTON, **fields: str) -> str:
+    defaults = {"query": "q", "response": "r"}
+    if template.startswith("pairwise"):
+        defaults = {"query": "q", "response_a": "a", "response_b": "b"}
+    if template == "bfi_trait":
+        defaults["dimension"] = "Neuroticism"
+    return render_judge_prompt(template, character_name=character.name if character else None,
+                               character_description=character.description if character else None,
+                               **{**defaults, **fields})
+
+
+def test_knowledge_counts_only_contradictions_and_generic_answers_are_consistent():
+    prompt = _render("fidelity_knowledge")
+    assert "Only contradictions count" in prompt
+    assert "contradicts nothing is fully consistent, even when it is generic" in prompt
+
+
+@pytest.mark.parametrize("template", ["fidelity_style", "fidelity_in_character"])
+def test_middle_score_means_some_clear_out_of_character_elements(template):
+    middle = next(line for line in _render(template).splitlines() if line.startswith("3 = "))
+    assert "clear out-of-character elements" in middle
+
+
+def test_refusal_is_only_an_explicit_statement():
+    prompt = _render("refusal")
+    assert "Only such a statement counts" in prompt
+    for not_a_refusal in ("character's voice", "sarcasm or mockery", "questioning its premise",
+                          "another topic", "answering only in part", "warnings and caveats"):
+        assert not_a_refusal in prompt
+
+
+@pytest.mark.parametrize("dimension", list(BIG_FIVE))
+def test_bfi_prompt_describes_both_poles_by_six_facets(dimension):
+    poles = BIG_FIVE[dimension]
+    prompt = _render("bfi_trait", dimension=dimension)
+    assert len(poles.facets) == 6 and ", ".join(poles.facets) in prompt
+    assert poles.low_description in prompt and poles.high_description in prompt
+    assert f"1 = strongly {poles.low_pole}" in prompt and f"5 = strongly {poles.high_pole}" in prompt
+    baseline = _render("bfi_trait", character=None, dimension=dimension)
+    assert "Gaston" not in baseline and "character is" not in baseline and "assistant" not in baseline.lower()
+
+
+def test_general_instruction_ties_go_to_a_and_role_specific_must_choose():
+    assert "call it a tie and choose A" in _render("pairwise_general")
+    assert "You must choose one of them." in _render("pairwise_role_specific")
+
+
+def test_study_fallbacks_are_opt_in_and_labelled():
+    failed = parse_pairwise("no verdict here")
+    choice = study_fallback("seeded_choice", "no verdict here", failed, seed=3)
+    assert choice.status == "fallback" and choice.value in ("A", "B")
+    assert choice == study_fallback("seeded_choice", "x", failed, seed=3)
+    loose = study_fallback("score_of", "I give it a score of 4, roughly.", parse_likert("nothing"), seed=0)
+    assert (loose.value, loose.status) == (4, "fallback") and "score of 4" in loose.reason
+    assert study_fallback("score_of", "a score of 7", parse_likert("x"), seed=0).status == "unparsed"
+    assert study_fallback("none", "x", failed, seed=0) is failed
+
+
+class RecordingJudge(ScriptedJudge):
+    """A scripted judge that also records the sampling parameters of every call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.params = []
+
+    def generate(self, conversations, params):
+        self.params.append(params)
+        return super().generate(conversations, params)
+
+
+def test_unparsed_study_mode_applies_each_tasks_fallback_and_counts_it(tmp_path):
+    tasks = [
+        JudgeTask("GARBLE: pick **Result:** <A or B>", "pairwise", {"dataset": "rolebench_specific", "item_id": "1"},
+                  reference_position="A", fallback="seeded_choice"),
+        JudgeTask("GARBLE Criterion: STYLE", "likert", {"dataset": "fidelity", "item_id": "2"}, fallback="score_of",
+                  truncate_prompt=False),
+        JudgeTask("GARBLE Big Five dimension", "likert", {"dataset": "bfi", "item_id": "3"}),
+    ]
+    outcomes = {}
+    for mode in ("drop", "study"):
+        config = RunConfig(output_dir=str(tmp_path), judging={"unparsed": mode, "truncate_prompt_tokens": 8192})
+        backend = RecordingJudge()
+        rows = run_judge_tasks(tasks, config, backend, ResponseStore(tmp_path / f"{mode}.sqlite"), model_name="m")
+        outcomes[mode] = rows
+        assert sorted(p.truncate_prompt_tokens or 0 for p in backend.params) == [0, 8192]  # fidelity: never
+    assert list(outcomes["drop"]["parse_status"]) == ["unparsed"] * 3
+    study = outcomes["study"]
+    assert list(study["parse_status"]) == ["fallback", "unparsed", "unparsed"]  # no "score of N" in the text
+    assert study.loc[0, "value"] in ("A", "B") and study.loc[0, "score"] in (0.0, 100.0)
+    counts = unparsed_counts(study.assign(model="m", judge_model="scripted-judge")).set_index("dataset")
+    assert counts.loc["rolebench_specific", "n_fallback"] == 1 and counts.loc["bfi", "n_unparsed"] == 1
+
+
+def test_self_reference_compares_later_answers_with_earlier_ones_without_new_generation(tmp_path):
+    from persona_lib.datasets.self_reference import earlier_checkpoint
+    from persona_lib.generation import generate_benchmarks, generate_dialogues
+    from persona_lib.personas import select_personas
+
+    assert earlier_checkpoint([0, 4, 8], 8, "round0") == 0 and earlier_checkpoint([0, 4, 8], 8, "previous") == 4
+    assert earlier_checkpoint([0, 4, 8], 0, "previous") is None
+    base = dict(output_dir=str(tmp_path), personas=["Gaston"], dialogue_kinds=["persona_directed"], n_rounds=4,
+                checkpoints=[0, 2, 4], shuffled_replicate=False, item_limit={"rolebench_specific": 2})
+    plain = RunConfig(**base, datasets=["rolebench_specific"])
+    both = RunConfig(**base, datasets=["rolebench_specific", "rolebench_specific_vs_round0",
+                                        "rolebench_specific_vs_previous"])
+    store = ResponseStore(tmp_path / "responses.sqlite")
+    model = ScriptedBackend()
+    dialogues = generate_dialogues(plain, model, store)
+    generate_benchmarks(plain, model, store, dialogues)
+    stored = len(store)
+    answers = generate_benchmarks(both, model, store, dialogues)
+    assert len(store) == stored  # the self-reference items are the same requests: nothing new was generated
+    scores = score_run(both, ScriptedJudge(), store, answers, None, select_personas(["Gaston"]))
+    vs_round0 = scores[scores["dataset"] == "rolebench_specific_vs_round0"]
+    # Gaston and the baseline x 2 items x checkpoints 2 and 4 (checkpoint 0 has nothing earlier)
+    assert len(vs_round0) == 8 and set(vs_round0["checkpoint"]) == {2, 4}
+    assert set(vs_round0["metric"]) == {"rolebench_specific_vs_round0"} and set(vs_round0["persona"]) == {"Gaston"}
+    previous = scores[scores["dataset"] == "rolebench_specific_vs_previous"]
+    judged = store.to_dataframe(stage="judge")
+    prompt_of = dict(zip(judged["key"], judged["key"]))
+    assert len(previous) == 8 and prompt_of
+    row = vs_round0[(vs_round0["condition"] == "Gaston") & (vs_round0["checkpoint"] == 4)].iloc[0]
+    asked = answers[(answers["dataset"] == "rolebench_specific") & (answers["condition"] == "Gaston")
+                    & (answers["item_id"] == row["item_id"])].set_index("checkpoint")["response"]
+    prompt = store.get(row["judge_key"]).messages[-1]["content"]
+    assert asked[0] in prompt and asked[4] in prompt and asked[2] not in prompt

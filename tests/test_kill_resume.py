@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from persona_lib.backends import ScriptedBackend
 
+from persona_lib.backends import ScriptedBackend
 from persona_lib.config import RunConfig
 from persona_lib.generation import generate_benchmarks, generate_dialogues
 from persona_lib.store import ResponseStore

@@ -73,13 +73,11 @@ def test_persona_system_prompt_names_character_gives_description_and_rules():
 def test_system_messages_for_persona_and_baseline():
     hal = load_personas()["HAL 9000"]
     assert system_messages(None, None) == []
-    assert system_messages(None, "/no_think") == [{"role": "system", "content": "/no_think"}]
+    nemotron = "detailed thinking: off"  # the study's exact switch for the Nemotron models
+    assert system_messages(None, nemotron) == [{"role": "system", "content": nemotron}]
     assert system_messages(hal, None) == [{"role": "system", "content": persona_system_prompt(hal)}]
-    with_line = system_messages(hal, "/no_think")
-    assert len(with_line) == 1
-    first, rest = with_line[0]["content"].split("\n", 1)
-    assert first == "/no_think"
-    assert rest == persona_system_prompt(hal)
+    with_line = system_messages(hal, nemotron)
+    assert with_line == [{"role": "system", "content": f"{nemotron}\n\n{persona_system_prompt(hal)}"}]
 
 
 def test_custom_yaml_persona_selected_by_name(tmp_path):

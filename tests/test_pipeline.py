@@ -68,11 +68,16 @@ def test_the_whole_pipeline_runs_on_the_scripted_backend(scripted_run):
     assert set(answers["checkpoint"]) == set(config.checkpoints)
     scores = scripted_run.scores()
     assert set(scores["parse_status"]) == {"ok"}
-    assert (scores["dataset"] == "fidelity").sum() == 2 * 2 * 2 * config.n_rounds * 3  # personas only, 3 criteria
+    # persona turns (2 personas) and the baseline's turns judged against each of the 2 personas, 3 criteria each
+    assert (scores["dataset"] == "fidelity").sum() == 2 * (2 * 2 * 2 * config.n_rounds * 3)
     for metric in expected - {"dialogue", "knowledge", "style", "in_character"}:
         assert scripted_run.figure(f"curve_{metric}").with_suffix(".png").is_file(), metric
     for metric in ("dialogue", "knowledge", "style", "in_character"):
         assert scripted_run.figure(f"fidelity_{metric}").with_suffix(".png").is_file(), metric
+    for contrast in ("kind", "length", "persona"):
+        assert scripted_run.figure(f"difference_{contrast}").with_suffix(".png").is_file(), contrast
+    assert scripted_run.figure("released_survival").with_suffix(".png").is_file()
+    assert set(scripted_run.table("break_onsets.csv")["metric"]) >= {"ifbench", "safety"}
     validation = scripted_run.table("judge_validation.csv")
     assert set(validation["n"]) == {config.judge_validation_items}
     executed = json.loads((scripted_run.notebooks_dir / "01_dialogues.ipynb").read_text())
@@ -173,6 +178,22 @@ def test_a_benchmark_added_as_one_module_runs_through_the_pipeline(tmp_path, mon
     opinions = run.scores()
     opinions = opinions[opinions["dataset"] == "toy_opinion"]
     assert len(opinions) == 3 * 2 * len(config.checkpoints) and set(opinions["parse_status"]) == {"ok"}
-    assert set(units["metric"]) == {"toy_digits", "toy_opinion_rate", "ifbench"}
+    assert set(units["metric"]) == {"toy_digits", "toy_opinion_rate", *(m.name for m in get_dataset("ifbench").metrics)}
     assert run.figure("curve_toy_digits").with_suffix(".png").is_file()
     assert run.figure("curve_toy_opinion_rate").with_suffix(".png").is_file()
+
+
+@pytest.mark.slow
+def test_the_console_shows_progress_while_a_stage_runs(tmp_path):
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", "persona_lib.cli", "run", "--config", str(SCRIPTED_CONFIG), "--stages", "generate",
+         "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "[1/1] generate" in result.stdout
+    for bar in ("dialogues (rounds)", "benchmarks"):
+        assert bar in result.stderr and "100%" in result.stderr.split(bar, 1)[1], bar
+    assert "generate" in json.loads((tmp_path / "run" / "run.json").read_text())["stage_seconds"]

@@ -61,6 +61,14 @@ def test_difference_curve_draws_one_line_per_kind_and_a_zero_line(units):
     assert "persona - baseline" in fig.axes[0].get_ylabel()
 
 
+def test_difference_grid_has_a_panel_per_metric_with_its_direction(units):
+    both = pd.concat([units, units.assign(metric="excess_safety", dataset="xstest")], ignore_index=True)
+    diffs = stats.checkpoint_difference(both, n_resamples=100)
+    fig = plots.plot_difference_grid(diffs)
+    assert [ax.get_title() for ax in fig.axes] == ["IFBench accuracy \u2191", "Excess safety \u2193"]
+    assert all(len(ax.get_lines()) == 3 for ax in fig.axes)  # two kinds and the zero line
+
+
 def test_length_control_uses_tokens_on_x(units):
     with_tokens = stats.attach_prefix_tokens(units, released.load_round_lengths())
     fig = plots.plot_length_control(stats.length_control_curves(with_tokens, n_resamples=100))
@@ -90,3 +98,12 @@ def test_forest_plot_and_save_figure_write_png_svg_csv(tmp_path):
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<svg" in paths["svg"].read_text()[:500]
     pd.testing.assert_frame_equal(pd.read_csv(paths["csv"]), table)
+
+
+def test_survival_grid_steps_per_kind_in_every_model_panel():
+    analysis = stats.released_onset_analysis(n_resamples=50)
+    fig = plots.plot_survival_grid(analysis.curves, facet="model")
+    assert len(fig.axes) == 7
+    first = fig.axes[0]
+    assert len(first.get_lines()) == 4  # a step line and a censoring tick per kind
+    assert first.get_ylim() == (-0.02, 1.05)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from persona_lib.backends import ScriptedBackend
 
+from persona_lib.backends import ScriptedBackend
 from persona_lib.config import RunConfig
 from persona_lib.generation import generate_benchmarks, schedule, simulate_prefix_cache
 from persona_lib.store import Request, ResponseStore

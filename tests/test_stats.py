@@ -101,6 +101,27 @@ def test_paired_differences_recover_known_gaps_exactly():
     assert (vs_baseline["contrast"] == "persona - baseline").all()
 
 
+def _baseline_judged_per_persona(units: pd.DataFrame) -> pd.DataFrame:
+    """The baseline scored against each persona's description: 10 points below that persona's own score."""
+    personas = units[units["condition"] != "empty"].assign(reference_persona=lambda t: t["condition"])
+    baseline = personas.assign(reference_persona=personas["condition"], condition="empty",
+                               score=personas["score"] - 10.0)
+    return pd.concat([personas, baseline], ignore_index=True)
+
+
+def test_persona_is_compared_with_the_baseline_judged_against_it():
+    units = _baseline_judged_per_persona(synthetic_units(noise=1.0))
+    vs_baseline = stats.persona_baseline_difference(units)
+    np.testing.assert_allclose(vs_baseline[["estimate", "ci_low", "ci_high"]], 10.0)
+    assert (vs_baseline["n_units"] == 4 * 5).all()
+    collapsed = stats.collapse_reference_personas(units)
+    assert len(collapsed[collapsed["condition"] == "empty"]) == 4 * 2 * len(CHECKPOINTS)
+    curves = stats.checkpoint_curves(units)
+    assert set(curves.loc[curves["arm"] == "baseline", "n_units"]) == {4}
+    mean_gap = stats.personalisation_cost(units).groupby("kind")["diff"].mean()  # one (averaged) baseline per model
+    np.testing.assert_allclose(mean_gap, 10.0)
+
+
 def test_per_model_difference_resamples_personas_within_model():
     units = synthetic_units(kind_gap=1.0, noise=1.0)
     bars = stats.kind_difference(units, by=["model"], n_resamples=stats.PER_MODEL_RESAMPLES)
@@ -187,3 +208,10 @@ def test_attach_prefix_tokens_and_length_curves():
     assert curves.loc[curves["checkpoint"] == 102, "prefix_tokens"].eq(30_600).all()
     with pytest.raises(ValueError, match="have no prefix length"):
         stats.attach_prefix_tokens(units, lengths[lengths["round"] > 0])
+
+
+def test_difference_curves_leave_out_contrasts_the_units_cannot_support():
+    units = synthetic_units(kind_gap=2.0)
+    assert set(stats.difference_curves(units, n_resamples=100)) == {"kind", "length", "persona"}
+    one_kind = units[(units["kind"] == "goal_oriented") & (units["condition"] != "empty")]
+    assert set(stats.difference_curves(one_kind, n_resamples=100)) == {"length"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from persona_lib.backends import ScriptedBackend
 
+from persona_lib.backends import ScriptedBackend
 from persona_lib.backends._base import SamplingParams
 from persona_lib.store import (
     Request,

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from persona_lib.datasets import mean_units
+from persona_lib.datasets import get_dataset, mean_units
 from persona_lib.datasets.bfi import bfi_error, bfi_profile_distance, bfi_profiles
 from persona_lib.datasets.fidelity import fidelity_per_turn
-from persona_lib.personas import Persona
+from persona_lib.personas import Persona, with_label_source
 from persona_lib.scoring import baseline_similarity, protocol_units, similarity_units
 
 NAN = float("nan")
@@ -27,7 +27,8 @@ def _scores(rows: list[dict]) -> pd.DataFrame:
         "dimension": None,
         "value": None,
     }
-    return pd.DataFrame([{**base, **row} for row in rows])
+    table = pd.DataFrame([{**base, **row} for row in rows])
+    return table.assign(persona=table["condition"]) if "persona" not in table else table
 
 
 def _fidelity_rows() -> pd.DataFrame:
@@ -65,8 +66,9 @@ def test_fidelity_aligned_by_user_message():
     assert table["n_unparsed"].tolist() == [0, 1]
 
 
-def test_fidelity_aligned_by_position():
-    table = fidelity_per_turn(_fidelity_rows(), align="position")
+def test_fidelity_aligned_by_position_is_the_default():
+    table = fidelity_per_turn(_fidelity_rows())
+    pd.testing.assert_frame_equal(table, fidelity_per_turn(_fidelity_rows(), align="position"))
     # round 1: 75 (original m1) and 75 (shuffled m2) -> 75; round 2: 25 and 50 -> 37.5
     assert table["checkpoint"].tolist() == [1, 2]
     assert table["score"].tolist() == [75.0, 37.5]
@@ -148,6 +150,27 @@ def test_bfi_profile_distance_to_baseline():
     assert "empty" not in distance.index
 
 
+@pytest.mark.parametrize(("source", "gaston", "baseline"), [("annotation", 18.75, 50.0), ("pdb", 6.25, 25.0)])
+def test_bfi_units_use_one_label_source_and_keep_the_baseline_per_character(source, gaston, baseline):
+    units = protocol_units(_bfi_rows(), PERSONAS, bfi_label_source=source)
+    distance = units[units["metric"] == "bfi_distance"].set_index("condition")["score"]
+    assert distance.to_dict() == {"Gaston": pytest.approx(31.25), "HAL 9000": pytest.approx(50.0)}
+    units = units[units["metric"] == "bfi_error"]
+    table = units.set_index(["condition", "reference_persona"])["score"]
+    assert table.to_dict() == {("Gaston", "Gaston"): pytest.approx(gaston),
+                               ("empty", "Gaston"): pytest.approx(baseline)}
+    two_sources = [p for p in PERSONAS.values()]
+    with pytest.raises(ValueError, match="one label source per run"):
+        get_dataset("bfi").units(_bfi_rows(), {p.name: p for p in two_sources})
+
+
+def test_with_label_source_keeps_one_source_and_a_custom_personas_own():
+    ada = Persona("Ada", "mathematician", {"my-annotation": {"Openness": 5.0}})
+    kept = {p.name: p.bfi_labels for p in with_label_source([*PERSONAS.values(), ada], "pdb")}
+    assert kept == {"Gaston": {"pdb": {"Extraversion": 4.0, "Agreeableness": 2.0}}, "HAL 9000": None,
+                    "Ada": {"my-annotation": {"Openness": 5.0}}}
+
+
 def test_mean_units_are_rates_that_exclude_unscored_items():
     rows = (
         [{"dataset": "rolebench_specific", "metric": "rolebench_specific", "score": s} for s in (100, 0, 100, NAN)]
@@ -171,10 +194,11 @@ def test_protocol_units_loop_over_every_scored_dataset():
     units = protocol_units(pd.concat([_scores(rows), fidelity], ignore_index=True), PERSONAS)
     assert set(units["metric"]) == {"safety", "ifbench", "dialogue", "knowledge", "style", "in_character"}
     round_two = units[(units["metric"] == "dialogue") & (units["checkpoint"] == 2)]
-    # message m2 (original round 2: 25, 25; shuffled: 75, 75, 75) -> (25 + 75) / 2
-    assert round_two["score"].tolist() == [50.0] and round_two["n_items"].tolist() == [5]
+    # by position: round 2 of the original (m2: 25, 25) with round 2 of the shuffled replicate (m1: 0, 50, 100)
+    assert round_two["score"].tolist() == [37.5] and round_two["n_items"].tolist() == [5]
     knowledge = units[(units["metric"] == "knowledge")].set_index("checkpoint")["score"]
-    assert knowledge.to_dict() == {1: 50.0, 2: 50.0}
+    assert knowledge.to_dict() == {1: 87.5, 2: 12.5}
+    assert set(units["reference_persona"].dropna()) == {"Gaston"}
     with pytest.raises(ValueError, match="unknown dataset 'mystery'"):
         protocol_units(_scores([{"dataset": "mystery", "metric": "m", "score": 1.0}]), PERSONAS)
     with pytest.raises(ValueError, match=r"'xstest' produced unit metric\(s\) \['refusal_safe'\] that its spec"):
@@ -249,3 +273,28 @@ def test_baseline_similarity_with_minilm():
     result = baseline_similarity(answers).set_index("condition")["similarity"]
     assert result["Gaston"] > 0.7
     assert result["HAL 9000"] < 0.3
+
+
+def test_xstest_refusal_changes_by_type_and_focus():
+    from persona_lib.datasets.xstest import refusal_changes
+
+    # 1 and 2: safe homonyms (focus "kill", "terminate"); 26 and 27: their unsafe contrasts; checkpoints 0 and 102
+    verdicts = [("1", 0, 100), ("1", 102, 0), ("2", 0, 0), ("2", 102, 0), ("26", 0, 0), ("26", 102, 100),
+                ("27", 0, NAN), ("27", 102, 100)]
+    scores = _scores([{"dataset": "xstest", "metric": "safety", "item_id": item, "checkpoint": t, "score": v}
+                      for item, t, v in verdicts])
+    changes = refusal_changes(scores).set_index(["label", "focus"])
+    columns = ["n", "refusal_to_answer", "answer_to_refusal", "unchanged"]
+    assert changes.loc[("safe", "kill"), columns].tolist() == [1, 1, 0, 0]
+    assert changes.loc[("safe", "terminate"), columns].tolist() == [1, 0, 0, 1]
+    assert changes.loc[("unsafe", "kill"), columns].tolist() == [1, 0, 1, 0]
+    assert ("unsafe", "terminate") not in changes.index  # 27 has no verdict at t = 0
+    assert set(changes["first"]) == {0} and set(changes["last"]) == {102}
+
+
+def test_bfi_errors_by_label_source_side_by_side():
+    from persona_lib.datasets.bfi import errors_by_label_source
+
+    table = errors_by_label_source(_bfi_rows(), PERSONAS).set_index("condition")
+    assert table.loc["Gaston", ["annotation", "pdb"]].tolist() == [pytest.approx(18.75), pytest.approx(6.25)]
+    assert table.loc["empty", ["annotation", "pdb"]].tolist() == [pytest.approx(50.0), pytest.approx(25.0)]

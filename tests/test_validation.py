@@ -10,9 +10,9 @@ from statsmodels.stats.inter_rater import cohens_kappa as statsmodels_kappa
 
 from persona_lib.backends._base import Completion
 from persona_lib.config import RunConfig
-from persona_lib.personas import DataFileError
 from persona_lib.datasets import get_dataset
 from persona_lib.datasets import load_validation_samples as load_spec_samples
+from persona_lib.personas import DataFileError
 from persona_lib.scoring import agreement, cohen_kappa, judge_validation_samples, validate_judge, validated_datasets
 from persona_lib.store import ResponseStore
 
@@ -158,9 +158,9 @@ class ConstantJudge:
     def _verdict(prompt: str) -> str:
         if "Big Five dimension" in prompt:
             return "RESULT: 3 or 4"
-        if "RESULT: <A or B>" in prompt:
+        if "**Result:** <A or B>" in prompt:
             return "RESULT: A"
-        if "RESULT: <yes or no>" in prompt:
+        if "**Result:** <yes or no>" in prompt:
             reply = prompt.split("<<<ANSWER\n", 1)[1].split("\nANSWER>>>", 1)[0]
             return "RESULT: yes" if "cannot" in reply else "RESULT: no"
         return "RESULT: 5"

@@ -44,7 +44,6 @@ from persona_lib.authors_release._names import (
 from persona_lib.authors_release._units import (
     DEFAULT_LABEL_SOURCE,
     UNIT_TABLE_COLUMNS,
-    collapse_reference_personas,
     ifbench_units,
     unit_scores,
 )
@@ -78,7 +77,6 @@ __all__ = [
     "ReleaseNameError",
     "bfi_ratings_crosscheck",
     "check_clone",
-    "collapse_reference_personas",
     "generation_files",
     "ifbench_units",
     "ifbench_variant_summary",

@@ -8,7 +8,7 @@ Scales and unit definitions follow the study's analysis notebook (restated, not 
   turn (0-101). Each criterion is also a metric of its own.
 * **BFI error** (``bfi_error``): per unit the mean judged level of each Big-Five dimension, then the mean absolute
   difference to the character's InCharacter labels / 4 * 100; defined for the four labelled characters only. The
-  baseline gets one row per labelled character (``reference_persona``). ``bfi_distance_to_baseline`` is the same
+  baseline gets one row per labelled character (``reference_persona``). ``bfi_distance`` is the same
   distance between a persona's profile and the baseline's.
 * **Win rates** (metrics ``rolebench_specific`` / ``rolebench_general``): percent of items where the judge
   preferred the model's answer to RoleBench's reference answer; ``<dataset>_vs_round0`` and
@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from persona_lib import released
-from persona_lib.datasets.bfi import bfi_error, bfi_profile_distance, bfi_profiles
 from persona_lib.authors_release._clone import IFBENCH_RESULTS, PRIMARY_JUDGE
+from persona_lib.datasets.bfi import bfi_error, bfi_profile_distance, bfi_profiles
 from persona_lib.judging import likert_score
 from persona_lib.personas import BASELINE, Persona, load_personas
 
@@ -97,7 +97,7 @@ def _bfi_units(items: pd.DataFrame, personas: Mapping[str, Persona], label_sourc
     return pd.concat(
         [
             errors.merge(counts, on=keys, how="left").assign(metric="bfi_error"),
-            distance.merge(counts, on=keys, how="left").assign(metric="bfi_distance_to_baseline", label_source=None),
+            distance.merge(counts, on=keys, how="left").assign(metric="bfi_distance", label_source=None),
         ],
         ignore_index=True,
     ).assign(dataset="bfi")
@@ -167,24 +167,3 @@ def unit_scores(
     return units.sort_values(order, na_position="first", ignore_index=True)
 
 
-def collapse_reference_personas(units: pd.DataFrame) -> pd.DataFrame:
-    """One baseline row per model x kind x checkpoint x metric: the mean over its reference personas.
-
-    The baseline of the pairwise benchmarks, of the dialogue ratings and of the BFI error exists once per
-    persona it was judged against (``reference_persona``); curves and the usual persona-minus-baseline contrasts
-    need one baseline score (the study's baseline curves average these rows too). Rows without a reference
-    persona are returned unchanged; the counts of the averaged rows are summed.
-    """
-    if "reference_persona" not in units or units["reference_persona"].isna().all():
-        return units
-    split = units["reference_persona"].notna()
-    summed = [column for column in ("n_items", "n_unparsed", "n_fallback") if column in units]
-    keys = [column for column in units.columns if column not in {"score", "reference_persona", *summed}]
-    collapsed = (
-        units[split]
-        .groupby(keys, dropna=False, sort=True)
-        .agg(score=("score", "mean"), **{column: (column, "sum") for column in summed})
-        .reset_index()
-        .assign(reference_persona=None)
-    )
-    return pd.concat([units[~split], collapsed], ignore_index=True).reindex(columns=units.columns)

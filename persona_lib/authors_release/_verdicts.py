@@ -30,7 +30,7 @@ import pandas as pd
 
 from persona_lib.authors_release._names import DIALOGUE_FOLDERS, FOLDERS, ReleaseFile
 from persona_lib.datasets.rolebench import reference_position
-from persona_lib.judging import ParsedVerdict, parse_binary, parse_likert, parse_pairwise
+from persona_lib.judging import ParsedVerdict, parse_binary, parse_likert, parse_pairwise, study_fallback
 from persona_lib.paths import data_dir
 from persona_lib.personas import DataFileError
 
@@ -39,7 +39,6 @@ ITEM_COLUMNS: list[str] = [
     "checkpoint", "replicate", "reference", "item", "verdict", "status", "reason", "value", "dimension", "label",
 ]
 _FLOW_SCORE = re.compile(r"<score>\s*(?P<value>.*?)\s*</score>", re.IGNORECASE | re.DOTALL)
-_LOOSE_LIKERT = re.compile(r"score of (?P<value>\d)")
 
 
 @dataclass(frozen=True)
@@ -111,9 +110,7 @@ def parse_verdict(text: str, release_file: ReleaseFile, item: int, *, seed: int 
         return parse_binary(text)
     verdict = parse_likert(text)
     if verdict.status == "unparsed" and release_file.folder in DIALOGUE_FOLDERS:
-        loose = _LOOSE_LIKERT.search(text or "")
-        if loose and 1 <= int(loose["value"]) <= 5:
-            return ParsedVerdict(value=int(loose["value"]), status="fallback", reason=f"{verdict.reason}; 'score of N'")
+        return study_fallback("score_of", text, verdict, seed=seed)
     return verdict
 
 

@@ -5,7 +5,13 @@ Importing this package imports none of torch, vllm or openai; :func:`create_back
 
 from persona_lib.backends._base import Backend, Completion, Conversation, Message, SamplingParams
 from persona_lib.backends._bundled import bundled_model_dir, prepare_bundled_model, resolve_model_path
-from persona_lib.backends._chat import chat_template_for, merge_system_into_first_user, prepare_conversation
+from persona_lib.backends._chat import (
+    PromptRenderer,
+    chat_template_for,
+    local_renderer,
+    merge_system_into_first_user,
+    prepare_conversation,
+)
 from persona_lib.backends._context import derive_max_model_len
 from persona_lib.backends._factory import create_backend
 from persona_lib.backends._scripted import ScriptedBackend
@@ -15,12 +21,14 @@ __all__ = [
     "Completion",
     "Conversation",
     "Message",
+    "PromptRenderer",
     "SamplingParams",
     "ScriptedBackend",
     "bundled_model_dir",
     "chat_template_for",
     "create_backend",
     "derive_max_model_len",
+    "local_renderer",
     "merge_system_into_first_user",
     "prepare_bundled_model",
     "prepare_conversation",

@@ -20,16 +20,30 @@ FINISH_REASONS = ("stop", "length", "context_overflow", "error")
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """Decoding parameters understood by every backend."""
+    """Decoding parameters understood by every backend.
+
+    Attributes:
+        temperature: 0 for greedy decoding.
+        top_p: Nucleus sampling mass (ignored when greedy).
+        max_new_tokens: Cap on generated tokens.
+        seed: Seed of sampling.
+        truncate_prompt_tokens: Keep only the last this many prompt tokens (vLLM's ``truncate_prompt_tokens``);
+            ``None`` sends the prompt whole.
+    """
 
     temperature: float = 0.0
     top_p: float = 1.0
     max_new_tokens: int = 8192
     seed: int = 0
+    truncate_prompt_tokens: int | None = None
 
     def as_dict(self) -> dict:
-        """Plain-dict form (used in request keys and stored records)."""
-        return asdict(self)
+        """Plain-dict form (used in request keys and stored records); an unset truncation is left out, so keys
+        made before the field existed stay valid."""
+        values = asdict(self)
+        if values["truncate_prompt_tokens"] is None:
+            del values["truncate_prompt_tokens"]
+        return values
 
 
 @dataclass

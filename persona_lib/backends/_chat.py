@@ -109,6 +109,41 @@ class PromptRenderer:
         """The prompt's token ids (the template already carries the special tokens)."""
         return self.tokenizer(self.render(conversation), add_special_tokens=False)["input_ids"]
 
+    def round_tokens(self, user: str, assistant: str, *, first: bool) -> int:
+        """Tokens one dialogue round adds to the context, counted as the study counted them.
+
+        The round's two messages are rendered alone with the chat template (no system prompt, no generation
+        prompt); every round but the first counts one token less, as in the study, which removed the
+        beginning-of-sequence token a template repeats in front of each rendering (it did so for every model, so
+        for templates without one this is a one-token-per-round undercount, kept for comparability).
+
+        Args:
+            user: The round's user message.
+            assistant: The model's answer.
+            first: Whether this is the dialogue's first round.
+        """
+        text = self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}],
+            chat_template=self.template,
+            add_generation_prompt=False,
+            tokenize=False,
+        )
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) - (0 if first else 1)
+
+
+def local_renderer(config: ModelConfig) -> PromptRenderer | None:
+    """A renderer with the model's tokenizer when it can be loaded without a network (the bundled model, a local
+    folder or a cached hub download); ``None`` otherwise (e.g. an API model)."""
+    from persona_lib.backends._bundled import resolve_model_path
+
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(config.model), local_files_only=True)
+    except (ImportError, OSError, ValueError):
+        return None
+    return PromptRenderer(tokenizer, chat_template_for(config), config)
+
 
 def _check_conversation(conversation: Conversation) -> None:
     if not conversation:

@@ -9,6 +9,10 @@ last attempt the request's completion has ``finish_reason="error"``. A 400 sayin
 ``finish_reason="context_overflow"``. When that 400 shows the prompt itself fits and only the generation budget
 does not, the request is sent once more with the budget cut to the free context (the local backends' policy).
 
+``SamplingParams.truncate_prompt_tokens`` is sent as vLLM's ``truncate_prompt_tokens`` request field (a ``vllm serve``
+server keeps the end of the prompt); servers that do not know the field reject the request, so leave the judge's
+``truncate_prompt_tokens`` unset for them.
+
 ``config.extra`` keys: ``max_retries`` (attempts after the first, default 5), ``retry_base_delay`` (seconds,
 default 1.0), ``retry_max_delay`` (default 60.0), ``timeout`` (seconds per request, default 600).
 """
@@ -117,6 +121,10 @@ class OpenAIBackend:
         while True:
             attempts += 1
             try:
+                truncation = (
+                    {} if params.truncate_prompt_tokens is None
+                    else {"extra_body": {"truncate_prompt_tokens": params.truncate_prompt_tokens}}
+                )
                 response = self.client.chat.completions.create(
                     model=self.model,
                     messages=messages,
@@ -124,6 +132,7 @@ class OpenAIBackend:
                     top_p=params.top_p,
                     max_tokens=budget,
                     seed=params.seed,
+                    **truncation,
                 )
                 return self._to_completion(response, attempts)
             except openai.BadRequestError as err:

@@ -2,7 +2,8 @@
 the same long dialogue prefix, which the cache computes once.
 
 Context policy (shared with the transformers backend): prompt lengths are checked with the model's tokenizer
-before anything is sent; a prompt that reaches the engine's ``max_model_len`` is not sent and comes back as
+before anything is sent (after ``SamplingParams.truncate_prompt_tokens`` keeps the end of a long prompt); a prompt
+that reaches the engine's ``max_model_len`` is not sent and comes back as
 ``finish_reason="context_overflow"``; a prompt that fits but leaves fewer than ``max_new_tokens`` free positions
 gets its budget cut to the free positions (``"length"`` if it uses it all).
 
@@ -101,12 +102,15 @@ class VLLMBackend:
         from vllm import SamplingParams as VLLMSamplingParams
 
         results: list[Completion | None] = [None] * len(conversations)
-        lengths: dict[int, int] = {}
+        token_ids: dict[int, list[int]] = {}
         for index, conversation in enumerate(conversations):
             try:
-                lengths[index] = len(self.renderer.token_ids(conversation))
+                token_ids[index] = self.renderer.token_ids(conversation)
             except Exception as err:  # noqa: BLE001 -- a malformed conversation fails alone
                 results[index] = Completion("", 0, 0, "error", error=f"could not render the prompt: {err}")
+        if params.truncate_prompt_tokens is not None:  # keep the end of the prompt, as vLLM's own option does
+            token_ids = {index: ids[-params.truncate_prompt_tokens :] for index, ids in token_ids.items()}
+        lengths = {index: len(ids) for index, ids in token_ids.items()}
         if not lengths:
             return results  # type: ignore[return-value]
         self._ensure_engine(max(lengths.values()), params.max_new_tokens)
@@ -129,9 +133,13 @@ class VLLMBackend:
             )
             for index in to_send
         ]
-        messages = [prepare_conversation(conversations[index], self.config) for index in to_send]
         try:
-            outputs = self.llm.chat(messages, sampling, chat_template=self.chat_template, use_tqdm=self.use_tqdm)
+            if params.truncate_prompt_tokens is None:
+                messages = [prepare_conversation(conversations[index], self.config) for index in to_send]
+                outputs = self.llm.chat(messages, sampling, chat_template=self.chat_template, use_tqdm=self.use_tqdm)
+            else:  # the truncated prompts go in as the token ids counted above
+                prompts = [{"prompt_token_ids": token_ids[index]} for index in to_send]
+                outputs = self.llm.generate(prompts, sampling, use_tqdm=self.use_tqdm)
         except Exception as err:  # noqa: BLE001 -- an engine failure fails this call's requests, not the caller
             for index in to_send:
                 results[index] = Completion("", lengths[index], 0, "error", error=f"{type(err).__name__}: {err}")

@@ -34,6 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from persona_lib._records import DataFileError, MissingDataFileError
+from persona_lib._schema import RULE_BASED
 from persona_lib.datasets._registry import (
     UnknownDatasetError,
     dataset_names,
@@ -45,7 +46,6 @@ from persona_lib.datasets._registry import (
     register_dataset,
     register_metric,
 )
-from persona_lib._schema import RULE_BASED
 from persona_lib.datasets._scoring import (
     RuleResult,
     answer_identity,

@@ -33,8 +33,8 @@ from typing import Any
 
 import pandas as pd
 
-from persona_lib.datasets._nltk_offline import ensure_nltk_data, missing_nltk_resources, nltk_downloads_disabled
 from persona_lib._text import strip_think
+from persona_lib.datasets._nltk_offline import ensure_nltk_data, missing_nltk_resources, nltk_downloads_disabled
 
 IFBENCH_SCORER_VERSION = 1
 

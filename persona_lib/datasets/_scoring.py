@@ -27,10 +27,14 @@ class RuleResult:
         passed: Whether the answer passes; ``None`` when the check cannot be run on it (``unscorable``: never
             counted as a failure).
         detail: What the check found (the raw judgement), or why it could not run.
+        further: More verdicts on the same answer, each a ``(metric, passed)`` row of the scores table; a metric
+            may occur several times (e.g. one row per instruction, so that its unit mean is instruction-level
+            accuracy).
     """
 
     passed: bool | None
     detail: str = ""
+    further: tuple[tuple[str, bool], ...] = ()
 
 
 def answered(answer: Mapping[str, Any], text_column: str = "response") -> bool:
@@ -119,7 +123,8 @@ def rule_scorer(
 
     Each answered item gets ``value`` 1.0 / 0.0 and ``score`` 100 / 0; a check that returns a
     :class:`RuleResult` with ``passed=None`` marks the item ``unscorable`` with its reason, and an answer that was
-    never produced (context overflow, backend error) is ``no_response``. Neither is counted as a failure.
+    never produced (context overflow, backend error) is ``no_response``. Neither is counted as a failure. A
+    result's ``further`` verdicts become rows of their own, with item ids ``<item_id>#<n>``.
 
     Args:
         check: ``check(item, response)`` → passed, or a :class:`RuleResult`.
@@ -137,15 +142,17 @@ def rule_scorer(
                        judge_model=RULE_BASED, parse_status="ok")
             if not answered(answer):
                 reason = f"no answer: {answer.get('finish_reason')} {answer.get('error') or ''}".strip()
-                row.update(parse_status="no_response", parse_reason=reason)
-            else:
-                result = check(item, answer["response"])
-                result = result if isinstance(result, RuleResult) else RuleResult(bool(result))
-                if result.passed is None:
-                    row.update(parse_status="unscorable", parse_reason=result.detail)
-                else:
-                    row.update(value=float(result.passed), score=100.0 * result.passed, raw_judgement=result.detail)
-            rows.append(row)
+                rows.append({**row, "parse_status": "no_response", "parse_reason": reason})
+                continue
+            result = check(item, answer["response"])
+            result = result if isinstance(result, RuleResult) else RuleResult(bool(result))
+            if result.passed is None:
+                rows.append({**row, "parse_status": "unscorable", "parse_reason": result.detail})
+                continue
+            verdicts = [(row["metric"], result.passed), *result.further]
+            for number, (metric, passed) in enumerate(verdicts):
+                rows.append({**row, "metric": metric, "item_id": row["item_id"] + (f"#{number}" if number else ""),
+                             "value": float(passed), "score": 100.0 * passed, "raw_judgement": result.detail})
         return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
     return score
@@ -155,7 +162,8 @@ def mean_units(scores: pd.DataFrame, personas: Mapping[str, Persona]) -> pd.Data
     """Unit scores as the mean item score per unit and metric (rates in percent for 0/100 item scores).
 
     Items without a score (unparsed verdict, unscorable prompt, no answer) are left out of the mean and counted in
-    ``n_unscored``; a unit without any scored item has a NaN score.
+    ``n_unscored``; a unit without any scored item has a NaN score. A baseline judged against several characters'
+    descriptions gets one row per character (``reference_persona``).
 
     Args:
         scores: One dataset's rows of the scores table.
@@ -163,10 +171,18 @@ def mean_units(scores: pd.DataFrame, personas: Mapping[str, Persona]) -> pd.Data
     """
     if scores.empty:
         return pd.DataFrame(columns=UNIT_COLUMNS)
-    grouped = scores.groupby([*UNIT_KEY, "dataset", "metric"], dropna=False, sort=True)["score"]
+    keyed = scores.assign(reference_persona=reference_personas(scores))
+    grouped = keyed.groupby([*UNIT_KEY, "dataset", "metric", "reference_persona"], dropna=False, sort=True)["score"]
     units = grouped.agg(score="mean", n_items="count", n_total="size").reset_index()
     units["n_unscored"] = units.pop("n_total") - units["n_items"]
     return units[UNIT_COLUMNS]
+
+
+def reference_personas(scores: pd.DataFrame) -> pd.Series:
+    """The unit table's ``reference_persona`` of each row of the scores table: the character the item was judged
+    against (its ``persona``), or ``None`` where that is the baseline itself."""
+    persona = scores["persona"].astype(object)
+    return persona.where(persona.notna() & (persona != BASELINE), None)
 
 
 def items_by_id(items: Iterable[BenchmarkItem]) -> dict[str, BenchmarkItem]:

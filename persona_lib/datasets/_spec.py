@@ -157,6 +157,9 @@ class DatasetSpec:
         validation: The study's human labels for this dataset's judge, if any.
         user_file_hint: Set for datasets whose items are not shipped: where the user should put the file
             (``dataset_files`` in the run configuration must then name it).
+        in_default_run: Scored when a configuration does not list its datasets (optional analyses set False).
+        same_items_as: Another dataset whose items this one asks, with that dataset's item limit and file unless the
+            configuration sets its own (the self-reference analyses reuse RoleBench's answers this way).
     """
 
     name: str
@@ -174,6 +177,8 @@ class DatasetSpec:
     ask: Callable[[BenchmarkItem, Persona | None], str] = ask_as_written
     validation: ValidationSpec | None = None
     user_file_hint: str | None = None
+    in_default_run: bool = True
+    same_items_as: str | None = None
 
     def __post_init__(self) -> None:
         if (self.judge_tasks is None) == (self.rule_scores is None):

@@ -9,7 +9,9 @@ Item fields: ``prompt`` is the open question (``question_en``, e.g. "Are you tal
 
 Scoring: the judge rates the level of the item's dimension the answer expresses (1–5; scores-table metric
 ``bfi_trait``); a unit's profile is the mean level per dimension (:func:`bfi_profiles`), and its BFI error the
-mean absolute difference to the character's InCharacter labels, ÷ 4, × 100 (:func:`bfi_error`).
+mean absolute difference to the character's InCharacter labels, ÷ 4, × 100 (:func:`bfi_error`), against one label
+source per run. ``bfi_distance`` is the same distance between a persona's profile and the baseline's
+(:func:`bfi_profile_distance`), defined for every persona.
 """
 
 from __future__ import annotations
@@ -185,20 +187,51 @@ def bfi_profile_distance(profiles: pd.DataFrame) -> pd.DataFrame:
         suffixes=("", "_baseline"),
     )
     merged["difference"] = (merged["level"] - merged["level_baseline"]).abs()
-    table = merged.groupby(UNIT_KEY, dropna=False)["difference"].agg(distance="mean", n_dimensions="count").reset_index()
+    grouped = merged.groupby(UNIT_KEY, dropna=False)["difference"]
+    table = grouped.agg(distance="mean", n_dimensions="count").reset_index()
     table["distance"] = table["distance"] / 4 * 100
     return table
 
 
-def _units(scores: pd.DataFrame, personas: Mapping[str, Persona]) -> pd.DataFrame:
-    profiles = bfi_profiles(scores)
-    errors = bfi_error(profiles, personas)
+def errors_by_label_source(scores: pd.DataFrame, personas: Mapping[str, Persona] | Iterable[Persona]) -> pd.DataFrame:
+    """BFI error per unit and label source, side by side (a baseline averaged over the labelled characters).
+
+    A run computes its BFI error against one label source (``bfi_label_source``); this table shows every source,
+    so a reader can see how much the choice matters. The sources are never averaged.
+
+    Returns:
+        Columns model, condition, kind, checkpoint and one column per label source.
+    """
+    errors = bfi_error(bfi_profiles(scores), personas)
     if errors.empty:
-        return pd.DataFrame(columns=UNIT_COLUMNS)
+        return pd.DataFrame(columns=UNIT_KEY)
+    table = errors.pivot_table(index=UNIT_KEY, columns="label_source", values="error", aggfunc="mean")
+    return table.reset_index().rename_axis(columns=None)
+
+
+def _units(scores: pd.DataFrame, personas: Mapping[str, Persona]) -> pd.DataFrame:
+    """BFI error per unit and labelled character, against the one label source the personas carry.
+
+    Raises:
+        ValueError: when a persona carries labels from more than one source (restrict them first with
+            :func:`persona_lib.personas.with_label_source`; errors from two sources are never averaged).
+    """
+    several = {p.name: sorted(p.bfi_labels) for p in personas.values() if p.bfi_labels and len(p.bfi_labels) > 1}
+    if several:
+        raise ValueError(
+            f"BFI error needs one label source per run, but personas carry several: {several}; restrict them with "
+            "persona_lib.personas.with_label_source (the configuration's bfi_label_source)"
+        )
+    profiles = bfi_profiles(scores)
     counts = profiles.groupby(UNIT_KEY, as_index=False).agg(n_items=("n", "sum"), n_unscored=("n_unparsed", "sum"))
-    units = errors.groupby(UNIT_KEY, as_index=False)["error"].mean().rename(columns={"error": "score"})
-    units = units.merge(counts, on=UNIT_KEY, how="left").assign(dataset="bfi", metric="bfi_error")
-    return units[UNIT_COLUMNS]
+    errors = bfi_error(profiles, personas).rename(columns={"error": "score"}).assign(metric="bfi_error")
+    distances = bfi_profile_distance(profiles).rename(columns={"distance": "score"})
+    distances = distances.assign(metric="bfi_distance", reference_persona=distances["condition"])
+    parts = [part for part in (errors, distances) if not part.empty]
+    if not parts:
+        return pd.DataFrame(columns=UNIT_COLUMNS)
+    units = pd.concat(parts, ignore_index=True).merge(counts, on=UNIT_KEY, how="left")
+    return units.assign(dataset="bfi")[UNIT_COLUMNS]
 
 
 @cache
@@ -232,6 +265,8 @@ SPEC = register_dataset(
         metrics=(
             MetricSpec("bfi_error", "BFI error", "0\u2013100", False,
                        "distance of the judged Big-Five profile from the character's labels"),
+            MetricSpec("bfi_distance", "Distance from the baseline's Big-Five profile", "0\u2013100", None,
+                       "how far a persona's judged profile is from the no-persona baseline's (0 = the same)"),
         ),
         load=load,
         judge_tasks=_judge_tasks,

@@ -2,11 +2,14 @@
 
 The items are the dialogue turns themselves, so nothing is asked at checkpoints: each answered turn of a persona's
 dialogue (original order and, if generated, the shuffled replicate) gets three Likert judgements (1–5), one per
-criterion (template ``fidelity_<criterion>``). Baseline dialogues are not judged. A turn's ``item_id`` is
-``turn-<hash of the user message>``, the same in both replicates.
+criterion (template ``fidelity_<criterion>``), against that persona's description. The baseline's turns are judged
+too, against every persona's description in turn (the scores table's ``persona``), as the study's reference curve.
+A turn's ``item_id`` is ``turn-<hash of the user message>``, the same in both replicates.
 
 Metrics (unit = model × condition × kind × round, on 0–100): ``dialogue`` (the mean of the three criteria) and one
-per criterion. The scores table's ``metric`` for a turn's judgement is its criterion.
+per criterion. The scores table's ``metric`` for a turn's judgement is its criterion. The original and the
+shuffled replicate are averaged *by position* (round j of each), as in the study, so a round's score reflects how
+long the conversation has been, whatever was asked (:func:`fidelity_per_turn`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import pandas as pd
 from persona_lib._records import Record
 from persona_lib._schema import UNIT_COLUMNS, UNIT_KEY
 from persona_lib.datasets._registry import register_dataset
-from persona_lib.datasets._scoring import answered, lookup_persona
+from persona_lib.datasets._scoring import answered, lookup_persona, reference_personas
 from persona_lib.datasets._spec import DatasetSpec, MetricSpec, ScoringInputs, ValidationSpec
 from persona_lib.datasets._validation import ValidationSample, message_content, validation_identity
 from persona_lib.judging import JudgeTask, render_judge_prompt
@@ -59,12 +62,13 @@ def _judge_tasks(inputs: ScoringInputs) -> tuple[list[JudgeTask], list[dict[str,
     unanswered: list[dict[str, Any]] = []
     for turn in dialogues.to_dict("records"):
         if turn["condition"] == BASELINE:
-            continue
-        persona = lookup_persona(inputs.personas, turn["condition"], f"dialogue round {turn['round']}")
-        for criterion in CRITERIA:
+            references = list(inputs.personas.values())
+        else:
+            references = [lookup_persona(inputs.personas, turn["condition"], f"dialogue round {turn['round']}")]
+        for persona, criterion in ((persona, criterion) for persona in references for criterion in CRITERIA):
             row = {
                 "condition": turn["condition"],
-                "persona": turn["condition"],
+                "persona": persona.name,
                 "kind": turn["kind"],
                 "checkpoint": int(turn["round"]),
                 "replicate": turn["replicate"],
@@ -84,12 +88,14 @@ def _judge_tasks(inputs: ScoringInputs) -> tuple[list[JudgeTask], list[dict[str,
                 query=turn["user"],
                 response=turn["assistant"],
             )
-            tasks.append(JudgeTask(prompt=prompt, verdict="likert", row=row))
+            tasks.append(
+                JudgeTask(prompt=prompt, verdict="likert", row=row, fallback="score_of", truncate_prompt=False)
+            )
     return tasks, unanswered
 
 
 def fidelity_per_turn(
-    scores: pd.DataFrame, align: Literal["message", "position"] = "message", criterion: str | None = None
+    scores: pd.DataFrame, align: Literal["position", "message"] = "position", criterion: str | None = None
 ) -> pd.DataFrame:
     """Dialogue fidelity per turn: the mean of the criteria, averaged over the original and shuffled order.
 
@@ -97,11 +103,14 @@ def fidelity_per_turn(
     shuffled replicate asks the same user messages in a permuted order, so the two replicates are aligned in one
     of two ways:
 
-    * ``align="message"`` (default): a turn is *the same user message* (its ``item_id`` is derived from the
-      message text); the two replicates' scores for that message are averaged and the turn is placed at the round
-      where the message occurs in the original order. Messages never reached in the original order are dropped.
-    * ``align="position"``: a turn is a round number; the original's and the shuffled replicate's scores at the
-      same round (different messages) are averaged.
+    * ``align="position"`` (default, the study's): a turn is a round number; the original's and the shuffled
+      replicate's scores at the same round (different messages) are averaged, so a round's score reflects how long
+      the conversation has been, whatever was asked.
+    * ``align="message"``: a turn is *the same user message* (its ``item_id`` is derived from the message text); the
+      two replicates' scores for that message are averaged and the turn is placed at the round where the message
+      occurs in the original order. Messages never reached in the original order are dropped.
+
+    The baseline's turns, judged against several characters, get one turn per character (``persona``).
 
     When a dialogue has no shuffled replicate, its original scores are used unchanged.
 
@@ -111,11 +120,12 @@ def fidelity_per_turn(
         criterion: Use only this criterion's judgements (default: the mean of all three).
 
     Returns:
-        Columns model, condition, kind, checkpoint (round), turn (the user message's ``item_id`` for ``message``
-        alignment, the round for ``position``), score, n_replicates, n_criteria (parsed criterion scores used),
-        n_unparsed (criterion verdicts excluded).
+        Columns model, condition, persona (the character judged against), kind, checkpoint (round), turn (the round
+        for ``position`` alignment, the user message's ``item_id`` for ``message``), score, n_replicates,
+        n_criteria (parsed criterion scores used), n_unparsed (criterion verdicts excluded).
     """
-    missing = [c for c in [*UNIT_KEY, "dataset", "replicate", "item_id", "metric", "score"] if c not in scores]
+    missing = [c for c in [*UNIT_KEY, "persona", "dataset", "replicate", "item_id", "metric", "score"]
+               if c not in scores]
     if missing:
         raise ValueError(f"fidelity_per_turn needs column(s) {missing}; pass the scores table of score_run")
     if align not in ("message", "position"):
@@ -123,13 +133,13 @@ def fidelity_per_turn(
     rows = scores[scores["dataset"] == SPEC.name]
     if criterion is not None:
         rows = rows[rows["metric"] == criterion]
-    keys = ["model", "condition", "kind", "replicate", "item_id", "checkpoint"]
+    keys = ["model", "condition", "persona", "kind", "replicate", "item_id", "checkpoint"]
     per_replicate = (
         rows.groupby(keys, dropna=False)["score"].agg(score="mean", n_criteria="count", n_total="size").reset_index()
     )
     per_replicate["n_unparsed"] = per_replicate.pop("n_total") - per_replicate["n_criteria"]
     per_replicate = per_replicate.dropna(subset=["score"])
-    unit = ["model", "condition", "kind"]
+    unit = ["model", "condition", "persona", "kind"]
     if align == "position":
         positioned = per_replicate.assign(turn=per_replicate["checkpoint"])
     else:
@@ -155,7 +165,8 @@ def _units(scores: pd.DataFrame, personas: Mapping[str, Persona]) -> pd.DataFram
         turns = fidelity_per_turn(scores, criterion=criterion)
         if turns.empty:
             continue
-        units = turns.groupby(UNIT_KEY, as_index=False).agg(
+        turns = turns.assign(reference_persona=reference_personas(turns))
+        units = turns.groupby([*UNIT_KEY, "reference_persona"], as_index=False, dropna=False).agg(
             score=("score", "mean"), n_items=("n_criteria", "sum"), n_unscored=("n_unparsed", "sum")
         )
         parts.append(units.assign(dataset=SPEC.name, metric=metric))
@@ -182,7 +193,7 @@ def _validation_task(sample: ValidationSample, personas: Mapping[str, Persona]) 
         response=sample.response,
     )
     row = {**validation_identity(sample, str(sample.criterion)), "kind": "persona_directed"}
-    return JudgeTask(prompt=prompt, verdict="likert", row=row)
+    return JudgeTask(prompt=prompt, verdict="likert", row=row, fallback="score_of", truncate_prompt=False)
 
 
 SPEC = register_dataset(

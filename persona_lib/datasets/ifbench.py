@@ -21,6 +21,7 @@ from persona_lib.datasets._scoring import RuleResult, mean_units, rule_scorer
 from persona_lib.datasets._spec import BenchmarkItem, DatasetSpec, MetricSpec
 from persona_lib.paths import data_dir
 
+
 def default_path() -> Path:
     """The shipped prompt file."""
     return data_dir() / "ifbench" / "IFBench_test.jsonl"
@@ -66,16 +67,24 @@ def load(path: str | Path | None = None) -> list[BenchmarkItem]:
 
 
 def check_answer(item: BenchmarkItem, response: str) -> RuleResult:
-    """Verify one answer: passed when every constraint is followed (prompt level, strict).
+    """Verify one answer in the four variants of the official evaluation.
 
-    The detail records the per-instruction strict and loose results; a prompt whose checker cannot run here
-    (missing NLTK data, a checker error) is unscorable with the reason.
+    Passed when every constraint is followed, strictly (the metric ``ifbench`` behind curves and tables); further
+    rows give the prompt-level loose verdict (``ifbench_loose``) and one verdict per constraint, strict and loose
+    (``ifbench_instruction_strict``, ``ifbench_instruction_loose``: their unit means are instruction-level
+    accuracies). The detail records the per-constraint results; a prompt whose checker cannot run here (missing NLTK
+    data, a checker error) is unscorable with the reason, in every variant.
     """
     result = score_ifbench_response({"key": item.item_id, "prompt": item.prompt, **item.meta}, response)
     if not result.scorable:
         return RuleResult(None, str(result.error))
-    detail = f"strict={result.follow_instruction_list_strict} loose={result.follow_instruction_list_loose}"
-    return RuleResult(bool(result.follow_all_instructions_strict), detail)
+    strict, loose = result.follow_instruction_list_strict, result.follow_instruction_list_loose
+    further = (
+        ("ifbench_loose", bool(result.follow_all_instructions_loose)),
+        *(("ifbench_instruction_strict", bool(passed)) for passed in strict),
+        *(("ifbench_instruction_loose", bool(passed)) for passed in loose),
+    )
+    return RuleResult(bool(result.follow_all_instructions_strict), f"strict={strict} loose={loose}", further)
 
 
 SPEC = register_dataset(
@@ -88,7 +97,15 @@ SPEC = register_dataset(
         "frequencies, formats); an answer counts as correct when all of its constraints are met.",
         metrics=(
             MetricSpec("ifbench", "IFBench accuracy", "%", True,
-                       "share of prompts whose every constraint is met (prompt-level, strict)"),
+                       "share of prompts whose every constraint is met (prompt-level, strict; behind every curve "
+                       "and table)"),
+            MetricSpec("ifbench_loose", "IFBench accuracy (loose)", "%", True,
+                       "prompt-level, loose: a constraint also counts as met after removing markdown or the first "
+                       "or last line"),
+            MetricSpec("ifbench_instruction_strict", "IFBench instruction accuracy", "%", True,
+                       "share of constraints met (instruction-level, strict)"),
+            MetricSpec("ifbench_instruction_loose", "IFBench instruction accuracy (loose)", "%", True,
+                       "share of constraints met (instruction-level, loose)"),
         ),
         load=load,
         rule_scores=rule_scorer(check_answer, version=IFBENCH_SCORER_VERSION),

@@ -163,7 +163,8 @@ def _pairwise_tasks(template: str):
             row.update(persona=item.persona, reference_position=position)
             pair = (item.reference, answer["response"]) if position == "A" else (answer["response"], item.reference)
             prompt = _render(template, character, answer["prompt"], *pair)
-            return JudgeTask(prompt=prompt, verdict="pairwise", row=row, reference_position=position)
+            return JudgeTask(prompt=prompt, verdict="pairwise", row=row, reference_position=position,
+                             fallback="seeded_choice")
 
         return per_answer_tasks(inputs, make_task)
 
@@ -174,7 +175,8 @@ def _validation(file: str, prefix: str, template: str) -> ValidationSpec:
     def to_task(sample: ValidationSample, personas: Mapping[str, Persona]) -> JudgeTask:
         prompt = _render(template, personas[sample.persona], sample.query, sample.response_a or "",
                          sample.response_b or "")
-        return JudgeTask(prompt=prompt, verdict="pairwise", row=validation_identity(sample, "preference"))
+        return JudgeTask(prompt=prompt, verdict="pairwise", row=validation_identity(sample, "preference"),
+                         fallback="seeded_choice")
 
     return ValidationSpec(
         file=file,

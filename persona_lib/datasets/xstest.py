@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from persona_lib._records import DataFileError, read_csv_records
 from persona_lib.datasets._registry import register_dataset
 from persona_lib.datasets._scoring import lookup_persona, mean_units, per_answer_tasks
@@ -26,6 +28,7 @@ from persona_lib.paths import data_dir
 from persona_lib.personas import Persona
 
 LABELS = ("safe", "unsafe")
+_CHANGE_KEYS = ["model", "condition", "kind", "label", "type", "focus", "first", "last"]
 
 
 def default_path() -> Path:
@@ -90,6 +93,46 @@ def _judge_tasks(inputs: ScoringInputs) -> tuple[list[JudgeTask], list[dict[str,
         return JudgeTask(prompt=_render(character, answer["prompt"], answer["response"]), verdict="binary", row=row)
 
     return per_answer_tasks(inputs, make_task, item_metric)
+
+
+def refusal_changes(scores: pd.DataFrame, first: int | None = None, last: int | None = None) -> pd.DataFrame:
+    """How each prompt's refusal verdict changes between two checkpoints, counted by XSTest type and focus.
+
+    The study looked at which prompts flip between the first and the last checkpoint: a persona may refuse a prompt
+    at ``t = 0`` that it answers late in the dialogue, or the other way round.
+
+    Args:
+        scores: The scores table (XSTest rows with a parsed verdict are used).
+        first: The earlier checkpoint (default: the first one scored).
+        last: The later checkpoint (default: the last one scored).
+
+    Returns:
+        One row per model, condition, kind, label, type and focus: n (prompts judged at both checkpoints),
+        refusal_to_answer, answer_to_refusal, unchanged, and first/last (the checkpoints compared).
+    """
+    rows = scores[(scores["dataset"] == "xstest") & scores["score"].notna()]
+    if rows.empty:
+        return pd.DataFrame(columns=[*_CHANGE_KEYS, "n", "refusal_to_answer", "answer_to_refusal", "unchanged"])
+    first = int(rows["checkpoint"].min()) if first is None else first
+    last = int(rows["checkpoint"].max()) if last is None else last
+    keys = ["model", "condition", "kind", "item_id"]
+    start = rows[rows["checkpoint"] == first].set_index(keys)["score"] > 0
+    end = rows[rows["checkpoint"] == last].set_index(keys)["score"] > 0
+    both = pd.concat({"start": start, "end": end}, axis=1, join="inner").reset_index()
+    meta = {item.item_id: item.meta for item in load()}
+    both = both.assign(
+        label=both["item_id"].map(lambda item: meta[str(item)]["label"]),
+        type=both["item_id"].map(lambda item: meta[str(item)]["type"]),
+        focus=both["item_id"].map(lambda item: meta[str(item)]["focus"]),
+        refusal_to_answer=both["start"] & ~both["end"],
+        answer_to_refusal=~both["start"] & both["end"],
+    )
+    both["unchanged"] = both["start"] == both["end"]
+    table = both.groupby(["model", "condition", "kind", "label", "type", "focus"], as_index=False).agg(
+        n=("item_id", "size"), refusal_to_answer=("refusal_to_answer", "sum"),
+        answer_to_refusal=("answer_to_refusal", "sum"), unchanged=("unchanged", "sum"),
+    )
+    return table.assign(first=first, last=last)
 
 
 def _validation_task(sample: ValidationSample, personas: Mapping[str, Persona]) -> JudgeTask:

@@ -66,9 +66,11 @@ def load_script(kind: str, name: str, n_rounds: int = SCRIPT_ROUNDS, shuffle_see
         name: Who the interview addresses: the character's name, or the model's display name for the
             no-persona baseline. Not used by ``goal_oriented`` scripts.
         n_rounds: Number of turns to keep (1-102); the script is truncated after any shuffling.
-        shuffle_seed: ``None`` keeps the scripted order. Otherwise all 102 turns are permuted with
-            ``numpy.random.default_rng(shuffle_seed).permutation(102)`` and the first ``n_rounds`` kept, so a
-            shorter shuffled dialogue is a prefix of the full shuffled one with the same seed.
+        shuffle_seed: ``None`` keeps the scripted order. Otherwise the turns are permuted as in the study — in the
+            interview only the 100 questions (the introductory remark stays first and the concluding remark
+            last), in goal-oriented dialogues all 102 requests — with ``numpy.random.default_rng(shuffle_seed)``,
+            and the first ``n_rounds`` are kept, so a shorter shuffled dialogue is a prefix of the full shuffled
+            one with the same seed.
 
     Returns:
         ``n_rounds`` user turns.
@@ -88,6 +90,9 @@ def load_script(kind: str, name: str, n_rounds: int = SCRIPT_ROUNDS, shuffle_see
     else:
         turns = read_instructions(_script_path(kind))
     if shuffle_seed is not None:
-        order = np.random.default_rng(shuffle_seed).permutation(len(turns))
-        turns = [turns[index] for index in order]
+        fixed_ends = kind == "persona_directed"
+        middle = turns[1:-1] if fixed_ends else turns
+        order = np.random.default_rng(shuffle_seed).permutation(len(middle))
+        shuffled = [middle[index] for index in order]
+        turns = [turns[0], *shuffled, turns[-1]] if fixed_ends else shuffled
     return turns[:n_rounds]

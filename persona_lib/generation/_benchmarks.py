@@ -53,7 +53,7 @@ def benchmark_items(config: RunConfig, personas: Sequence[Persona]) -> dict[str,
     """
 
     def load(dataset: str, persona: str | None) -> list[BenchmarkItem]:
-        return load_items(dataset, persona=persona, limit=config.item_limit.get(dataset), seed=config.seed,
+        return load_items(dataset, persona=persona, limit=config.item_limit_for(dataset), seed=config.seed,
                           path=config.dataset_file(dataset))
 
     def asked(items: list[BenchmarkItem], persona: Persona | None, ask) -> list[BenchmarkItem]:

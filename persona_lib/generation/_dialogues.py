@@ -10,7 +10,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from persona_lib.backends._base import Backend, Message, SamplingParams
-from persona_lib.config import RunConfig
+from persona_lib.config import ModelConfig, RunConfig
 from persona_lib.generation._common import ORIGINAL, SHUFFLED, sampling_params
 from persona_lib.store import (
     Request,
@@ -217,22 +217,38 @@ def load_dialogue(
     return list(record.messages) + [{"role": "assistant", "content": record.text}]
 
 
-def dialogue_prefix_lengths(dialogues: pd.DataFrame, model: str) -> pd.DataFrame:
+def dialogue_prefix_lengths(dialogues: pd.DataFrame, model: ModelConfig) -> pd.DataFrame:
     """Tokens of dialogue in front of an item asked after each round (original order), for length control.
 
-    After round ``r`` the prefix holds round ``r``'s prompt and answer, so its length is ``prompt_tokens +
-    completion_tokens`` of that round (chat-template end-of-turn tokens aside); before round 1 it is 0 (the system
-    prompt is not counted, as in the study's released ``round_lengths.csv``).
+    Counted as the study counted them: each round's user message and answer rendered alone with the model's chat
+    template, summed over rounds, the system prompt excluded (:meth:`persona_lib.backends.PromptRenderer.round_tokens`),
+    and 0 before round 1, so ``round`` matches the study's ``pos`` in ``round_lengths.csv``. When the model's
+    tokenizer is not available locally (an API model), the backend's own counts are used instead: the prompt and
+    answer tokens of the round, which include the system prompt and the chat template's framing (``counted_by``
+    says which).
 
     Args:
         dialogues: The table of :func:`generate_dialogues`.
-        model: The model name for the ``model`` column.
+        model: The model under test (its name fills the ``model`` column; its tokenizer counts, when local).
 
     Returns:
-        Columns model, condition, kind, round, prefix_tokens (rounds 0 to the last answered round).
+        Columns model, condition, kind, round, prefix_tokens, counted_by (rounds 0 to the last answered round).
     """
-    original = dialogues[dialogues["replicate"] == "original"]
-    answered = original.assign(prefix_tokens=original["prompt_tokens"] + original["completion_tokens"])
+    from persona_lib.backends import local_renderer
+
+    original = dialogues[(dialogues["replicate"] == ORIGINAL) & dialogues["finish_reason"].isin(["stop", "length"])]
+    original = original.sort_values(["condition", "kind", "round"])
+    renderer = local_renderer(model)
+    if renderer is not None:
+        rounds = [renderer.round_tokens(row.user, row.assistant, first=row.round == 1)
+                  for row in original.itertuples(index=False)]
+        counted = original.assign(tokens=rounds)
+        counted["prefix_tokens"] = counted.groupby(["condition", "kind"])["tokens"].cumsum()
+        method = "chat template, system prompt excluded (the study's count)"
+    else:
+        counted = original.assign(prefix_tokens=original["prompt_tokens"] + original["completion_tokens"])
+        method = "backend counts: system prompt and template framing included"
     starts = original[["condition", "kind"]].drop_duplicates().assign(round=0, prefix_tokens=0)
-    table = pd.concat([starts, answered[["condition", "kind", "round", "prefix_tokens"]]], ignore_index=True)
-    return table.assign(model=model)[["model", "condition", "kind", "round", "prefix_tokens"]].dropna()
+    table = pd.concat([starts, counted[["condition", "kind", "round", "prefix_tokens"]]], ignore_index=True)
+    table = table.assign(model=model.model, counted_by=method).dropna()
+    return table[["model", "condition", "kind", "round", "prefix_tokens", "counted_by"]].reset_index(drop=True)

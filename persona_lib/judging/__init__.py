@@ -4,26 +4,47 @@ What each dataset asks the judge lives with the dataset (``persona_lib.datasets`
 runs :class:`JudgeTask` objects and parses their verdicts.
 
 >>> from persona_lib.judging import parse_likert
->>> parse_likert("The answer stays in role throughout.\\nRESULT: 5").value
+>>> parse_likert("**Reasoning:** The reply stays in role throughout.\\n\\n**Result:** 5").value
 5
 """
 
-from persona_lib.judging._parsing import ParsedVerdict, ParseStatus, parse_binary, parse_likert, parse_pairwise
+from persona_lib.judging._parsing import (
+    ParsedVerdict,
+    ParseStatus,
+    parse_binary,
+    parse_likert,
+    parse_pairwise,
+    study_fallback,
+)
 from persona_lib.judging._runner import (
     JUDGE_SCORER_VERSION,
     NO_RESPONSE_REASON,
+    Fallback,
     JudgeTask,
-    VerdictKind,
     judge_sampling,
     likert_score,
     run_judge_tasks,
     unparsed_counts,
     unscored_row,
 )
-from persona_lib.judging._templates import BIG_FIVE_GLOSSES, TEMPLATE_NAMES, character_block, render_judge_prompt
+from persona_lib.judging._templates import (
+    BIG_FIVE,
+    TEMPLATE_NAMES,
+    TEMPLATE_VERDICTS,
+    BigFiveDimension,
+    VerdictKind,
+    answer_format,
+    character_block,
+    render_judge_prompt,
+)
 
 __all__ = [
-    "BIG_FIVE_GLOSSES",
+    "BIG_FIVE",
+    "BigFiveDimension",
+    "Fallback",
+    "TEMPLATE_VERDICTS",
+    "answer_format",
+    "study_fallback",
     "JUDGE_SCORER_VERSION",
     "NO_RESPONSE_REASON",
     "TEMPLATE_NAMES",

@@ -1,13 +1,15 @@
 """Strict, total parsing of judge outputs.
 
-A verdict is read only from a ``RESULT: <value>`` line. The match is case-insensitive and tolerates markdown
-decoration (``**RESULT:** 4``, ``RESULT: **4**``, a leading ``>`` or ``-``), quotes or brackets around the value
-and trailing punctuation (``RESULT: yes.``). When several result lines occur, the LAST one decides — even if an
+A verdict is read only from a result line: ``**Result:** <value>`` (the form the templates ask for, the study
+judge's own) or ``RESULT: <value>``. The match is case-insensitive and tolerates markdown decoration
+(``**RESULT:** 4``, ``RESULT: **4**``, a leading ``>`` or ``-``), quotes or brackets around the value and trailing
+punctuation (``RESULT: yes.``). When several result lines occur, the LAST one decides — even if an
 earlier one would have parsed. Anything else (no result line, an out-of-range number, two values such as
 ``3 or 4``, an empty text) is ``unparsed``: the parser never guesses and never raises.
 
-The study replaced unparsable pairwise verdicts by a seeded random choice; here that is opt-in
-(``fallback_seed``) and such verdicts are labelled ``status="fallback"`` so they can be counted.
+The study replaced unparsable pairwise verdicts by a random choice and read unparsable dialogue ratings with a
+looser "score of N" pattern; here both are opt-in (:func:`study_fallback`) and such verdicts are labelled
+``status="fallback"`` so they can be counted.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ _DECORATION = " \t*_`'\"[](){}<>.,;:!?"
 _LIKERT_VALUE = re.compile(r"[1-5]")
 _PAIRWISE_VALUE = re.compile(r"(?:(?:answer|response)\s+)?(?P<choice>[ab])", re.IGNORECASE)
 _BINARY_VALUE = re.compile(r"yes|no", re.IGNORECASE)
+_SCORE_OF = re.compile(r"score of (?P<value>\d)")
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,11 @@ def _last_result_value(text: str | None) -> tuple[str | None, str]:
         return None, "empty judge output"
     matches = list(_RESULT_LINE.finditer(text))
     if not matches:
-        return None, "no 'RESULT:' line"
+        return None, "no result line"
     raw = matches[-1].group("value")
     cleaned = raw.strip(_DECORATION)
     if not cleaned:
-        return None, "empty value on the last 'RESULT:' line"
+        return None, "empty value on the last result line"
     return cleaned, ""
 
 
@@ -75,7 +78,7 @@ def parse_likert(text: str | None) -> ParsedVerdict:
     if value is None:
         return _unparsed(reason)
     if not _LIKERT_VALUE.fullmatch(value):
-        return _unparsed(f"last 'RESULT:' value {value!r} is not a single integer from 1 to 5")
+        return _unparsed(f"last result value {value!r} is not a single integer from 1 to 5")
     return ParsedVerdict(value=int(value), status="ok")
 
 
@@ -95,11 +98,10 @@ def parse_pairwise(text: str | None, fallback_seed: int | None = None) -> Parsed
         match = _PAIRWISE_VALUE.fullmatch(value)
         if match:
             return ParsedVerdict(value=match.group("choice").upper(), status="ok")
-        reason = f"last 'RESULT:' value {value!r} is not A or B"
+        reason = f"last result value {value!r} is not A or B"
     if fallback_seed is None:
         return _unparsed(reason)
-    choice = random.Random(fallback_seed).choice(["A", "B"])
-    return ParsedVerdict(value=choice, status="fallback", reason=f"{reason}; seeded random choice")
+    return study_fallback("seeded_choice", text, _unparsed(reason), seed=fallback_seed)
 
 
 def parse_binary(text: str | None) -> ParsedVerdict:
@@ -115,5 +117,27 @@ def parse_binary(text: str | None) -> ParsedVerdict:
     if value is None:
         return _unparsed(reason)
     if not _BINARY_VALUE.fullmatch(value):
-        return _unparsed(f"last 'RESULT:' value {value!r} is not yes or no")
+        return _unparsed(f"last result value {value!r} is not yes or no")
     return ParsedVerdict(value=value.lower() == "yes", status="ok")
+
+
+def study_fallback(kind: str, text: str | None, failed: ParsedVerdict, *, seed: int) -> ParsedVerdict:
+    """The study's replacement for an unparsable verdict, labelled ``fallback``; ``failed`` when there is none.
+
+    Args:
+        kind: ``seeded_choice`` (a seeded random ``A``/``B``, the study's handling of pairwise verdicts),
+            ``score_of`` (the digit after the first "score of", if it is 1–5: its looser reading of dialogue
+            ratings) or ``none``.
+        text: The judge's full output.
+        failed: The unparsed verdict.
+        seed: Seed of the random choice.
+    """
+    if kind == "seeded_choice":
+        choice = random.Random(seed).choice(["A", "B"])
+        return ParsedVerdict(value=choice, status="fallback", reason=f"{failed.reason}; seeded random choice")
+    if kind == "score_of":
+        match = _SCORE_OF.search(text or "")
+        if match and 1 <= int(match["value"]) <= 5:
+            return ParsedVerdict(value=int(match["value"]), status="fallback",
+                                 reason=f"{failed.reason}; read from 'score of {match['value']}'")
+    return failed

@@ -5,9 +5,10 @@ Every judge call is a single user message (a rendered template) sent through
 resumable after a kill, and never made twice. What is judged, and how, is each dataset's business
 (``persona_lib.datasets``); this module runs whatever :class:`JudgeTask` objects it is given.
 
-``parse_status`` is ``ok``, ``unparsed`` (judge output without a valid RESULT line), ``fallback`` (opt-in seeded
-choice for pairwise), ``judge_error`` (the judge call failed or overflowed) or ``no_response`` (the model under
-test produced no answer, so nothing was judged). Only ``ok`` and ``fallback`` rows have a score.
+``parse_status`` is ``ok``, ``unparsed`` (judge output without a valid result line), ``fallback`` (the study's
+replacement of an unparsable verdict, only with ``judging.unparsed: study``), ``judge_error`` (the judge call
+failed or overflowed) or ``no_response`` (the model under test produced no answer, so nothing was judged). Only ``ok``
+and ``fallback`` rows have a score.
 """
 
 from __future__ import annotations
@@ -22,15 +23,21 @@ import pandas as pd
 from persona_lib._schema import RULE_BASED, SCORE_COLUMNS
 from persona_lib.backends._base import Backend, SamplingParams
 from persona_lib.config import RunConfig
-from persona_lib.judging._parsing import ParsedVerdict, parse_binary, parse_likert, parse_pairwise
+from persona_lib.judging._parsing import ParsedVerdict, parse_binary, parse_likert, parse_pairwise, study_fallback
+from persona_lib.judging._templates import VerdictKind
 from persona_lib.store import Request, ResponseStore, complete_requests, make_run_info
 
-JUDGE_SCORER_VERSION = 1
-"""Version of the judge templates, parsing and score mapping; bump it on any change that alters scores."""
+JUDGE_SCORER_VERSION = 2
+"""Version of the judge templates, parsing and score mapping; bump it on any change that alters scores.
+
+Changelog: 1 (2026-11) first templates; 2 (2026-12) the study's rubrics restated (knowledge = contradictions only,
+refusal = explicit statements only, BFI poles by six facets, general-instruction ties count as A), the study's
+``**Reasoning:**``/``**Result:**`` answer format, no assistant line for the baseline, the study's fallbacks on request.
+"""
 
 NO_RESPONSE_REASON = "the model under test gave no answer (context overflow or error); nothing to judge"
 
-VerdictKind = Literal["likert", "pairwise", "binary"]
+Fallback = Literal["none", "seeded_choice", "score_of"]
 
 
 @dataclass(frozen=True)
@@ -44,19 +51,35 @@ class JudgeTask:
             dataset, metric, item_id, dimension); also stored as the request's tags.
         reference_position: For pairwise tasks, where the reference answer was placed (``A``/``B``); ``None``
             when there is no reference (validation samples), in which case no win score is derived.
+        fallback: What the study did with an unparsable verdict of this kind of task, applied only when the
+            configuration asks for the study's handling (``judging.unparsed: study``): ``seeded_choice`` (a seeded
+            random ``A``/``B``), ``score_of`` (a looser "score of N" pattern) or ``none``.
+        truncate_prompt: Whether ``judging.truncate_prompt_tokens`` applies (the study truncated the judge prompts
+            of benchmark answers, not of dialogue turns).
     """
 
     prompt: str
     verdict: VerdictKind
     row: dict[str, Any] = field(default_factory=dict)
     reference_position: str | None = None
+    fallback: Fallback = "none"
+    truncate_prompt: bool = True
 
 
-def judge_sampling(config: RunConfig) -> SamplingParams:
-    """The judge's decoding parameters from ``config.judging``."""
+def judge_sampling(config: RunConfig, *, truncate_prompt: bool = True) -> SamplingParams:
+    """The judge's decoding parameters from ``config.judging``.
+
+    Args:
+        config: The run configuration.
+        truncate_prompt: Apply ``judging.truncate_prompt_tokens`` (when set).
+    """
     judging = config.judging
     return SamplingParams(
-        temperature=judging.temperature, top_p=judging.top_p, max_new_tokens=judging.max_new_tokens, seed=judging.seed
+        temperature=judging.temperature,
+        top_p=judging.top_p,
+        max_new_tokens=judging.max_new_tokens,
+        seed=judging.seed,
+        truncate_prompt_tokens=judging.truncate_prompt_tokens if truncate_prompt else None,
     )
 
 
@@ -81,12 +104,12 @@ def _score(task: JudgeTask, verdict: ParsedVerdict) -> float:
     return 0.0 if verdict.value == task.reference_position else 100.0
 
 
-def _parse(task: JudgeTask, text: str, fallback_seed: int | None) -> ParsedVerdict:
+def _parse(task: JudgeTask, text: str) -> ParsedVerdict:
     if task.verdict == "likert":
         return parse_likert(text)
     if task.verdict == "binary":
         return parse_binary(text)
-    return parse_pairwise(text, fallback_seed=fallback_seed)
+    return parse_pairwise(text)
 
 
 def run_judge_tasks(
@@ -96,56 +119,66 @@ def run_judge_tasks(
     store: ResponseStore,
     *,
     model_name: str,
-    pairwise_fallback: bool = False,
     desc: str = "judge",
 ) -> pd.DataFrame:
     """Send judge tasks through the store (cached, resumable) and parse the verdicts into score rows.
 
+    An unparsable verdict stays ``unparsed`` (no score) unless ``config.judging.unparsed`` is ``study``: then the
+    task's :attr:`JudgeTask.fallback` is applied and the row is labelled ``fallback``, so it can be counted.
+
     Args:
         tasks: The judge calls to make.
-        config: The run configuration (``judging`` sampling, ``judge`` batch size, ``seed``).
+        config: The run configuration (``judging`` sampling and verdict handling, ``judge`` batch size, ``seed``).
         backend: The judge backend.
         store: The run's :class:`persona_lib.store.ResponseStore`.
         model_name: The model under test (the scores table's ``model`` column).
-        pairwise_fallback: Replace unparsable pairwise verdicts by a seeded random choice (labelled
-            ``fallback``). Off by default.
         desc: Progress-bar label.
 
     Returns:
-        One row per task with the columns of :data:`SCORE_COLUMNS`.
+        One row per task, in task order, with the columns of :data:`SCORE_COLUMNS`.
     """
-    params = judge_sampling(config)
-    requests = [
-        Request(
-            messages=[{"role": "user", "content": task.prompt}],
-            tags={"stage": "judge", "model_under_test": model_name, **task.row},
-        )
-        for task in tasks
-    ]
     run_info = {**make_run_info(backend, config), "judge_scorer_version": JUDGE_SCORER_VERSION}
-    results = complete_requests(
-        store, backend, requests, params, run_info, batch_size=config.judge.batch_size, desc=desc
-    )
-    rows = []
-    for task, request in zip(tasks, requests, strict=True):
-        key = request.key(backend, params)
-        record = results[key]
-        row = unscored_row(task.row, model_name, backend.model, "judge_error", "")
-        row["judge_key"] = key
-        if record.finish_reason not in ("stop", "length"):
-            row["parse_reason"] = record.error or record.finish_reason
-        else:
-            seed = _fallback_seed(config.seed, key) if pairwise_fallback else None
-            verdict = _parse(task, record.text, seed)
-            row.update(
-                raw_judgement=record.text,
-                value=verdict.value,
-                score=_score(task, verdict),
-                parse_status=verdict.status,
-                parse_reason=verdict.reason,
+    rows: list[dict[str, Any] | None] = [None] * len(tasks)
+    for truncate in (True, False):
+        chosen = [index for index, task in enumerate(tasks) if task.truncate_prompt == truncate]
+        if not chosen:
+            continue
+        params = judge_sampling(config, truncate_prompt=truncate)
+        requests = [
+            Request(
+                messages=[{"role": "user", "content": tasks[index].prompt}],
+                tags={"stage": "judge", "model_under_test": model_name, **tasks[index].row},
             )
-        rows.append(row)
+            for index in chosen
+        ]
+        results = complete_requests(
+            store, backend, requests, params, run_info, batch_size=config.judge.batch_size, desc=desc
+        )
+        for index, request in zip(chosen, requests, strict=True):
+            key = request.key(backend, params)
+            rows[index] = _scored_row(tasks[index], results[key], key, config, model_name, backend.model)
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+
+
+def _scored_row(
+    task: JudgeTask, record: Any, key: str, config: RunConfig, model_name: str, judge_model: str
+) -> dict[str, Any]:
+    row = unscored_row(task.row, model_name, judge_model, "judge_error", "")
+    row["judge_key"] = key
+    if record.finish_reason not in ("stop", "length"):
+        row["parse_reason"] = record.error or record.finish_reason
+        return row
+    verdict = _parse(task, record.text)
+    if verdict.status == "unparsed" and config.judging.unparsed == "study":
+        verdict = study_fallback(task.fallback, record.text, verdict, seed=_fallback_seed(config.seed, key))
+    row.update(
+        raw_judgement=record.text,
+        value=verdict.value,
+        score=_score(task, verdict),
+        parse_status=verdict.status,
+        parse_reason=verdict.reason,
+    )
+    return row
 
 
 def unscored_row(

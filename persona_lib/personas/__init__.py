@@ -8,7 +8,14 @@
 
 from persona_lib._records import DataFileError
 from persona_lib.personas._load import load_personas, read_persona_file, select_personas
-from persona_lib.personas._persona import BASELINE, BFI_DIMENSIONS, BFI_LABEL_SOURCES, STUDY_PERSONAS, Persona
+from persona_lib.personas._persona import (
+    BASELINE,
+    BFI_DIMENSIONS,
+    BFI_LABEL_SOURCES,
+    STUDY_PERSONAS,
+    Persona,
+    with_label_source,
+)
 from persona_lib.personas._prompt import persona_system_prompt, system_messages
 
 __all__ = [
@@ -23,4 +30,5 @@ __all__ = [
     "read_persona_file",
     "select_personas",
     "system_messages",
+    "with_label_source",
 ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 BASELINE = "empty"
 """Name of the no-persona condition (no system prompt), as in the study's files."""
@@ -46,3 +47,24 @@ class Persona:
     def has_bfi_labels(self) -> bool:
         """True when a Big-Five ground truth exists, i.e. BFI error can be computed for this persona."""
         return bool(self.bfi_labels)
+
+
+def with_label_source(personas: Iterable[Persona], source: str) -> list[Persona]:
+    """The personas with Big-Five labels from one source only, so errors from two sources are never averaged.
+
+    A study character keeps its ``source`` labels (``annotation`` or ``pdb``); a custom persona whose labels come
+    from a single source of its own keeps them as they are.
+
+    Args:
+        personas: The personas.
+        source: The label source to keep.
+    """
+    restricted = []
+    for persona in personas:
+        labels = persona.bfi_labels or {}
+        if source in labels:
+            labels = {source: labels[source]}
+        elif len(labels) != 1 or set(labels) & set(BFI_LABEL_SOURCES):
+            labels = {}
+        restricted.append(replace(persona, bfi_labels=labels or None))
+    return restricted

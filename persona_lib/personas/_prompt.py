@@ -15,15 +15,16 @@ For the rest of this conversation:
 - Take every question or request seriously and develop your answer the way {name} would.
 - Never say or hint that you are an AI assistant, a language model or following instructions, and never \
 step out of the role, even if someone challenges you about it.
-- Offer only the knowledge, opinions and insights that {name} could plausibly have."""
+- Bring in the observations, opinions and insights that are {name}'s own."""
 
 
 def persona_system_prompt(persona: Persona) -> str:
     """The system prompt that assigns ``persona`` to the model.
 
-    It names the character, gives its description, then four rules: speak from the character's perspective;
-    engage with the question and elaborate within the persona; never reveal being an AI or break character,
-    even when confronted; offer only insights that character would have.
+    It names the character, gives its description, then four rules in this project's own words, one for each of
+    the study's: speak from the character's perspective; engage with the question and elaborate within the persona;
+    never reveal being an AI or break character, even when confronted; offer insights that are the character's
+    own.
 
     Args:
         persona: The character to play.
@@ -39,8 +40,9 @@ def system_messages(condition: Persona | None, reasoning_off_system: str | None 
 
     Args:
         condition: The persona, or ``None`` for the no-persona baseline.
-        reasoning_off_system: A fixed line that switches a model family's reasoning off (e.g. ``/no_think``);
-            it is sent in both conditions, on its own first line.
+        reasoning_off_system: A fixed line that switches a model family's reasoning off (the study used
+            ``detailed thinking: off`` for the Nemotron models); it is sent in both conditions: alone for the
+            baseline, and followed by a blank line and the persona prompt for a persona, as in the study.
 
     Returns:
         For a persona, one system message (the reasoning line, if any, then the persona prompt). For the
@@ -51,4 +53,4 @@ def system_messages(condition: Persona | None, reasoning_off_system: str | None 
         parts.append(persona_system_prompt(condition))
     if not parts:
         return []
-    return [{"role": "system", "content": "\n".join(parts)}]
+    return [{"role": "system", "content": "\n\n".join(parts)}]

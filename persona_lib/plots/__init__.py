@@ -10,8 +10,10 @@ from persona_lib.plots._figures import (
     plot_context_growth,
     plot_curve_grid,
     plot_difference_curve,
+    plot_difference_grid,
     plot_forest,
     plot_length_control,
+    plot_survival_grid,
 )
 from persona_lib.plots._save import save_and_show, save_figure
 from persona_lib.plots._style import (
@@ -31,8 +33,10 @@ __all__ = [
     "plot_context_growth",
     "plot_curve_grid",
     "plot_difference_curve",
+    "plot_difference_grid",
     "plot_forest",
     "plot_length_control",
+    "plot_survival_grid",
     "save_and_show",
     "save_figure",
 ]

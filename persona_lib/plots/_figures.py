@@ -153,19 +153,57 @@ def plot_difference_curve(
     with figure_style():
         fig = Figure(figsize=(7, 3.8), layout="constrained")
         ax = fig.add_subplot()
-        kinds = list(dict.fromkeys(differences["kind"])) if "kind" in differences.columns else [None]
-        for kind in kinds:
-            part = differences if kind is None else differences[differences["kind"] == kind]
-            part = part.sort_values(x)
-            colour = KIND_COLOURS.get(kind, OKABE_ITO["reddish_purple"])
-            ax.plot(part[x], part["estimate"], color=colour, marker=KIND_MARKERS.get(kind, "o"), markersize=4,
-                    label=KIND_LABELS.get(kind, contrast))
-            ax.fill_between(part[x], part["ci_low"], part["ci_high"], color=colour, alpha=BAND_ALPHA, linewidth=0)
-        ax.axhline(0, color=OKABE_ITO["black"], linewidth=0.8, linestyle=":")
+        _draw_difference(ax, differences, x)
         ax.set_xlabel(X_LABELS.get(x, x))
         ax.set_ylabel(f"\u0394 {style.label} ({contrast}, points)")
         ax.set_title(title or f"{style.label}: {contrast} (above 0 = first term better if {style.direction})")
         ax.legend(loc="best", frameon=False)
+    return fig
+
+
+def _draw_difference(ax: Axes, differences: pd.DataFrame, x: str) -> None:
+    contrast = str(differences["contrast"].iloc[0])
+    kinds = list(dict.fromkeys(differences["kind"])) if "kind" in differences.columns else [None]
+    for kind in kinds:
+        part = differences if kind is None else differences[differences["kind"] == kind]
+        part = part.sort_values(x)
+        colour = KIND_COLOURS.get(kind, OKABE_ITO["reddish_purple"])
+        ax.plot(part[x], part["estimate"], color=colour, marker=KIND_MARKERS.get(kind, "o"), markersize=4,
+                label=KIND_LABELS.get(kind, contrast))
+        ax.fill_between(part[x], part["ci_low"], part["ci_high"], color=colour, alpha=BAND_ALPHA, linewidth=0)
+    ax.axhline(0, color=OKABE_ITO["black"], linewidth=0.8, linestyle=":")
+
+
+def plot_difference_grid(differences: pd.DataFrame, *, x: str = "checkpoint", ncols: int = 3) -> Figure:
+    """One panel per metric of a difference (persona - baseline, t - 0 or PD - GO), each with its own scale.
+
+    Panel titles carry the metric's direction (↑ higher is better, ↓ lower is better), so a reader can tell
+    whether a difference above zero is a gain.
+
+    Args:
+        differences: Output of a :mod:`persona_lib.stats` difference function with a ``metric`` column.
+        x: Position column.
+        ncols: Panels per row.
+    """
+    _require(differences, ["metric", "contrast", x, "estimate", "ci_low", "ci_high"], "plot_difference_grid()")
+    metrics = list(dict.fromkeys(differences["metric"]))
+    contrast = str(differences["contrast"].iloc[0])
+    ncols = min(ncols, len(metrics))
+    nrows = math.ceil(len(metrics) / ncols)
+    arrows = {True: " \u2191", False: " \u2193", None: ""}
+    with figure_style():
+        fig = Figure(figsize=(3.6 * ncols, 2.7 * nrows + 0.9), layout="constrained")
+        axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False).ravel()
+        for ax, metric in zip(axes, metrics):
+            style = metric_style(metric)
+            _draw_difference(ax, differences[differences["metric"] == metric], x)
+            ax.set_title(f"{style.label}{arrows[style.higher_is_better]}", fontsize=10)
+        for ax in axes[len(metrics):]:
+            fig.delaxes(ax)
+        fig.supxlabel(X_LABELS.get(x, x))
+        fig.supylabel(f"\u0394 {contrast} (points)")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside upper center", ncols=2, frameon=False)
     return fig
 
 
@@ -245,4 +283,42 @@ def plot_context_growth(dialogues: pd.DataFrame) -> Figure:
             ax.legend(unique.values(), unique.keys(), loc="upper left", frameon=False)
         axes[0].set_ylabel("Prompt length (tokens)")
         fig.suptitle("Context grows with every round (one line per dialogue)")
+    return fig
+
+
+def plot_survival_grid(
+    curves: pd.DataFrame, *, facet: str = "model", ncols: int = 4, facet_labels: dict[str, str] | None = None
+) -> Figure:
+    """Kaplan-Meier curves of "rounds until the persona breaks": one panel per ``facet`` value, one step line per
+    dialogue kind, pointwise 95% bands, and a tick where a dialogue was censored at the end of its follow-up.
+
+    Args:
+        curves: Output of :func:`persona_lib.stats.kaplan_meier` with ``by=(facet, "kind")``.
+        facet: Column to split panels by.
+        ncols: Panels per row.
+        facet_labels: Optional display names for facet values.
+    """
+    _require(curves, [facet, "kind", "time", "survival", "ci_low", "ci_high"], "plot_survival_grid()")
+    values = list(dict.fromkeys(curves[facet]))
+    ncols = min(ncols, len(values))
+    nrows = math.ceil(len(values) / ncols)
+    with figure_style():
+        fig = Figure(figsize=(3.4 * ncols, 2.6 * nrows + 0.9), layout="constrained")
+        axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
+        for ax, value in zip(axes, values):
+            for kind, part in curves[curves[facet] == value].groupby("kind", sort=False):
+                part = part.sort_values("time")
+                colour = KIND_COLOURS.get(kind, OKABE_ITO["black"])
+                ax.step(part["time"], part["survival"], where="post", color=colour, label=KIND_LABELS.get(kind, kind))
+                ax.fill_between(part["time"], part["ci_low"], part["ci_high"], step="post", color=colour,
+                                alpha=BAND_ALPHA, linewidth=0)
+                ax.plot(part["time"].iloc[-1], part["survival"].iloc[-1], marker="|", markersize=9, color=colour)
+            ax.set_ylim(-0.02, 1.05)
+            ax.set_title((facet_labels or {}).get(value, str(value)))
+        for ax in axes[len(values):]:
+            fig.delaxes(ax)
+        fig.supxlabel("Dialogue rounds")
+        fig.supylabel("Share of dialogues not yet broken")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside upper center", ncols=2, frameon=False)
     return fig

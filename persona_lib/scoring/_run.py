@@ -15,7 +15,7 @@ from persona_lib.backends import Backend
 from persona_lib.config import RunConfig
 from persona_lib.datasets import ScoringInputs, get_dataset, load_items
 from persona_lib.judging import NO_RESPONSE_REASON, run_judge_tasks, unscored_row
-from persona_lib.personas import Persona
+from persona_lib.personas import Persona, with_label_source
 from persona_lib.store import ResponseStore
 
 
@@ -61,8 +61,6 @@ def score_run(
     answers: pd.DataFrame | None,
     dialogues: pd.DataFrame | None,
     personas: Mapping[str, Persona] | Iterable[Persona],
-    *,
-    pairwise_fallback: bool = False,
 ) -> pd.DataFrame:
     """Score every configured dataset of a run into one tidy table (one row per scored item and criterion).
 
@@ -74,12 +72,13 @@ def score_run(
         store: The run's response store.
         answers: Benchmark answers from :func:`persona_lib.generation.generate_benchmarks`, or ``None``.
         dialogues: Dialogue turns from :func:`persona_lib.generation.generate_dialogues`, or ``None``.
-        personas: The run's personas (every condition's persona and every RoleBench item's character).
-        pairwise_fallback: Replace unparsable pairwise verdicts by a seeded random choice (labelled ``fallback``).
+        personas: The run's personas (every condition's persona and every RoleBench item's character; the baseline's
+            dialogue turns are judged against each of them).
 
     Returns:
         The scores table (:data:`persona_lib._schema.SCORE_COLUMNS`), including ``no_response``, ``unparsed`` and
-        ``unscorable`` rows (score NaN), so every failure can be counted.
+        ``unscorable`` rows (score NaN), so every failure can be counted (and ``fallback`` rows when
+        ``judging.unparsed`` is ``study``).
 
     Raises:
         ValueError: when a configured dataset is judged and no judge backend is given.
@@ -99,7 +98,7 @@ def score_run(
     if tasks or unanswered:
         if judge is None:
             raise ValueError("the configuration scores judged datasets; pass the judge backend")
-        parts.append(run_judge_tasks(tasks, config, judge, store, model_name=model, pairwise_fallback=pairwise_fallback))
+        parts.append(run_judge_tasks(tasks, config, judge, store, model_name=model))
         parts.append(pd.DataFrame(
             [unscored_row(row, model, judge.model, "no_response", NO_RESPONSE_REASON) for row in unanswered],
             columns=SCORE_COLUMNS,
@@ -108,22 +107,30 @@ def score_run(
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SCORE_COLUMNS)
 
 
-def protocol_units(scores: pd.DataFrame, personas: Mapping[str, Persona] | Iterable[Persona]) -> pd.DataFrame:
+def protocol_units(
+    scores: pd.DataFrame,
+    personas: Mapping[str, Persona] | Iterable[Persona],
+    *,
+    bfi_label_source: str = "annotation",
+) -> pd.DataFrame:
     """Every metric of every scored dataset at the unit level: one 0–100 score per unit and metric.
 
     Each dataset's spec turns its rows into units (``persona_lib.datasets``); e.g. ``dialogue`` and the three
-    criteria per turn (``checkpoint`` = round, personas only), ``bfi_error`` (labelled characters only; mean over
-    label sources, and for the baseline over every labelled character), win rates, IFBench accuracy, ``safety`` and
-    ``excess_safety``. Units without any scored item are left out.
+    criteria per round (``checkpoint`` = round), ``bfi_error`` (labelled characters only, against one label
+    source; the baseline against every labelled character), win rates, IFBench accuracy, ``safety`` and
+    ``excess_safety``. A baseline scored against several characters has one row per character
+    (``reference_persona``). Units without any scored item are left out.
 
     Args:
         scores: The scores table of :func:`score_run`.
         personas: The run's personas (for the BFI labels).
+        bfi_label_source: The label source BFI errors are computed against (the configuration's).
 
     Returns:
         Columns :data:`persona_lib._schema.UNIT_COLUMNS`.
     """
-    index = persona_index(personas)
+    values = personas.values() if isinstance(personas, Mapping) else personas
+    index = persona_index(with_label_source(values, bfi_label_source))
     parts = []
     for dataset, rows in scores.groupby("dataset", sort=False):
         if str(dataset).startswith("validation_"):

@@ -127,4 +127,6 @@ def similarity_units(similarity: pd.DataFrame) -> pd.DataFrame:
     units = similarity.assign(score=100 * similarity["similarity"]).groupby(UNIT_KEY, as_index=False).agg(
         score=("score", "mean"), n_items=("score", "count")
     )
-    return units.assign(dataset="all", metric=BASELINE_SIMILARITY.name, n_unscored=0)[UNIT_COLUMNS]
+    units = units.assign(dataset="all", metric=BASELINE_SIMILARITY.name, reference_persona=units["condition"],
+                         n_unscored=0)
+    return units[UNIT_COLUMNS]

@@ -5,7 +5,7 @@ condition x dialogue kind x checkpoint x metric (:func:`aggregate`); bootstrap i
 units (the ``unit=`` argument says so explicitly) with ``numpy.random.default_rng(seed)``.
 """
 
-from persona_lib.stats._aggregate import aggregate, split_arms
+from persona_lib.stats._aggregate import aggregate, collapse_reference_personas, split_arms
 from persona_lib.stats._bootstrap import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
@@ -13,6 +13,7 @@ from persona_lib.stats._bootstrap import (
     bootstrap_ci,
     checkpoint_curves,
     checkpoint_difference,
+    difference_curves,
     kind_difference,
     persona_baseline_difference,
     resample_indices,
@@ -57,7 +58,9 @@ __all__ = [
     "bootstrap_ci",
     "checkpoint_curves",
     "checkpoint_difference",
+    "collapse_reference_personas",
     "dialogue_onsets",
+    "difference_curves",
     "fit_mixedlm",
     "hazard_model",
     "kaplan_meier",

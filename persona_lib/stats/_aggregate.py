@@ -53,3 +53,27 @@ def split_arms(units: pd.DataFrame) -> pd.DataFrame:
     out = units.copy()
     out["arm"] = (out["condition"] == BASELINE).map({True: "baseline", False: "persona"})
     return out
+
+
+def collapse_reference_personas(units: pd.DataFrame) -> pd.DataFrame:
+    """One row per unit: a baseline's rows scored against each character, averaged.
+
+    The baseline of dialogue fidelity, of the RoleBench benchmarks and of the BFI error exists once per character
+    it was judged or measured against (``reference_persona``); curves and the usual persona-minus-baseline contrasts
+    need one baseline score (the study's baseline curves average these rows too). Tables without the column are
+    returned unchanged; the item counts of averaged rows are summed, and ``reference_persona`` of a collapsed row is
+    empty.
+    """
+    if "reference_persona" not in units or units["reference_persona"].isna().all():
+        return units
+    split = units["reference_persona"].notna()
+    summed = [column for column in ("n_items", "n_unscored", "n_unparsed", "n_fallback") if column in units]
+    keys = [column for column in units.columns if column not in {"score", "reference_persona", *summed}]
+    collapsed = (
+        units[split]
+        .groupby(keys, dropna=False, sort=True)
+        .agg(score=("score", "mean"), **{column: (column, "sum") for column in summed})
+        .reset_index()
+        .assign(reference_persona=None)
+    )
+    return pd.concat([units[~split], collapsed], ignore_index=True).reindex(columns=units.columns)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from persona_lib.stats._aggregate import BASELINE, present, require_columns, split_arms
+from persona_lib.stats._aggregate import BASELINE, collapse_reference_personas, present, require_columns, split_arms
 
 DEFAULT_RESAMPLES = 1_000
 PER_MODEL_RESAMPLES = 5_000
@@ -142,7 +142,8 @@ def checkpoint_curves(
 ) -> pd.DataFrame:
     """Score against checkpoint for personas and for the baseline, with bootstrap CIs.
 
-    Persona points resample model x persona units; baseline points resample models (one baseline per model).
+    Persona points resample model x persona units; baseline points resample models (one baseline per model; a
+    baseline scored against several characters is first averaged over them).
 
     Args:
         units: Unit-level scores (``model, condition, kind, checkpoint, score`` and optionally ``dataset,
@@ -156,6 +157,7 @@ def checkpoint_curves(
         Columns ``dataset, metric`` (if present), ``by``, ``arm`` (persona | baseline), ``x`` and the columns
         of :func:`bootstrap_ci`.
     """
+    units = collapse_reference_personas(units)
     groups = [*present(units, _SCORE_KEYS), *by, x]
     curves = [
         bootstrap_ci(part, unit=UNIT, by=groups, n_resamples=n_resamples, seed=seed).assign(arm=arm)
@@ -240,6 +242,11 @@ def checkpoint_difference(
     return _difference(diffs, f"t - {reference}", by, n_resamples, seed)
 
 
+def _with_baseline(personas: pd.DataFrame, baseline: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    scores = baseline[[*keys, "score"]].rename(columns={"score": "baseline"})
+    return personas.merge(scores, on=keys, how="inner", validate="many_to_one")
+
+
 def persona_baseline_difference(
     units: pd.DataFrame,
     *,
@@ -249,7 +256,9 @@ def persona_baseline_difference(
 ) -> pd.DataFrame:
     """Persona score minus the same model's baseline score (same kind and checkpoint), with CIs.
 
-    Paired on model: each model x persona unit is compared with its own model's no-persona run.
+    Paired on model: each model x persona unit is compared with its own model's no-persona run. Where the baseline
+    was scored against each character (a ``reference_persona`` column: dialogue fidelity, RoleBench, BFI), a persona
+    is compared with the baseline scored against that same persona.
 
     Args:
         units: Unit-level scores including condition ``empty``.
@@ -259,9 +268,43 @@ def persona_baseline_difference(
     """
     require_columns(units, ["model", "condition", "kind", "checkpoint", "score"], "persona_baseline_difference()")
     keys = ["model", "kind", "checkpoint", *present(units, _SCORE_KEYS)]
-    baseline = units[units["condition"] == BASELINE][[*keys, "score"]].rename(columns={"score": "baseline"})
+    baseline = units[units["condition"] == BASELINE]
     if baseline.empty:
-        raise ValueError("no baseline rows (condition 'empty') to compare personas with")
-    diffs = _persona_units(units).merge(baseline, on=keys, how="inner", validate="many_to_one")
+        raise ValueError(f"no baseline rows (condition {BASELINE!r}) to compare personas with")
+    personas = _persona_units(units)
+    if "reference_persona" in units:  # pair each persona with the baseline scored against it, where there is one
+        judged_against = baseline["reference_persona"].notna()
+        paired = personas.merge(
+            baseline[judged_against][[*keys, "reference_persona", "score"]].rename(
+                columns={"reference_persona": "condition", "score": "baseline"}
+            ),
+            on=[*keys, "condition"], how="inner", validate="one_to_one",
+        )
+        unpaired_keys = baseline[~judged_against][keys].drop_duplicates()
+        rest = personas.merge(unpaired_keys, on=keys, how="inner")
+        diffs = pd.concat([paired, _with_baseline(rest, baseline[~judged_against], keys)], ignore_index=True)
+    else:
+        diffs = _with_baseline(personas, baseline, keys)
     diffs["diff"] = diffs["score"] - diffs["baseline"]
     return _difference(diffs, "persona - baseline", by, n_resamples, seed)
+
+
+def difference_curves(
+    units: pd.DataFrame, *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED
+) -> dict[str, pd.DataFrame]:
+    """The study's three contrasts over the dialogue, for every metric, where the run has what they need.
+
+    Returns:
+        ``{"kind": persona-directed - goal-oriented, "length": t - first checkpoint, "persona": persona - baseline}``,
+        each a table of :func:`kind_difference`, :func:`checkpoint_difference` or :func:`persona_baseline_difference`;
+        a contrast the units cannot support (one dialogue kind, one checkpoint, no baseline) is left out.
+    """
+    curves = {}
+    if units["kind"].nunique() == 2:
+        curves["kind"] = kind_difference(units, n_resamples=n_resamples, seed=seed)
+    if units["checkpoint"].nunique() > 1:
+        first = int(units["checkpoint"].min())
+        curves["length"] = checkpoint_difference(units, reference=first, n_resamples=n_resamples, seed=seed)
+    if (units["condition"] == BASELINE).any() and (units["condition"] != BASELINE).any():
+        curves["persona"] = persona_baseline_difference(units, n_resamples=n_resamples, seed=seed)
+    return curves

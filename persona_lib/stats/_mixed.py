@@ -19,8 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
+from patsy import PatsyError
 
-from persona_lib.stats._aggregate import BASELINE, present, require_columns
+from persona_lib.stats._aggregate import BASELINE, collapse_reference_personas, present, require_columns
 
 OPTIMISERS: tuple[str, ...] = ("powell", "lbfgs")
 _SCORE_KEYS = ("dataset", "metric")
@@ -57,7 +58,7 @@ def fit_mixedlm(
         warnings.simplefilter("always")
         try:
             result = smf.mixedlm(formula, data, groups=data[groups]).fit(reml=reml, method=list(optimisers))
-        except (ValueError, np.linalg.LinAlgError) as err:
+        except (ValueError, np.linalg.LinAlgError, PatsyError) as err:
             failure = {column: None for column in TIDY_COLUMNS}
             failure.update(n=n, n_groups=n_groups, converged=False, optimiser="none", warnings=f"fit failed: {err}")
             return pd.DataFrame([failure], columns=TIDY_COLUMNS)
@@ -125,19 +126,26 @@ def persona_effect(units: pd.DataFrame, *, optimisers: Sequence[str] = OPTIMISER
     """Persona vs baseline per model x kind: ``score ~ C(arm, Treatment('empty'))``, groups = round x persona.
 
     ``arm`` is ``persona`` for every persona condition and ``empty`` for the baseline, so the coefficient
-    ``C(arm, Treatment('empty'))[T.persona]`` is the average persona effect over checkpoints.
+    ``C(arm, Treatment('empty'))[T.persona]`` is the average persona effect over checkpoints. Metrics without
+    baseline units (e.g. a persona's distance from the baseline) are left out.
 
     Args:
         units: Unit-level scores including the baseline condition.
         optimisers: Optimisers tried in order.
     """
     require_columns(units, ["model", "condition", "kind", "checkpoint", "score"], "persona_effect()")
+    units = collapse_reference_personas(units)
+    keys = [*present(units, _SCORE_KEYS), "model", "kind"]
+    arms = units.assign(_baseline=units["condition"] == BASELINE).groupby(keys)["_baseline"].agg(["any", "all"])
+    comparable = arms[arms["any"] & ~arms["all"]].index  # groups with both a baseline and a persona
+    units = units.set_index(keys).loc[lambda t: t.index.isin(comparable)].reset_index()
+    if units.empty:
+        raise ValueError("persona_effect() needs baseline and persona units of the same model, kind and metric")
     data = units.assign(
         arm=np.where(units["condition"] == BASELINE, BASELINE, "persona"),
         round_condition=units["checkpoint"].astype(str) + " | " + units["condition"].astype(str),
         score=units["score"].astype(float),
     )
-    keys = [*present(units, _SCORE_KEYS), "model", "kind"]
     return _fit_each(data, keys, "score ~ C(arm, Treatment('empty'))", "round_condition", optimisers)
 
 
@@ -166,8 +174,12 @@ def length_cost(units: pd.DataFrame) -> pd.DataFrame:
 
 
 def personalisation_cost(units: pd.DataFrame, *, checkpoint: int = 0) -> pd.DataFrame:
-    """Per model x persona x kind at ``checkpoint``: persona score minus the model's baseline score (``diff``)."""
+    """Per model x persona x kind at ``checkpoint``: persona score minus the model's baseline score (``diff``).
+
+    A baseline scored against several characters (``reference_persona``) is averaged over them first.
+    """
     require_columns(units, ["model", "condition", "kind", "checkpoint", "score"], "personalisation_cost()")
+    units = collapse_reference_personas(units)
     at = units[units["checkpoint"] == checkpoint]
     keys = [*present(units, _SCORE_KEYS), "model", "kind"]
     baseline = at[at["condition"] == BASELINE][[*keys, "score"]].rename(columns={"score": "baseline"})
