@@ -24,15 +24,17 @@ SCRIPTED = PROJECT_ROOT / "tests" / "configs" / "scripted.yaml"
 PAPER = PROJECT_ROOT / "configs" / "paper.yaml"
 
 
-def _scripted_config(tmp_path):
+def _scripted_config(tmp_path, *extra_datasets: str):
     config = load_config(SCRIPTED, output_dir=str(tmp_path / "run"))
     # The scripted backend answers 3 words; with a 3-token cap every estimated answer length is exact too.
-    return config.model_copy(update={"generation": config.generation.model_copy(update={"max_new_tokens": 3})})
+    return config.model_copy(update={"generation": config.generation.model_copy(update={"max_new_tokens": 3}),
+                                     "datasets": [*config.datasets, *extra_datasets]})
 
 
 def test_plan_matches_what_a_scripted_run_sends_exactly(tmp_path):
-    """The scripted backend counts words, so the plan's word counts must equal the prompts really sent."""
-    config = _scripted_config(tmp_path)
+    """The scripted backend counts words, so the plan's word counts must equal the prompts really sent (including
+    an analysis that reuses RoleBench's answers and only adds judge calls)."""
+    config = _scripted_config(tmp_path, "rolebench_specific_vs_previous")
     before = plan_run(config).table().set_index("step", append=True)
     store = ResponseStore.for_output_dir(config.output_dir)
     model, judge = create_backend(config.model), create_backend(config.judge)
@@ -77,7 +79,8 @@ def test_paper_protocol_counts(paper_two_personas):
     assert table.loc[("generate", "benchmarks"), "requests"] == asked * kinds_x_checkpoints
     assert table.loc[("generate", "benchmarks"), "sent"] == asked * (kinds_x_checkpoints - 1)  # t=0 shared
     judged = 2 * (44 + 50 + 450) + (44 + 100 + 450)
-    fidelity = 2 * 2 * 2 * 102 * 3  # personas x kinds x replicates x rounds x criteria
+    # Every turn x 3 criteria: each persona's turns against its own description, the baseline's against both.
+    fidelity = (2 + 2) * 2 * 2 * 102 * 3  # (personas + baseline x personas) x kinds x replicates x rounds x criteria
     assert table.loc[("score", "judge"), "requests"] == judged * kinds_x_checkpoints + fidelity
     assert table.loc[("score", "rules"), "requests"] == 294 * 3 * kinds_x_checkpoints
     assert table.loc[("validate", "judge"), "requests"] == 5 * 50
@@ -89,10 +92,10 @@ def test_dialogue_prefixes_reproduce_the_released_round_lengths(paper_two_person
     config = paper_two_personas
     lengths = released_lengths(config.model)
     assert lengths.source == "the study's lengths for Qwen3-4B-Instruct-2507"
-    _, prefixes, _ = dialogue_plan(config, token_counter(config.model, use_tokenizer=False), lengths, None)
+    _, shape = dialogue_plan(config, token_counter(config.model, use_tokenizer=False), lengths, None)
     released = load_round_lengths()
     released = released[released["model"] == "Qwen3-4B-Instruct-2507"]
-    for (condition, kind), prefix in prefixes.items():
+    for (condition, kind), prefix in shape.prefixes.items():
         expected = released[(released["condition"] == condition) & (released["kind"] == kind)]
         assert prefix == expected.sort_values("round")["prefix_tokens"].tolist(), (condition, kind)
 
@@ -134,8 +137,9 @@ def test_plan_command_prints_the_table_with_gpu_hours(tmp_path, capsys):
     assert header.split() == ["stage", "step", "model", "requests", "sent", "prompt", "tokens", "(no", "cache)",
                               "prefill", "(prefix", "cache)", "generated", "stored", "GPU-hours"]
     total = next(line for line in out.splitlines() if line.strip().startswith("total"))
-    # requests: 48 dialogue rounds + 282 benchmark questions + 306 judge calls + 72 IFBench checks + 15 validation
-    assert total.split()[1:3] == ["723", "629"]
+    # requests: 48 dialogue rounds + 282 benchmark questions + 402 judge calls + 72 IFBench checks + 15 validation;
+    # sent: the interview's first round is the same in both replicates, checkpoint 0 the same in both kinds
+    assert total.split()[1:3] == ["819", "710"]
     assert "A100-80GB: rough assumption" in out
     assert main(["plan", "--config", str(config), "--gpu", "abacus"]) == 2
     assert "unknown GPU 'abacus'" in capsys.readouterr().err

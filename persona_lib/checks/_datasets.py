@@ -30,10 +30,10 @@ def _load_problem(config: RunConfig, source: str, dataset: str, err: Exception) 
                    "fix the item file or the dataset's loader")
 
 
-def _limit_problem(source: str, dataset: str, limit: int, available: int, per_character: bool) -> Problem:
+def _limit_problem(source: str, key: str, limit: int, available: int, per_character: bool) -> Problem:
     scope = "per character (the most any selected character has)" if per_character else "in the dataset"
     return Problem(
-        source, f"item_limit.{dataset}", f"limit {limit} exceeds the {available} items {scope}",
+        source, f"item_limit.{key}", f"limit {limit} exceeds the {available} items {scope}",
         f"set it to at most {available}, or to null to ask every item",
     )
 
@@ -61,7 +61,8 @@ def check_items(config: RunConfig, source: str, personas: list[Persona]) -> tupl
         except Exception as err:  # a loader may be a user's own module: report whatever it raises
             problems.append(_load_problem(config, source, dataset, err))
             continue
-        limit = config.item_limit.get(dataset)
+        limit = config.item_limit_for(dataset)
+        limit_field = dataset if dataset in config.item_limit else (spec.same_items_as or dataset)
         if spec.per_character:
             counts = {persona.name: sum(item.persona == persona.name for item in items) for persona in personas}
             without = [name for name, count in counts.items() if count == 0]
@@ -74,10 +75,11 @@ def check_items(config: RunConfig, source: str, personas: list[Persona]) -> tupl
         else:
             available = len(items)
         if limit is not None and limit > available and available > 0:
-            problems.append(_limit_problem(source, dataset, limit, available, spec.per_character))
+            problems.append(_limit_problem(source, limit_field, limit, available, spec.per_character))
         asked[dataset] = min(limit, available) if limit is not None else available
+    used = set(config.datasets) | {get_dataset(name).same_items_as for name in config.datasets}
     for dataset in config.dataset_files:
-        if dataset not in config.datasets:
+        if dataset not in used:
             problems.append(Problem(source, f"dataset_files.{dataset}", f"{dataset!r} is not in datasets, so this "
                                     "file is not used", f"add {dataset} to datasets, or remove the entry", "note"))
     return problems, asked

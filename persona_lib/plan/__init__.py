@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from persona_lib.config import RunConfig
+from persona_lib.generation import benchmark_items
 from persona_lib.personas import select_personas
 from persona_lib.plan._stages import (
     JUDGE_OUTPUT_TOKENS,
@@ -154,12 +155,12 @@ def plan_run(
     counter = token_counter(config.model, use_tokenizer)
     judge_counter = counter if config.judge == config.model else token_counter(config.judge, use_tokenizer)
     lengths = released_lengths(config.model)
-    dialogues, prefixes, answers = dialogue_plan(config, counter, lengths, kv_budget_tokens)
-    all_answers = [tokens for values in answers.values() for tokens in values]
-    answer_tokens = round(sum(all_answers) / len(all_answers)) if all_answers else 1
-    benchmarks, items = benchmark_plan(config, personas, counter, prefixes, answer_tokens, kv_budget_tokens)
-    steps = [dialogues, benchmarks]
-    steps += judge_plan(config, personas, items, judge_counter, answers, answer_tokens, kv_budget_tokens)
+    dialogues, shape = dialogue_plan(config, counter, lengths, kv_budget_tokens)
+    per_round = [tokens for values in shape.answers.values() for tokens, _ in values]
+    answer_tokens = round(sum(per_round) / len(per_round)) if per_round else 1
+    items = benchmark_items(config, personas)
+    steps = [dialogues, benchmark_plan(config, items, counter, shape.prefixes, answer_tokens, kv_budget_tokens)]
+    steps += judge_plan(config, personas, items, judge_counter, shape, answer_tokens, kv_budget_tokens)
     steps.append(validation_plan(config, judge_counter, kv_budget_tokens))
     return RunPlan(
         name=config.name,

@@ -1,16 +1,20 @@
 """What each stage of a run sends to a model: requests, prompt tokens, prefill with prefix caching, answers.
 
 Requests are built the way the pipeline builds them (``dialogue_specs``, ``benchmark_items``, ``schedule``, each
-dataset's judge tasks, the validation samples) but without any model: answers are a placeholder whose length is
-estimated (:mod:`persona_lib.plan._tokens`). Prefill with prefix caching comes from the simulator of
-:mod:`persona_lib.generation._prefix_cache_sim`, each stage with an empty cache (the stages run in separate
-processes), in the order the pipeline submits requests.
+dataset's scorer, the validation samples) but without any model. An answer that does not exist yet is a placeholder
+naming the answer's identity — two requests with the same content get the same answer, as in the content-addressed
+store — so identical requests and identical judge calls are counted once, as the store sends them once. Placeholders
+count as the answer's estimated length (:mod:`persona_lib.plan._tokens`). Prefill with prefix caching comes from the
+simulator of :mod:`persona_lib.generation._prefix_cache_sim`, each stage with an empty cache (the stages run in
+separate processes), in the order the pipeline submits requests.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
+import re
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,7 +29,8 @@ from persona_lib.plan._tokens import ReleasedLengths, TokenCounter, answer_lengt
 from persona_lib.store import Request
 
 ANSWER = "\u27e6answer\u27e7"
-"""Placeholder standing for a model answer in a rendered judge prompt (replaced by its estimated length)."""
+"""What an answer placeholder is counted as before its estimated length is added."""
+_PLACEHOLDER = re.compile("\u27e6answer ([0-9a-f]+)\u27e7")
 
 JUDGE_OUTPUT_TOKENS = 200
 """Assumed length of a judge's output (a short reasoning, then the verdict): an assumption, capped by
@@ -44,8 +49,8 @@ class StagePlan:
         step: What is sent (``dialogues``, ``benchmarks``, ``judge``, ``rules``).
         model: ``model`` (under test), ``judge``, or ``none`` (rule-based scoring on the CPU).
         requests: Requests as the protocol counts them.
-        sent: Distinct requests (identical ones, e.g. a checkpoint-0 question of both dialogue kinds, are answered
-            once).
+        sent: Distinct requests (identical ones — e.g. a checkpoint-0 question of both dialogue kinds — are
+            answered once).
         prompt_tokens: Prompt tokens of the distinct requests: the prefill without prefix caching.
         prefill_tokens: Prompt tokens computed with prefix caching (simulated).
         generated_tokens: Estimated answer tokens.
@@ -61,6 +66,15 @@ class StagePlan:
     generated_tokens: int
 
 
+def _identity(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def placeholder(identity: str) -> str:
+    """The stand-in text of the answer with this identity."""
+    return f"\u27e6answer {identity}\u27e7"
+
+
 def _distinct(stream: Sequence[Segments]) -> list[Segments]:
     """The requests of ``stream`` that differ (identical prompts are answered once), zero-length segments dropped."""
     seen: set[Segments] = set()
@@ -73,74 +87,95 @@ def _distinct(stream: Sequence[Segments]) -> list[Segments]:
     return out
 
 
-def _plan(stage: str, step: str, model: str, requests: int, stream: list[Segments], generated: int,
-          kv_budget: int | None) -> StagePlan:
-    distinct = _distinct(stream)
-    stats = simulate_prefix_cache(distinct, kv_budget)
-    return StagePlan(stage, step, model, requests, len(distinct), stats.prompt_tokens, stats.prefill_tokens,
-                     generated)
-
-
 def _system_tokens(messages: Sequence[Mapping[str, str]], counter: TokenCounter) -> int:
     return sum(counter.count_many([message["content"] for message in messages]))
 
 
+@dataclass(frozen=True)
+class DialogueEstimate:
+    """The estimated shape of every dialogue of a run.
+
+    Attributes:
+        prefixes: Tokens of dialogue before each round ``0..n_rounds``, per (condition, kind), original order.
+        answers: Estimated answer tokens per round and the answer's identity, per (condition, kind, replicate).
+    """
+
+    prefixes: dict[tuple[str, str], list[int]]
+    answers: dict[tuple[str, str, str], list[tuple[int, str]]]
+
+
 def dialogue_plan(
     config: RunConfig, counter: TokenCounter, lengths: ReleasedLengths, kv_budget: int | None
-) -> tuple[StagePlan, dict[tuple[str, str], list[int]], dict[tuple[str, str], list[int]]]:
+) -> tuple[StagePlan, DialogueEstimate]:
     """The dialogue stage: every dialogue advances one round per batch (turn-synchronous), as generated.
 
-    Returns:
-        The stage plan; the estimated dialogue prefix before each round ``0..n_rounds`` per (condition, kind) of
-        the original order; and the estimated answer tokens per round per (condition, kind).
+    A shuffled replicate shares its opening rounds with the original while their user turns agree (the interview
+    keeps its introductory remark first), so those requests are the original's and are sent once.
     """
     cap = config.generation.max_new_tokens
-    dialogues = []
-    prefixes: dict[tuple[str, str], list[int]] = {}
-    answers: dict[tuple[str, str], list[int]] = {}
-    for spec in dialogue_specs(config):
+    specs = dialogue_specs(config)
+    originals = {(spec.condition, spec.kind): spec for spec in specs if spec.replicate == ORIGINAL}
+    dialogues, prefixes, answers = [], {}, {}
+    for spec in specs:
         user = counter.count_many(spec.user_turns)
         answer = answer_lengths(lengths.for_condition(spec.condition, spec.kind), user, cap)
         prefix = [0]
         for user_tokens, answer_tokens in zip(user, answer):
             prefix.append(prefix[-1] + user_tokens + answer_tokens)
+        original = originals[(spec.condition, spec.kind)]
+        shared = 0
+        while shared < len(spec.user_turns) and spec.user_turns[shared] == original.user_turns[shared]:
+            shared += 1
         if spec.replicate == ORIGINAL:
             prefixes[(spec.condition, spec.kind)] = prefix
-            answers[(spec.condition, spec.kind)] = answer
-        dialogues.append((spec, _system_tokens(spec.system, counter), user, answer, prefix))
+        turns = spec.user_turns
+        answers[(spec.condition, spec.kind, spec.replicate)] = [
+            (tokens, _identity(spec.condition, spec.kind, tuple(turns[: number + 1])))
+            for number, tokens in enumerate(answer)
+        ]
+        dialogues.append((spec, _system_tokens(spec.system, counter), user, prefix, shared))
     stream: list[Segments] = []
-    for round_index in range(config.n_rounds):
-        for spec, system, user, _, prefix in dialogues:
-            stream.append(((("system", spec.condition), system),
-                           (("dialogue", spec.condition, spec.kind, spec.replicate),
-                            prefix[round_index] + user[round_index])))
-    generated = sum(sum(answer) for *_, answer, _ in dialogues)
-    plan = _plan("generate", "dialogues", "model", len(stream), stream, generated, kv_budget)
-    return plan, prefixes, answers
+    for index in range(config.n_rounds):
+        for spec, system, user, prefix, shared in dialogues:
+            own = ("dialogue", spec.condition, spec.kind, spec.replicate)
+            common = ("dialogue", spec.condition, spec.kind, ORIGINAL)
+            if index < shared:  # still the original's request
+                segments = (((("system", spec.condition), system)), (common, prefix[index] + user[index]))
+            else:
+                segments = ((("system", spec.condition), system), (common, prefix[shared]),
+                            (own, prefix[index] - prefix[shared] + user[index]))
+            stream.append(segments)
+    distinct = _distinct(stream)
+    stats = simulate_prefix_cache(distinct, kv_budget)
+    sent_answers = {identity: tokens for values in answers.values() for tokens, identity in values}
+    plan = StagePlan("generate", "dialogues", "model", len(stream), len(distinct), stats.prompt_tokens,
+                     stats.prefill_tokens, sum(sent_answers.values()))
+    return plan, DialogueEstimate(prefixes, answers)
+
+
+def _benchmark_identity(condition: str, kind: str, checkpoint: int, prompt: str) -> str:
+    """Identical requests get identical answers: at checkpoint 0 there is no dialogue, so the kind does not matter."""
+    return _identity(condition, kind if checkpoint else None, checkpoint, prompt)
 
 
 def benchmark_plan(
     config: RunConfig,
-    personas: Sequence[Persona],
+    items: Mapping[str, list[BenchmarkItem]],
     counter: TokenCounter,
     prefixes: Mapping[tuple[str, str], list[int]],
     answer_tokens: int,
     kv_budget: int | None,
-) -> tuple[StagePlan, dict[str, list[BenchmarkItem]]]:
+) -> StagePlan:
     """The benchmark stage: every item at every checkpoint of every dialogue, in the scheduler's order.
 
     Args:
         config: The run configuration.
-        personas: The run's personas.
+        items: The items each condition is asked (``benchmark_items``).
         counter: Token counter.
         prefixes: Estimated dialogue prefix before each round, per (condition, kind).
         answer_tokens: Estimated tokens of one benchmark answer.
         kv_budget: KV-cache size in tokens for the simulation (``None``: unlimited).
-
-    Returns:
-        The stage plan, and the items each condition is asked.
     """
-    items = benchmark_items(config, personas)
     systems = {spec.condition: _system_tokens(spec.system, counter) for spec in dialogue_specs(config)}
     requests, segments = [], {}
     for condition, condition_items in items.items():
@@ -153,54 +188,64 @@ def benchmark_plan(
                     segments[ident] = (
                         (("system", condition), systems[condition]),
                         (("dialogue", condition, kind, ORIGINAL), prefixes[(condition, kind)][checkpoint]),
-                        (("item", item.dataset, item.item_id, item.prompt), tokens),
+                        (("item", item.prompt), tokens),
                     )
     stream = [segments[tuple(request.tags[tag] for tag in _IDENT_TAGS)]
               for group in schedule(requests) for request in group]
-    plan = _plan("generate", "benchmarks", "model", len(requests), stream, 0, kv_budget)
-    return StagePlan(**{**plan.__dict__, "generated_tokens": plan.sent * answer_tokens}), items
+    distinct = _distinct(stream)
+    stats = simulate_prefix_cache(distinct, kv_budget)
+    return StagePlan("generate", "benchmarks", "model", len(requests), len(distinct), stats.prompt_tokens,
+                     stats.prefill_tokens, len(distinct) * answer_tokens)
 
 
-def _judge_stream(prompts: Sequence[tuple[str, Hashable, int]], counter: TokenCounter) -> list[Segments]:
-    """Judge requests as segments: the instructions every prompt of a template shares, then the rest.
-
-    Args:
-        prompts: ``(rendered prompt with ANSWER placeholders, template key, tokens of one answer)``.
-        counter: Token counter.
-    """
-    heads: dict[Hashable, str] = {}
-    for prompt, template, _ in prompts:
-        heads[template] = os.path.commonprefix([heads.get(template, prompt), prompt])
-    head_tokens = {template: counter.count(head) for template, head in heads.items()}
-    placeholder = counter.count(ANSWER)
-    totals = counter.count_many([prompt for prompt, _, _ in prompts])
-    stream = []
-    for index, ((prompt, template, answer), total) in enumerate(zip(prompts, totals)):
-        slots = prompt.count(ANSWER)
-        tokens = total + slots * (answer - placeholder)
-        head = min(head_tokens[template], tokens)
-        stream.append(((("judge-head", template), head), (("judge", index), tokens - head)))
-    return stream
-
-
-def _answers_table(items: Mapping[str, list[BenchmarkItem]], dataset: str, kind: str, checkpoint: int) -> (
-    pd.DataFrame
-):
+def _answers_table(config: RunConfig, items: Mapping[str, list[BenchmarkItem]]) -> pd.DataFrame:
+    """Every benchmark answer of the run, its text a placeholder naming the answer."""
     rows = [
-        {"condition": condition, "kind": kind, "checkpoint": checkpoint, "replicate": ORIGINAL, "dataset": dataset,
-         "item_id": item.item_id, "prompt": item.prompt, "response": ANSWER, "finish_reason": "stop"}
-        for condition, condition_items in items.items() for item in condition_items if item.dataset == dataset
+        {"condition": condition, "kind": kind, "checkpoint": checkpoint, "replicate": ORIGINAL,
+         "dataset": item.dataset, "item_id": item.item_id, "prompt": item.prompt, "finish_reason": "stop",
+         "response": placeholder(_benchmark_identity(condition, kind, checkpoint, item.prompt))}
+        for condition, condition_items in items.items() for kind in config.dialogue_kinds
+        for checkpoint in config.resolved_checkpoints() for item in condition_items
     ]
     return pd.DataFrame(rows)
 
 
-def _dialogue_table(config: RunConfig) -> pd.DataFrame:
+def _dialogue_table(config: RunConfig, dialogues: DialogueEstimate) -> pd.DataFrame:
     rows = [
         {"condition": spec.condition, "kind": spec.kind, "replicate": spec.replicate, "round": number, "user": user,
-         "assistant": ANSWER, "finish_reason": "stop"}
+         "finish_reason": "stop",
+         "assistant": placeholder(dialogues.answers[(spec.condition, spec.kind, spec.replicate)][number - 1][1])}
         for spec in dialogue_specs(config) for number, user in enumerate(spec.user_turns, start=1)
     ]
     return pd.DataFrame(rows)
+
+
+def _judge_stream(
+    prompts: Sequence[tuple[str, Hashable, int | None]], counter: TokenCounter, answer_tokens: Mapping[str, int]
+) -> list[Segments]:
+    """Judge requests as segments: the instructions every prompt of a template shares, then the rest.
+
+    Args:
+        prompts: ``(prompt with answer placeholders, template key, prompt-token limit or None)``.
+        counter: Token counter.
+        answer_tokens: Estimated tokens of each answer, by identity.
+    """
+    generic = [_PLACEHOLDER.sub(ANSWER, prompt) for prompt, _, _ in prompts]
+    heads: dict[Hashable, str] = {}
+    for text, (_, template, _) in zip(generic, prompts):
+        heads[template] = os.path.commonprefix([heads.get(template, text), text])
+    head_tokens = {template: counter.count(head) for template, head in heads.items()}
+    slot = counter.count(ANSWER)
+    totals = counter.count_many(generic)
+    stream = []
+    for index, ((prompt, template, limit), total) in enumerate(zip(prompts, totals)):
+        tokens = total + sum(answer_tokens[identity] - slot for identity in _PLACEHOLDER.findall(prompt))
+        if limit is not None and tokens > limit:  # only the prompt's last tokens are kept: no shared head
+            stream.append(((("judge", index), limit),))
+            continue
+        head = min(head_tokens[template], tokens)
+        stream.append(((("judge-head", template), head), (("judge", index), tokens - head)))
+    return stream
 
 
 def judge_plan(
@@ -208,64 +253,55 @@ def judge_plan(
     personas: Sequence[Persona],
     items: Mapping[str, list[BenchmarkItem]],
     counter: TokenCounter,
-    dialogue_answers: Mapping[tuple[str, str], list[int]],
+    dialogues: DialogueEstimate,
     answer_tokens: int,
     kv_budget: int | None,
 ) -> list[StagePlan]:
-    """The score stage: the judge's calls for every judged dataset, and the rule checks of the others.
+    """The score stage: every configured dataset's scorer run on placeholder answers, as :func:`score_run` does.
 
-    A benchmark answer's judge prompt does not depend on the dialogue kind or checkpoint (only the answer does),
-    so each (condition, item) prompt is rendered once and counted once per kind and checkpoint; at checkpoint 0
-    both kinds ask the same question, get the same answer and the same judge call.
+    Judge calls with identical prompts (the same question answered identically) are sent once; benchmark prompts
+    over ``judging.truncate_prompt_tokens`` are cut to it, as the judge backend does.
     """
     index = {persona.name: persona for persona in personas}
-    kinds, checkpoints = config.dialogue_kinds, config.resolved_checkpoints()
-    per_prompt = len(kinds) * len(checkpoints)
-    sent_per_prompt = per_prompt - (len(kinds) - 1 if 0 in checkpoints else 0)
-    prompts: list[tuple[str, Hashable, int]] = []
-    requests = sent = 0
-    rule_requests = rule_checks = 0
+    answers = _answers_table(config, items)
+    dialogue_table = _dialogue_table(config, dialogues)
+    lengths = {identity: tokens for values in dialogues.answers.values() for tokens, identity in values}
+    lengths.update({_PLACEHOLDER.fullmatch(text).group(1): answer_tokens for text in answers["response"]}
+                   if len(answers) else {})
+    tasks = []
+    rule_requests = rule_sent = 0
     for dataset in config.datasets:
         spec = get_dataset(dataset)
-        if not spec.asked_at_checkpoints:
-            continue
-        answers = _answers_table(items, dataset, kinds[0], checkpoints[0])
+        mine = answers[answers["dataset"] == dataset] if len(answers) else answers
+        all_items = (
+            {item.item_id: item for item in spec.load(config.dataset_file(dataset))}
+            if spec.asked_at_checkpoints and len(mine) else {}
+        )
+        inputs = ScoringInputs(answers=mine, dialogues=dialogue_table, items=all_items, personas=index,
+                               model=config.model.model)
         if spec.rule_scores is not None:
-            rule_requests += len(answers) * per_prompt
-            rule_checks += len(answers) * sent_per_prompt
+            rule_requests += len(mine)
+            rule_sent += mine["response"].nunique() if len(mine) else 0
             continue
-        all_items = {item.item_id: item for item in spec.load(config.dataset_file(dataset))} if len(answers) else {}
-        inputs = ScoringInputs(answers=answers, dialogues=None, items=all_items, personas=index,
-                               model=config.model.model)
-        tasks, _ = spec.judge_tasks(inputs)
-        for task in tasks:
-            prompts += [(task.prompt, (dataset, task.row.get("metric")), answer_tokens)] * sent_per_prompt
-        requests += len(tasks) * per_prompt
-        sent += len(tasks) * sent_per_prompt
-    if "fidelity" in config.datasets:
-        inputs = ScoringInputs(answers=pd.DataFrame(), dialogues=_dialogue_table(config), items={}, personas=index,
-                               model=config.model.model)
-        tasks, _ = get_dataset("fidelity").judge_tasks(inputs)
-        for task in tasks:
-            row = task.row
-            answer = dialogue_answers[(row["condition"], row["kind"])][row["checkpoint"] - 1]
-            prompts.append((task.prompt, ("fidelity", row["metric"]), answer))
-        requests += len(tasks)
-        sent += len(tasks)
-    generated = sent * min(JUDGE_OUTPUT_TOKENS, config.judging.max_new_tokens)
-    stream = _judge_stream(prompts, counter)
-    stats = simulate_prefix_cache(stream, kv_budget)
-    plans = [StagePlan("score", "judge", "judge", requests, sent, stats.prompt_tokens, stats.prefill_tokens,
+        tasks += spec.judge_tasks(inputs)[0]
+    # score_run sends the truncated (benchmark) prompts first, then the dialogue turns' whole prompts
+    limit = config.judging.truncate_prompt_tokens
+    ordered = [task for task in tasks if task.truncate_prompt] + [task for task in tasks if not task.truncate_prompt]
+    prompts = list({(task.prompt, task.truncate_prompt): (task.prompt, (task.row.get("dataset"), task.row.get(
+        "metric")), limit if task.truncate_prompt else None) for task in ordered}.values())
+    stats = simulate_prefix_cache(_judge_stream(prompts, counter, lengths), kv_budget)
+    generated = len(prompts) * min(JUDGE_OUTPUT_TOKENS, config.judging.max_new_tokens)
+    plans = [StagePlan("score", "judge", "judge", len(tasks), len(prompts), stats.prompt_tokens, stats.prefill_tokens,
                        generated)]
-    if rule_checks:
-        plans.append(StagePlan("score", "rules", "none", rule_requests, rule_checks, 0, 0, 0))
+    if rule_requests:
+        plans.append(StagePlan("score", "rules", "none", rule_requests, rule_sent, 0, 0, 0))
     return plans
 
 
 def validation_plan(config: RunConfig, counter: TokenCounter, kv_budget: int | None) -> StagePlan:
     """The validate stage: the judge on the human-labelled samples of every dataset that has them."""
     personas = load_personas()
-    prompts: list[tuple[str, Hashable, int]] = []
+    prompts: list[tuple[str, Hashable, int | None]] = []
     limit = config.judge_validation_items
     for dataset in dataset_names():
         spec = get_dataset(dataset)
@@ -275,9 +311,11 @@ def validation_plan(config: RunConfig, counter: TokenCounter, kv_budget: int | N
         if limit is not None and limit < len(samples):
             keep = sorted(random.Random(config.seed).sample(range(len(samples)), limit))
             samples = [samples[i] for i in keep]
-        prompts += [(spec.validation.to_task(sample, personas).prompt, (dataset, sample.criterion), 0)
-                    for sample in samples]
+        for sample in samples:
+            task = spec.validation.to_task(sample, personas)
+            cap = config.judging.truncate_prompt_tokens if task.truncate_prompt else None
+            prompts.append((task.prompt, (dataset, sample.criterion), cap))
     generated = len(prompts) * min(JUDGE_OUTPUT_TOKENS, config.judging.max_new_tokens)
-    stats = simulate_prefix_cache(_judge_stream(prompts, counter), kv_budget)
+    stats = simulate_prefix_cache(_judge_stream(prompts, counter, {}), kv_budget)
     return StagePlan("validate", "judge", "judge", len(prompts), len(prompts), stats.prompt_tokens,
                      stats.prefill_tokens, generated)
