@@ -5,8 +5,9 @@ with its loader, scorer and metrics), ``backends`` (model access), ``store`` (re
 ``generation``, ``judging`` (templates, parsing, judge calls), ``scoring`` (a run's scores and unit scores, judge
 validation), ``stats``, ``plots``, ``authors_release`` (a clone of the authors' full release). Modules that tie
 them together: ``config`` (the typed run configuration), ``run`` (a run folder), ``released`` and ``reproduce``
-(the authors' released results), ``report`` (provenance for the book), ``pipeline`` and ``book`` (papermill
-execution and the Jupyter Book), ``cli`` (``persona-eval``). The notebooks in
+(the authors' released results), ``report`` (provenance for the book), ``checks`` and ``plan`` (what is checked,
+and what a run will cost, before it starts), ``pipeline`` and ``book`` (papermill execution and the Jupyter Book),
+``cli`` (``persona-eval``). The notebooks in
 ``notebooks/`` call into these; all data is read from the project's own ``data/`` folder.
 """
 

@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run the chosen sub-command.
 
     Problems found before anything started (a bad configuration, a run folder in use) print a clear message and
-    exit 2; a store that cannot be written or is damaged prints what to do and exits 1.
+    exit 2; a store that cannot be written or is damaged, or another operating-system error (a full disk), prints
+    what to do and exits 1.
     """
     args = build_parser().parse_args(argv)
     try:
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, FileNotFoundError, RunLockedError) as err:
         print(f"persona-eval {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except StoreError as err:
+    except (StoreError, OSError) as err:  # e.g. a disk that filled up while a table was written
         print(f"persona-eval {args.command}: error: {err}", file=sys.stderr)
         return 1
 
