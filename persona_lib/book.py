@@ -132,7 +132,7 @@ def publish_book(
         raise FileNotFoundError(f"no built book in {html_dir} (index.html missing); run `make book` first")
     if _git(repo, "rev-parse", "--git-dir").returncode != 0:
         raise ValueError(f"{repo} is not a git repository; publish from a clone of the project")
-    if _git(repo, "remote", "get-url", remote).returncode != 0 and not _looks_like_git_url(remote):
+    if _git(repo, "remote", "get-url", remote).returncode != 0 and not _looks_like_git_url(remote, repo):
         raise ValueError(
             f"{repo} has no git remote named {remote!r}; set PUBLISH_REMOTE to one of `git remote -v` or to a git URL"
         )
@@ -154,8 +154,9 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
 
 
-def _looks_like_git_url(remote: str) -> bool:
-    return "://" in remote or ":" in remote.split("/")[0] or Path(remote).exists()
+def _looks_like_git_url(remote: str, repo: Path) -> bool:
+    """``https://…``, ``git@host:owner/name`` or a path (relative paths count from the repository, as for git)."""
+    return "://" in remote or ":" in remote.split("/")[0] or (repo / remote).exists()
 
 
 def _committer_env(repo: Path) -> dict[str, str]:

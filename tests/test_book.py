@@ -49,6 +49,7 @@ LEAKS = {
     "the resolved configuration": re.compile(r"config = \{|&quot;output_dir&quot;|'output_dir':"),
     "a Python traceback": re.compile(r"Traceback \(most recent call last\)"),
     "a warning on stderr": re.compile(r"\w+Warning: "),
+    "a progress bar": re.compile(r"\d+%\|[^|\n]*\| *\d+/\d+ \["),
 }
 
 # A page that shows computed output says which backend, model, judge and data produced it, in one of two visible
@@ -148,6 +149,22 @@ def test_publish_book_names_what_is_missing(tmp_path: Path) -> None:
         publish_book(site, remote="upstream", repo=clone)
     with pytest.raises(ValueError, match="not a git repository"):
         publish_book(site, remote="origin", repo=site)
+
+
+def test_publish_book_accepts_a_remote_given_by_path_and_replaces_the_branch(tmp_path: Path) -> None:
+    clone, remote = _git_repo_with_bare_remote(tmp_path)
+    site = tmp_path / "site"
+    (site / "book").mkdir(parents=True)
+    (site / "index.html").write_text("<html>first</html>")
+    (site / "book" / "old.html").write_text("<html>old</html>")
+    first = publish_book(site, remote="../remote.git", repo=clone)
+    (site / "book" / "old.html").unlink()
+    (site / "book" / "new.html").write_text("<html>new</html>")
+    second = publish_book(site, remote=str(remote), repo=clone)
+    assert second != first and _git(remote, "rev-parse", "gh-pages").strip() == second
+    assert _git(remote, "ls-tree", "-r", "--name-only", "gh-pages").split() == [".nojekyll", "book/new.html",
+                                                                                  "index.html"]
+    assert _git(remote, "rev-parse", "gh-pages^").strip() == first
 
 
 def test_assembled_chapters_hide_test_plumbing_and_keep_the_code(tmp_path: Path) -> None:
