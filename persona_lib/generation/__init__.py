@@ -9,6 +9,8 @@ Public API:
     build_benchmark_requests(config, dialogues) -> list[Request]; conditioned_requests(...): the builder core.
     generate_benchmarks(config, backend, store) -> DataFrame: every item at every checkpoint, resumable.
     schedule(requests) -> list[list[Request]]: prefix-cache-friendly submission order.
+    generate_unit(config, backend, store, condition, kind) -> (dialogues, answers): one dialogue and the questions
+        asked along it (a study's unit of work); unit_dialogue_specs(...): its dialogues.
     simulate_prefix_cache(...): the LRU prefix-cache simulator used by ``benchmarks/prefix_cache.py``.
 """
 
@@ -33,6 +35,7 @@ from persona_lib.generation._prefix_cache_sim import (
     simulate_prefix_cache,
 )
 from persona_lib.generation._schedule import schedule
+from persona_lib.generation._unit import generate_unit, unit_dialogue_specs
 
 __all__ = [
     "CacheStats",
@@ -45,9 +48,11 @@ __all__ = [
     "dialogue_specs",
     "generate_benchmarks",
     "generate_dialogues",
+    "generate_unit",
     "load_dialogue",
     "run_dialogues",
     "sampling_params",
     "schedule",
     "simulate_prefix_cache",
+    "unit_dialogue_specs",
 ]

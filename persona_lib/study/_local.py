@@ -1,0 +1,65 @@
+"""Running units in this process, one engine at a time: a shard of a job array (``--shard i/N``), no Ray needed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from persona_lib.study._folder import Study
+from persona_lib.study._units import Unit
+from persona_lib.study._work import JUDGE_ENGINE, StudyWorker, UnitResult
+
+Failure = tuple[Unit, str, str]
+"""``(unit, phase, error message)``."""
+
+
+def run_units_locally(
+    study: Study,
+    units: Sequence[Unit],
+    phase: str,
+    worker: str,
+    *,
+    sources: Sequence[str] = (),
+    log: Callable[[str], None] = print,
+) -> tuple[list[UnitResult], list[Failure]]:
+    """Run units in order, loading each engine once (units are grouped by model), writing one store.
+
+    A unit that fails is reported and the others go on; re-running resumes every unit from the store.
+
+    Args:
+        study: The study folder.
+        units: The units to run.
+        phase: ``generate`` or ``judge``.
+        worker: The worker's name (its store is ``stores/<phase>-<worker>.sqlite``).
+        sources: Judge phase: the generation stores to read answers from.
+        log: Where progress lines go.
+
+    Returns:
+        The results of the units that finished, and the failures.
+    """
+    by_engine: dict[str, list[Unit]] = {}
+    for unit in units:
+        by_engine.setdefault(JUDGE_ENGINE if phase == "judge" else unit.model, []).append(unit)
+    results: list[UnitResult] = []
+    failures: list[Failure] = []
+    for engine, engine_units in by_engine.items():
+        log(f"{phase}: loading {engine} for {len(engine_units)} unit(s)")
+        try:
+            holder = StudyWorker(str(study.folder), phase, engine, worker, sources)
+        except Exception as err:  # noqa: BLE001 -- an engine that cannot load fails its units, not the shard
+            failures += [(unit, phase, f"{engine} could not be loaded: {type(err).__name__}: {err}")
+                         for unit in engine_units]
+            log(f"{phase}: {engine} could not be loaded: {err}")
+            continue
+        try:
+            for unit in engine_units:
+                try:
+                    result = holder.run_unit(unit)
+                except Exception as err:  # noqa: BLE001 -- reported; the next run resumes it
+                    failures.append((unit, phase, f"{type(err).__name__}: {err}"))
+                    log(f"{phase} {unit.label}: FAILED: {err}")
+                    continue
+                results.append(result)
+                log(f"{phase} {unit.label}: {result.rows} rows, {result.failed} without answer, {result.seconds} s")
+        finally:
+            holder.close()
+    return results, failures
