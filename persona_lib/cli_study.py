@@ -36,6 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     run.add_argument("--judge-workers", type=int, help="judge workers at a time (default: --workers)")
     run.add_argument("--phases", default="generate,judge", help="generate and/or judge (default: both)")
     run.add_argument("--retries", type=int, default=3, help="Ray restarts and retries after a worker dies")
+    run.add_argument("--conditions-per-call", type=int, default=1, metavar="K",
+                     help="conditions of a model a worker takes at once; their dialogues advance together, one "
+                     "batched call per round (default 1; on a GPU, 9 = a model's whole grid keeps the batch full)")
     run.set_defaults(study_handler=_run)
 
     merge = commands.add_parser("merge", help="union the workers' stores into one run folder per model")
@@ -77,6 +80,7 @@ def _run(args: argparse.Namespace) -> int:
         config, args.study, shard=parse_shard(args.shard) if args.shard else None, ray_address=args.ray_address,
         workers=args.workers, judge_workers=args.judge_workers,
         phases=[name.strip() for name in args.phases.split(",") if name.strip()], retries=args.retries,
+        conditions_per_call=args.conditions_per_call,
     )
     for unit, phase, error in outcome.failures:
         print(f"FAILED {phase} {unit.label}: {error}", file=sys.stderr)

@@ -7,7 +7,13 @@ import pytest
 
 from persona_lib.backends import ScriptedBackend
 from persona_lib.config import RunConfig
-from persona_lib.generation import generate_benchmarks, generate_dialogues, generate_unit, unit_dialogue_specs
+from persona_lib.generation import (
+    generate_benchmarks,
+    generate_dialogues,
+    generate_unit,
+    generate_unit_dialogues,
+    unit_dialogue_specs,
+)
 from persona_lib.store import ResponseStore
 
 CONFIG = RunConfig(
@@ -61,6 +67,22 @@ def test_rerunning_a_unit_sends_nothing_and_the_sibling_unit_reuses_the_shared_t
     # both kinds, so they are already stored.
     assert len(sibling.seen) == 2 * CONFIG.n_rounds + 2 * 4
     assert (answers["checkpoint"] == 0).sum() == 4
+
+
+def test_several_units_dialogues_advance_together_then_each_unit_asks_only_its_questions(tmp_path):
+    store = ResponseStore(tmp_path / "unit.sqlite")
+    together = ScriptedBackend()
+    units = [("Gaston", "persona_directed"), ("empty", "goal_oriented"), ("HAL 9000", "goal_oriented")]
+    dialogues = generate_unit_dialogues(CONFIG, together, store, units)
+    assert together.calls == [3 * 2] * CONFIG.n_rounds  # one call per round for 3 units x 2 replicates
+    assert set(zip(dialogues["condition"], dialogues["kind"])) == set(units)
+    single = ScriptedBackend()
+    alone = ResponseStore(tmp_path / "alone.sqlite")
+    generate_unit(CONFIG, single, alone, "empty", "goal_oriented")
+    after = ScriptedBackend()
+    _, answers = generate_unit(CONFIG, after, store, "empty", "goal_oriented")
+    assert len(after.seen) == len(answers) == 3 * 4  # the rounds were stored: only the questions are sent
+    assert set(store.keys()) >= set(alone.keys())  # the same requests as the unit run on its own
 
 
 def test_unknown_units_are_named(tmp_path):

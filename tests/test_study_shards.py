@@ -134,7 +134,8 @@ def test_two_stores_answering_one_key_differently_is_a_reported_conflict(sharded
 def test_status_reads_partial_work_from_the_stores_alone(tmp_path):
     study = Study.create(CONFIG, tmp_path / "partial")
     assert set(study_status(study)["state"]) == {"not started"}
-    outcome = run_study(CONFIG, study.folder, shard=(0, 1), phases=["generate"], log=lambda line: None)
+    outcome = run_study(CONFIG, study.folder, shard=(0, 1), phases=["generate"], conditions_per_call=3,
+                        log=lambda line: None)
     assert len(outcome.results) == len(study_units(CONFIG))
     status = study_status(study)
     assert set(status["state"]) == {"generated"} and status["judged_done"].eq(0).all()

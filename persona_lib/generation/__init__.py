@@ -10,7 +10,8 @@ Public API:
     generate_benchmarks(config, backend, store) -> DataFrame: every item at every checkpoint, resumable.
     schedule(requests) -> list[list[Request]]: prefix-cache-friendly submission order.
     generate_unit(config, backend, store, condition, kind) -> (dialogues, answers): one dialogue and the questions
-        asked along it (a study's unit of work); unit_dialogue_specs(...): its dialogues.
+        asked along it (a study's unit of work); unit_dialogue_specs(...): its dialogues;
+        generate_unit_dialogues(config, backend, store, units): several units' dialogues side by side.
     simulate_prefix_cache(...): the LRU prefix-cache simulator used by ``benchmarks/prefix_cache.py``.
 """
 
@@ -35,7 +36,7 @@ from persona_lib.generation._prefix_cache_sim import (
     simulate_prefix_cache,
 )
 from persona_lib.generation._schedule import schedule
-from persona_lib.generation._unit import generate_unit, unit_dialogue_specs
+from persona_lib.generation._unit import generate_unit, generate_unit_dialogues, unit_dialogue_specs
 
 __all__ = [
     "CacheStats",
@@ -49,6 +50,7 @@ __all__ = [
     "generate_benchmarks",
     "generate_dialogues",
     "generate_unit",
+    "generate_unit_dialogues",
     "load_dialogue",
     "run_dialogues",
     "sampling_params",

@@ -8,6 +8,8 @@ restricted to the unit, so a unit stores exactly the answers a single run of the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from persona_lib.backends._base import Backend
@@ -34,6 +36,28 @@ def unit_dialogue_specs(config: RunConfig, condition: str, kind: str) -> list[Di
     return specs
 
 
+def generate_unit_dialogues(
+    config: RunConfig, backend: Backend, store: ResponseStore, units: Sequence[tuple[str, str]]
+) -> pd.DataFrame:
+    """The dialogues of several units side by side: every round is one batched call for all of them.
+
+    A unit's dialogue is a chain of calls (each round needs the previous answer), so one unit alone keeps only its
+    replicates in flight; generating several units' dialogues together fills the engine's batch. Their questions
+    are asked afterwards, unit by unit (:func:`generate_unit` then finds the rounds stored).
+
+    Args:
+        config: The run configuration of the model under test.
+        backend: The model under test.
+        store: Where the rounds are stored (stored rounds are reused).
+        units: ``(condition, kind)`` of each unit.
+
+    Returns:
+        The dialogue table of these units (:func:`~persona_lib.generation.run_dialogues`).
+    """
+    specs = [spec for condition, kind in units for spec in unit_dialogue_specs(config, condition, kind)]
+    return run_dialogues(specs, backend, store, sampling_params(config.generation), make_run_info(backend, config))
+
+
 def generate_unit(
     config: RunConfig,
     backend: Backend,
@@ -57,10 +81,7 @@ def generate_unit(
         The unit's rows of the dialogue table (:func:`~persona_lib.generation.generate_dialogues`) and of the
         answer table (:func:`~persona_lib.generation.generate_benchmarks`).
     """
-    specs = unit_dialogue_specs(config, condition, kind)
-    dialogues = run_dialogues(
-        specs, backend, store, sampling_params(config.generation), make_run_info(backend, config)
-    )
+    dialogues = generate_unit_dialogues(config, backend, store, [(condition, kind)])
     answers = generate_benchmarks(
         config, backend, store, dialogues, batch_size=batch_size, conditions=[condition], kinds=[kind]
     )

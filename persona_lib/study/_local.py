@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from persona_lib.study._folder import Study
-from persona_lib.study._units import Unit
+from persona_lib.study._units import Unit, claims
 from persona_lib.study._work import JUDGE_ENGINE, StudyWorker, UnitResult
 
 Failure = tuple[Unit, str, str]
@@ -18,6 +18,7 @@ def run_units_locally(
     phase: str,
     worker: str,
     *,
+    conditions_per_call: int = 1,
     sources: Sequence[str] = (),
     log: Callable[[str], None] = print,
 ) -> tuple[list[UnitResult], list[Failure]]:
@@ -30,6 +31,7 @@ def run_units_locally(
         units: The units to run.
         phase: ``generate`` or ``judge``.
         worker: The worker's name (its store is ``stores/<phase>-<worker>.sqlite``).
+        conditions_per_call: A model's conditions run together (their dialogues advance side by side).
         sources: Judge phase: the generation stores to read answers from.
         log: Where progress lines go.
 
@@ -50,16 +52,21 @@ def run_units_locally(
                          for unit in engine_units]
             log(f"{phase}: {engine} could not be loaded: {err}")
             continue
+        grouped = claims(engine_units)
+        batches = [[unit for claim in grouped[start:start + conditions_per_call] for unit in claim]
+                   for start in range(0, len(grouped), conditions_per_call)]
         try:
-            for unit in engine_units:
+            for batch in batches:
                 try:
-                    result = holder.run_unit(unit)
+                    done = holder.run_units(batch)
                 except Exception as err:  # noqa: BLE001 -- reported; the next run resumes it
-                    failures.append((unit, phase, f"{type(err).__name__}: {err}"))
-                    log(f"{phase} {unit.label}: FAILED: {err}")
+                    failures += [(unit, phase, f"{type(err).__name__}: {err}") for unit in batch]
+                    log(f"{phase} {', '.join(unit.label for unit in batch)}: FAILED: {err}")
                     continue
-                results.append(result)
-                log(f"{phase} {unit.label}: {result.rows} rows, {result.failed} without answer, {result.seconds} s")
+                results += done
+                for result in done:
+                    log(f"{phase} {result.unit.label}: {result.rows} rows, {result.failed} without answer, "
+                        f"{result.seconds} s")
         finally:
             holder.close()
     return results, failures

@@ -108,6 +108,7 @@ def run_units_on_ray(
     workers: int,
     *,
     retries: int = 3,
+    conditions_per_call: int = 1,
     sources: Sequence[str] = (),
     log: Callable[[str], None] = print,
 ) -> RayPhase:
@@ -119,21 +120,24 @@ def run_units_on_ray(
         phase: ``generate`` (an engine per model) or ``judge`` (judge engines).
         workers: Actors at a time.
         retries: Actor restarts and call retries after a worker dies.
+        conditions_per_call: Claims (a model's condition, both kinds) a worker is given at once; their dialogues
+            advance together, one batched call per round.
         sources: Judge phase: the generation stores to read answers from.
         log: Where progress lines go.
     """
     ray = require_ray()
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+    if workers < 1 or conditions_per_call < 1:
+        raise ValueError(f"workers and conditions_per_call must be >= 1, got {workers} and {conditions_per_call}")
     remote_worker = ray.remote(StudyWorker)
-    has_gpus = ray.cluster_resources().get("GPU", 0) > 0
+    largest_node = max((node["Resources"].get("GPU", 0) for node in ray.nodes() if node.get("Alive")), default=0)
+    has_gpus = largest_node > 0
     queues: dict[str, deque[list[Unit]]] = {}
     for claim in claims(list(units)):
         queues.setdefault(JUDGE_ENGINE if phase == "judge" else claim[0].model, deque()).append(claim)
     order = list(queues)
     holders: Counter[str] = Counter()
     slots = [_Slot(index) for index in range(workers)]
-    inflight: dict[object, tuple[_Slot, Unit]] = {}
+    inflight: dict[object, tuple[_Slot, list[Unit]]] = {}
     outcome = RayPhase()
     total = sum(len(claim) for queue in queues.values() for claim in queue)
 
@@ -158,6 +162,13 @@ def run_units_on_ray(
             outcome.failures.extend((unit, phase, message) for unit in claim)
         queues[engine] = deque()
 
+    for engine in order:
+        needed = study.config.judge.gpus if engine == JUDGE_ENGINE else study.config.entry(engine).gpus
+        if has_gpus and needed > largest_node:
+            fail_engine(engine, f"{engine} needs {needed} GPUs for one engine (its `gpus`), but the largest node of "
+                        f"the Ray cluster has {int(largest_node)}; lower its tensor_parallel_size and gpus, or add a "
+                        "larger node")
+            log(f"{phase}: {engine} cannot be placed: it needs {needed} GPUs on one node")
     try:
         while inflight or any(queues.values()):
             for slot in slots:
@@ -180,29 +191,31 @@ def run_units_on_ray(
                     holders[engine] += 1
                     outcome.loads.append((engine, slot.worker))
                     log(f"{phase}: worker {slot.worker} loads {engine}")
-                for unit in queues[engine].popleft():
-                    inflight[slot.actor.run_unit.remote(unit)] = (slot, unit)
-                    slot.busy += 1
+                taken = [queues[engine].popleft() for _ in range(min(conditions_per_call, len(queues[engine])))]
+                batch = [unit for claim in taken for unit in claim]
+                inflight[slot.actor.run_units.remote(batch)] = (slot, batch)
+                slot.busy += 1
             if not inflight:
                 break
             ready, _ = ray.wait(list(inflight), num_returns=1)
             for ref in ready:
-                slot, unit = inflight.pop(ref)
+                slot, batch = inflight.pop(ref)
                 slot.busy -= 1
                 try:
-                    result = ray.get(ref)
-                except Exception as err:  # noqa: BLE001 -- the unit failed after its retries: report it, go on
+                    results = ray.get(ref)
+                except Exception as err:  # noqa: BLE001 -- the units failed after their retries: report, go on
                     message = f"{type(err).__name__}: {err}".splitlines()[0][:500]
-                    outcome.failures.append((unit, phase, message))
-                    log(f"{phase} {unit.label}: FAILED on {slot.worker}: {message}")
+                    outcome.failures += [(unit, phase, message) for unit in batch]
+                    log(f"{phase} {', '.join(unit.label for unit in batch)}: FAILED on {slot.worker}: {message}")
                     slot.dead = slot.dead or isinstance(err, ray.exceptions.RayActorError)
                     if slot.finished == 0 and slot.engine is not None:
                         fail_engine(slot.engine, f"engine {slot.engine} failed before finishing a unit: {message}")
                     continue
-                slot.finished += 1
-                outcome.results.append(result)
-                log(f"{phase} [{len(outcome.results)}/{total}] {unit.label} on {result.worker} (pid {result.pid}): "
-                    f"{result.rows} rows, {result.failed} without answer, {result.seconds} s")
+                slot.finished += len(results)
+                for result in results:
+                    outcome.results.append(result)
+                    log(f"{phase} [{len(outcome.results)}/{total}] {result.unit.label} on {result.worker} "
+                        f"(pid {result.pid}): {result.rows} rows, {result.failed} without answer, {result.seconds} s")
     finally:
         for slot in slots:
             release(slot)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,15 @@ NOT_STORED = "not stored yet: no worker has answered this request"
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """Hide the progress bars and skip warnings that replaying the generation code prints on stderr."""
-    with contextlib.redirect_stderr(io.StringIO()):
-        yield
+    """Hide the progress bars and warnings (e.g. checkpoints skipped after a missing round) that the generation code
+    prints while a unit is replayed or run by a pool worker; errors still raise."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        logging.disable(previous)
 
 
 class ReplayBackend:

@@ -55,6 +55,7 @@ def run_study(
     judge_workers: int | None = None,
     phases: Sequence[str] = PHASES,
     retries: int = 3,
+    conditions_per_call: int = 1,
     log: Callable[[str], None] = print,
 ) -> StudyRun:
     """Run a study: every unit's answers, then every unit's verdicts, skipping whatever the stores already hold.
@@ -69,6 +70,9 @@ def run_study(
         judge_workers: Judge actors at a time (default: ``workers``).
         phases: ``generate`` and/or ``judge``.
         retries: Ray actor restarts and call retries after a worker dies.
+        conditions_per_call: Conditions of one model a worker takes at once: their dialogues (both kinds, both
+            replicates) advance together, one batched call per round, before each unit's questions. 1 keeps the
+            units small; on a GPU, the model's whole grid (e.g. 9) keeps the engine's batch full.
         log: Where progress lines go.
 
     Returns:
@@ -103,7 +107,8 @@ def run_study(
             if not todo:
                 continue
             if shard is not None:
-                results, failures = run_units_locally(study, todo, phase, worker, sources=sources, log=log)
+                results, failures = run_units_locally(study, todo, phase, worker, sources=sources, log=log,
+                                                      conditions_per_call=conditions_per_call)
                 outcome.loads += [(phase, engine, worker) for engine in dict.fromkeys(r.engine for r in results)]
             else:
                 from persona_lib.study._ray import connect, run_units_on_ray
@@ -111,7 +116,8 @@ def run_study(
                 started_ray = connect(ray_address) or started_ray
                 workers = workers or default_workers()
                 count = (judge_workers or workers) if phase == "judge" else workers
-                ray_phase = run_units_on_ray(study, todo, phase, count, retries=retries, sources=sources, log=log)
+                ray_phase = run_units_on_ray(study, todo, phase, count, retries=retries, sources=sources, log=log,
+                                             conditions_per_call=conditions_per_call)
                 results, failures = ray_phase.results, ray_phase.failures
                 outcome.loads += [(phase, engine, name) for engine, name in ray_phase.loads]
             outcome.results += results

@@ -6,6 +6,7 @@ same class runs inside a Ray actor (``persona_lib.study._ray``) and in a plain p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ import pandas as pd
 from persona_lib.backends import create_backend
 from persona_lib.config import RunConfig
 from persona_lib.datasets import get_dataset
-from persona_lib.generation import generate_unit
+from persona_lib.generation import generate_unit, generate_unit_dialogues
 from persona_lib.personas import select_personas
 from persona_lib.scoring import score_run
 from persona_lib.store import ResponseStore
@@ -101,7 +102,7 @@ def not_stored(table: pd.DataFrame, column: str) -> pd.Series:
 
 
 class StudyWorker:
-    """One engine and one store: generates or judges the units it is given, one after the other.
+    """One engine and one store: generates or judges the units it is given.
 
     Args:
         study_folder: The study folder (its ``study.yaml`` is read).
@@ -132,17 +133,31 @@ class StudyWorker:
 
     def run_unit(self, unit: Unit) -> UnitResult:
         """Generate or judge one unit (resuming from this worker's store) and report it."""
-        if self.quiet:
-            with quiet():
-                return self._run_unit(unit)
-        return self._run_unit(unit)
+        return self.run_units([unit])[0]
+
+    def run_units(self, units: Sequence[Unit]) -> list[UnitResult]:
+        """Generate or judge several units of this worker's engine, in order, and report each.
+
+        Generating several units first advances all their dialogues together (one batched call per round, see
+        :func:`persona_lib.generation.generate_unit_dialogues`), then asks each unit's questions in turn.
+        """
+        with quiet() if self.quiet else contextlib.nullcontext():
+            if self.phase == "generate" and len(units) > 1:
+                for unit in units:
+                    self._check(unit)
+                generate_unit_dialogues(self.study.config.run_config(self.engine), self.backend, self.store,
+                                        [(unit.condition, unit.kind) for unit in units])
+            return [self._run_unit(unit) for unit in units]
+
+    def _check(self, unit: Unit) -> None:
+        if unit.model != self.engine:
+            raise ValueError(f"worker {self.worker} holds {self.engine}, not {unit.model} (unit {unit.label})")
 
     def _run_unit(self, unit: Unit) -> UnitResult:
         started = time.perf_counter()
         config = self.study.config
         if self.phase == "generate":
-            if unit.model != self.engine:
-                raise ValueError(f"worker {self.worker} holds {self.engine}, not {unit.model} (unit {unit.label})")
+            self._check(unit)
             dialogues, answers = generate_unit(
                 config.run_config(unit.model), self.backend, self.store, unit.condition, unit.kind
             )
