@@ -17,9 +17,9 @@ from persona_lib.scoring import score_run
 from persona_lib.store import ResponseStore
 from persona_lib.study import (
     NOT_STORED,
-    Study,
     ReplayBackend,
     ReplayStore,
+    Study,
     merge_study,
     run_study,
     status_summary,

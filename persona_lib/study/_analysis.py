@@ -15,6 +15,7 @@ import pandas as pd
 
 from persona_lib import plots, reproduce, stats
 from persona_lib.personas import BASELINE
+from persona_lib.run import Run
 from persona_lib.study._figures import plot_metric_grid, plot_model_bars
 from persona_lib.study._folder import Study
 
@@ -61,12 +62,11 @@ def collect_units(study: Study) -> tuple[pd.DataFrame, list[str]]:
     models = study.config.models_table()
     parts, notes = [], []
     for name in models["model"]:
-        run = study.run(name)
-        if not run.path(run.UNITS).is_file():
+        if not (study.run_folder(name) / Run.UNITS).is_file():
             notes.append(f"{name}: no unit scores yet (run `persona-eval study merge --study {study.folder}` once its "
                          "units are done; `study status` shows what is missing)")
             continue
-        units = run.units()
+        units = study.run(name).units()
         if units.empty:
             notes.append(f"{name}: its run has no scored unit yet")
             continue
@@ -216,7 +216,7 @@ def analyse_study(study: Study, *, seed: int | None = None) -> StudyAnalysis:
     _save(files, "model_grid", plot_metric_grid(model_grid, row="model", labels=labels,
                                                 title="Mean persona score per model and metric"),
           study.figure("grid_model_metric"), model_grid)
-    _save(files, "persona_grid", plot_metric_grid(persona_grid, row="condition",
+    _save(files, "persona_grid", plot_metric_grid(persona_grid, row="condition", labels={BASELINE: "no persona"},
                                                   title="Mean score per persona and metric (over models)"),
           study.figure("grid_persona_metric"), persona_grid)
     return StudyAnalysis(models, units, tables, curves, bars, model_grid, persona_grid, notes, files)

@@ -88,15 +88,19 @@ class StudyConfig(_Strict):
     @classmethod
     def _protocol_from_file(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, (str, Path)):
+            # Relative to the study file first, then to the working directory, then to the project.
             base = Path((info.context or {}).get("base_dir", "."))
-            candidates = [Path(value)] if Path(value).is_absolute() else [base / value, Path(value), PROJECT_ROOT / value]
+            value = Path(value)
+            candidates = [value] if value.is_absolute() else [base / value, value, PROJECT_ROOT / value]
             path = next((candidate for candidate in candidates if candidate.is_file()), candidates[0])
             return load_config(path)
         return value
 
     @model_validator(mode="after")
     def _distinct_models(self) -> "StudyConfig":
-        for what, values in (("name", [m.name for m in self.models]), ("model.model", [m.model.model for m in self.models])):
+        names = [model.name for model in self.models]
+        model_ids = [model.model.model for model in self.models]
+        for what, values in (("name", names), ("model.model", model_ids)):
             repeated = sorted({value for value in values if values.count(value) > 1})
             if repeated:
                 raise ValueError(

@@ -40,8 +40,8 @@ def plot_model_bars(bars: pd.DataFrame, *, title: str, labels: dict[str, str] | 
         for ax, metric in zip(axes, metrics):
             part = bars[bars["metric"] == metric].set_index("model").reindex(models)
             ax.barh(y, part["estimate"], color=OKABE_ITO["sky_blue"], height=0.6)
-            ax.errorbar(part["estimate"], y, xerr=[part["estimate"] - part["ci_low"], part["ci_high"] - part["estimate"]],
-                        fmt="none", ecolor=OKABE_ITO["black"], capsize=3, linewidth=1)
+            errors = [part["estimate"] - part["ci_low"], part["ci_high"] - part["estimate"]]
+            ax.errorbar(part["estimate"], y, xerr=errors, fmt="none", ecolor=OKABE_ITO["black"], capsize=3, linewidth=1)
             ax.axvline(0, color=OKABE_ITO["black"], linewidth=0.8, linestyle=":")
             ax.set_yticks(y, [(labels or {}).get(model, model) for model in models])
             ax.set_title(metric_style(metric).label + _arrow(metric))

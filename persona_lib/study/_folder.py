@@ -18,6 +18,7 @@ processes on two machines.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,12 @@ class Study:
         folder = Path(folder if folder is not None else config.folder)
         config = config.model_copy(update={"output_dir": str(folder)})
         study = cls(folder, config)
-        (study.folder / cls.CONFIG).write_text(config.to_yaml())
+        path, text = study.folder / cls.CONFIG, config.to_yaml()
+        if not path.is_file() or path.read_text() != text:
+            # Written whole, then renamed: the tasks of a job array start together and read it back.
+            partial = path.with_name(f".{cls.CONFIG}.{os.getpid()}")
+            partial.write_text(text)
+            os.replace(partial, path)
         return study
 
     @classmethod

@@ -143,6 +143,11 @@ def run_units_on_ray(
 
     def release(slot: _Slot) -> None:
         if slot.actor is not None:
+            if not slot.dead:
+                try:  # shut the engine down cleanly (vLLM's engine process frees its GPU memory), then end the actor
+                    ray.get(slot.actor.close.remote(), timeout=300)
+                except Exception:  # noqa: BLE001 -- the actor is ended below either way
+                    pass
             ray.kill(slot.actor, no_restart=True)
             holders[slot.engine] -= 1
         slot.actor, slot.engine, slot.finished, slot.dead = None, None, 0, False
