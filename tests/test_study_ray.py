@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import threading
 import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -147,6 +149,15 @@ def test_three_models_on_two_ray_workers_are_generated_judged_merged_and_analyse
     assert {phase: len(skipped) for phase, skipped in again.skipped.items()} == {"generate": 12, "judge": 12}
 
 
+def _stored_rows(path: Path) -> int:
+    """Answers in a worker's store, read without taking any lock the worker needs."""
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
+            return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
 def _worker_mid_unit(stores: Path) -> tuple[int, str] | None:
     """A Ray worker process executing ``run_unit`` right now, and the generation store it has open."""
     for entry in Path("/proc").iterdir():
@@ -176,7 +187,7 @@ def test_a_worker_killed_mid_unit_is_restarted_and_the_study_loses_and_duplicate
     deadline = time.monotonic() + 240
     while victim is None and thread.is_alive() and time.monotonic() < deadline:
         found = _worker_mid_unit(folder / "stores")
-        if found and len(ResponseStore(folder / "stores" / f"generate-{found[1]}.sqlite")) >= 3:
+        if found and _stored_rows(folder / "stores" / f"generate-{found[1]}.sqlite") >= 3:
             victim = found
         else:
             time.sleep(0.05)
