@@ -118,3 +118,22 @@ def test_cli_study_errors_are_one_line(tmp_path, capsys):
     assert "is not a study folder (no study.yaml)" in capsys.readouterr().err
     assert main(["study", "run", "--shard", "2/2", "--config", str(_write(tmp_path, SMALL))]) == 2
     assert "--shard must be i/N" in capsys.readouterr().err
+
+
+def test_ray_actor_options_give_each_engine_its_gpus_and_forward_the_environment(tmp_path, monkeypatch):
+    from persona_lib.study import Study
+    from persona_lib.study._ray import actor_options
+
+    monkeypatch.setenv("GEMINI_API_KEY", "secret-from-the-driver")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    config = load_study_config(PAPER)
+    typed = config.model_copy(update={"judge": config.judge.model_copy(update={"accelerator_type": "L4"})})
+    study = Study.create(typed, tmp_path / "paper")
+    large = actor_options(study, "Llama-3_3-Nemotron-Super-49B-v1", retries=2, has_gpus=True)
+    assert (large["num_gpus"], large["num_cpus"], large["max_restarts"], large["max_task_retries"]) == (4, 1, 2, 2)
+    assert large["runtime_env"]["env_vars"]["GEMINI_API_KEY"] == "secret-from-the-driver"
+    assert large["runtime_env"]["env_vars"]["HF_HUB_OFFLINE"] == "1"
+    assert "num_gpus" not in actor_options(study, "gemini-2.5-flash", retries=2, has_gpus=True)
+    assert "num_gpus" not in actor_options(study, "gemma-3-4b-it", retries=2, has_gpus=False)  # a CPU cluster
+    judge = actor_options(study, "judge", retries=2, has_gpus=True)
+    assert (judge["num_gpus"], judge["accelerator_type"]) == (1, "L4")

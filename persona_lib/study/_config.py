@@ -37,6 +37,8 @@ class StudyModel(_Strict):
         display_name: Short name in figures (default: ``name``).
         gpus: GPUs one engine of this model needs (its tensor-parallel group); 0 for an API model. On a cluster
             without GPUs every engine takes one CPU instead.
+        accelerator_type: On Ray, the GPU type its engine must run on (e.g. ``A100``, as the nodes advertise it);
+            ``None``: any.
         model: The backend settings (``persona_lib.config.ModelConfig``: backend, model, context, extra...).
     """
 
@@ -45,6 +47,7 @@ class StudyModel(_Strict):
     size: int = Field(ge=1)
     display_name: str | None = None
     gpus: int = Field(default=1, ge=0)
+    accelerator_type: str | None = None
     model: ModelConfig
 
     @property
@@ -58,10 +61,13 @@ class StudyJudge(_Strict):
 
     Attributes:
         gpus: GPUs one judge engine needs (0 for an API judge).
+        accelerator_type: On Ray, the GPU type the judge must run on (the judge's pool may use other GPUs than the
+            models'); ``None``: any.
         model: The backend settings of the judge.
     """
 
     gpus: int = Field(default=1, ge=0)
+    accelerator_type: str | None = None
     model: ModelConfig
 
 

@@ -92,12 +92,16 @@ class RayPhase:
     loads: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _actor_options(study: Study, engine: str, retries: int, has_gpus: bool) -> dict:
-    gpus = study.config.judge.gpus if engine == JUDGE_ENGINE else study.config.entry(engine).gpus
+def actor_options(study: Study, engine: str, retries: int, has_gpus: bool) -> dict:
+    """Ray options of the actor holding ``engine``: one CPU, its GPUs (and GPU type) when the cluster has GPUs,
+    restarts and retries, and the forwarded environment."""
+    entry = study.config.judge if engine == JUDGE_ENGINE else study.config.entry(engine)
     options = {"num_cpus": 1, "max_restarts": retries, "max_task_retries": retries,
                "runtime_env": {"env_vars": worker_env(study)}}
-    if has_gpus and gpus:
-        options["num_gpus"] = gpus
+    if has_gpus and entry.gpus:
+        options["num_gpus"] = entry.gpus
+        if entry.accelerator_type:
+            options["accelerator_type"] = entry.accelerator_type
     return options
 
 
@@ -189,7 +193,7 @@ def run_units_on_ray(
                     release(slot)
                     slot.engine = engine
                     slot.worker = f"w{slot.index}" if phase == "judge" else f"{engine}-w{slot.index}"
-                    options = _actor_options(study, engine, retries, has_gpus)
+                    options = actor_options(study, engine, retries, has_gpus)
                     slot.actor = remote_worker.options(**options).remote(
                         str(study.folder), phase, engine, slot.worker, list(sources), quiet=True
                     )
