@@ -45,7 +45,14 @@ from persona_lib.study._replay import NOT_STORED, ReplayBackend, ReplayStore
 from persona_lib.study._report import show_study_provenance, study_provenance_markdown
 from persona_lib.study._run import StudyRun, run_study
 from persona_lib.study._status import STATUS_COLUMNS, status_summary, study_status
-from persona_lib.study._units import Unit, claims, parse_shard, select_shard, shard_of, study_units
+from persona_lib.study._units import (
+    Unit,
+    claims,
+    parse_shard,
+    select_shard,
+    shard_of,
+    study_units,
+)
 from persona_lib.study._work import StudyWorker, UnitResult
 
 __all__ = [

@@ -14,7 +14,15 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from persona_lib.config import ConfigError, ModelConfig, RunConfig, load_config
 from persona_lib.paths import PROJECT_ROOT

@@ -27,7 +27,11 @@ import pandas as pd
 
 from persona_lib.config import ConfigError
 from persona_lib.run import Run
-from persona_lib.study._config import StudyConfig, load_study_config, resolve_study_config
+from persona_lib.study._config import (
+    StudyConfig,
+    load_study_config,
+    resolve_study_config,
+)
 
 PHASES: tuple[str, ...] = ("generate", "judge")
 

@@ -6,10 +6,7 @@ from collections.abc import Callable, Sequence
 
 from persona_lib.study._folder import Study
 from persona_lib.study._units import Unit, claims
-from persona_lib.study._work import JUDGE_ENGINE, StudyWorker, UnitResult
-
-Failure = tuple[Unit, str, str]
-"""``(unit, phase, error message)``."""
+from persona_lib.study._work import JUDGE_ENGINE, Failure, StudyWorker, UnitResult
 
 
 def run_units_locally(

@@ -20,9 +20,7 @@ from dataclasses import dataclass, field
 
 from persona_lib.study._folder import Study
 from persona_lib.study._units import Unit, claims
-from persona_lib.study._work import JUDGE_ENGINE, StudyWorker, UnitResult
-
-Failure = tuple[Unit, str, str]
+from persona_lib.study._work import JUDGE_ENGINE, Failure, StudyWorker, UnitResult
 
 #: Environment variables every worker gets from the driver (offline switches, caches, the vLLM CPU cache size).
 FORWARDED_ENV = (

@@ -19,7 +19,7 @@ def study_provenance_markdown(config: StudyConfig) -> str:
         f"{protocol.resolved_checkpoints()}. **Datasets:** {', '.join(protocol.datasets)}. "
         f"**Study:** `{config.name}` in `{config.folder}`.",
     ]
-    if any(m.model.backend == "scripted" for m in [*config.models]) or config.judge.model.backend == "scripted":
+    if any(model.backend == "scripted" for model in [*(m.model for m in config.models), config.judge.model]):
         lines += ["", f"**Note.** {SCRIPTED_WARNING}"]
     return "\n".join(lines)
 

@@ -12,9 +12,7 @@ from persona_lib.study._local import run_units_locally
 from persona_lib.study._merge import MergeSummary, merge_study
 from persona_lib.study._status import study_status
 from persona_lib.study._units import Unit, select_shard, study_units
-from persona_lib.study._work import UnitResult, generation_sources
-
-Failure = tuple[Unit, str, str]
+from persona_lib.study._work import Failure, UnitResult, generation_sources
 
 
 @dataclass

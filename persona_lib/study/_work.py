@@ -30,6 +30,9 @@ from persona_lib.study._units import Unit
 JUDGE_ENGINE = "judge"
 """The engine name of the judge (model engines are named after their study model)."""
 
+Failure = tuple[Unit, str, str]
+"""A unit that failed: ``(unit, phase, error message)``."""
+
 
 @dataclass(frozen=True)
 class UnitResult:
