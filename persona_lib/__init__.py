@@ -3,10 +3,11 @@
 Sub-packages, one per concept: ``personas``, ``dialogues``, ``datasets`` (the registry: one module per benchmark
 with its loader, scorer and metrics), ``backends`` (model access), ``store`` (resumable response store),
 ``generation``, ``judging`` (templates, parsing, judge calls), ``scoring`` (a run's scores and unit scores, judge
-validation), ``stats``, ``plots``, ``authors_release`` (a clone of the authors' full release). Modules that tie
-them together: ``config`` (the typed run configuration), ``run`` (a run folder), ``released`` and ``reproduce``
-(the authors' released results), ``report`` (provenance for the book), ``checks`` and ``plan`` (what is checked,
-and what a run will cost, before it starts), ``pipeline`` and ``book`` (papermill execution and the Jupyter Book),
+validation), ``stats``, ``plots``, ``authors_release`` (a clone of the authors' full release), ``study`` (many
+models under one protocol: Ray or a job array, merged stores, the cross-model analysis). Modules that tie them
+together: ``config`` (the typed run configuration), ``run`` (a run folder), ``released`` and ``reproduce`` (the
+authors' released results), ``report`` (provenance for the book), ``checks`` and ``plan`` (what is checked, and
+what a run will cost, before it starts), ``pipeline`` and ``book`` (papermill execution and the Jupyter Book),
 ``cli`` (``persona-eval``). The notebooks in
 ``notebooks/`` call into these; all data is read from the project's own ``data/`` folder.
 """

@@ -8,6 +8,7 @@ Sub-commands:
     score-ifbench   score IFBench-format responses with the rule-based checkers
     book            copy a run's executed notebooks into the book and build it
     reproduce       recompute the paper's Table 5/6 rows from the authors' released results
+    study           many models under one protocol: run (Ray or --shard i/N), merge, analyse, status
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def _book(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command registered."""
-    from persona_lib import cli_ifbench, cli_preflight, cli_reproduce
+    from persona_lib import cli_ifbench, cli_preflight, cli_reproduce, cli_study
 
     parser = argparse.ArgumentParser(prog="persona-eval", description=__doc__.split("\n")[0])
     subparsers = parser.add_subparsers(dest="command", required=True)
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(subparsers)
     _add_salvage_parser(subparsers)
     _add_book_parser(subparsers)
-    for command, module in (("score-ifbench", cli_ifbench), ("reproduce", cli_reproduce)):
+    for command, module in (("score-ifbench", cli_ifbench), ("reproduce", cli_reproduce), ("study", cli_study)):
         module.add_parser(subparsers)
         subparsers.choices[command].set_defaults(handler=module.run)
     return parser

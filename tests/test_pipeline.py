@@ -18,9 +18,13 @@ from persona_lib.datasets import dataset_names, get_dataset
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.pipeline import NOTEBOOK_DIR, STAGES, parse_stages, run_pipeline
 from persona_lib.run import Run
+from persona_lib.study import load_study_config
 
 SCRIPTED_CONFIG = PROJECT_ROOT / "tests" / "configs" / "scripted.yaml"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+#: The study notebook analyses a study folder (`persona-eval study analyse`), not a run: its `config` is a study's.
+STUDY_NOTEBOOK = "07_study.ipynb"
+PIPELINE_NOTEBOOKS = {notebook for stage in STAGES for notebook in stage.notebooks}
 
 
 def _code_cells(path: Path) -> list[dict]:
@@ -35,6 +39,11 @@ def test_every_notebook_takes_one_config_parameter(notebook):
     tree = ast.parse("".join(parameter_cells[0]["source"]))
     assigned = [target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets]
     assert assigned == ["config"], f"{notebook.name}: the parameters cell must assign only `config`"
+    if notebook.name == STUDY_NOTEBOOK:
+        assert ast.literal_eval(tree.body[-1].value) == "configs/study-paper.yaml"
+        load_study_config(PROJECT_ROOT / "configs" / "study-paper.yaml")
+        return
+    assert notebook.name in PIPELINE_NOTEBOOKS
     assert ast.literal_eval(tree.body[-1].value) == "configs/default.yaml"
     load_config(PROJECT_ROOT / "configs" / "default.yaml")  # the default it names exists and is valid
 
@@ -57,7 +66,7 @@ def scripted_run(tmp_path_factory) -> Run:
 def test_the_whole_pipeline_runs_on_the_scripted_backend(scripted_run):
     info = scripted_run.info()
     assert set(info["stage_seconds"]) == {stage.name for stage in STAGES}
-    assert {path.name for path in scripted_run.notebooks_dir.glob("*.ipynb")} == {path.name for path in NOTEBOOKS}
+    assert {path.name for path in scripted_run.notebooks_dir.glob("*.ipynb")} == PIPELINE_NOTEBOOKS
     config = scripted_run.config
     units = scripted_run.units()
     expected = {metric.name for name in config.datasets for metric in get_dataset(name).metrics}

@@ -9,6 +9,9 @@ Public API:
     build_benchmark_requests(config, dialogues) -> list[Request]; conditioned_requests(...): the builder core.
     generate_benchmarks(config, backend, store) -> DataFrame: every item at every checkpoint, resumable.
     schedule(requests) -> list[list[Request]]: prefix-cache-friendly submission order.
+    generate_unit(config, backend, store, condition, kind) -> (dialogues, answers): one dialogue and the questions
+        asked along it (a study's unit of work); unit_dialogue_specs(...): its dialogues;
+        generate_unit_dialogues(config, backend, store, units): several units' dialogues side by side.
     simulate_prefix_cache(...): the LRU prefix-cache simulator used by ``benchmarks/prefix_cache.py``.
 """
 
@@ -33,6 +36,7 @@ from persona_lib.generation._prefix_cache_sim import (
     simulate_prefix_cache,
 )
 from persona_lib.generation._schedule import schedule
+from persona_lib.generation._unit import generate_unit, generate_unit_dialogues, unit_dialogue_specs
 
 __all__ = [
     "CacheStats",
@@ -45,9 +49,12 @@ __all__ = [
     "dialogue_specs",
     "generate_benchmarks",
     "generate_dialogues",
+    "generate_unit",
+    "generate_unit_dialogues",
     "load_dialogue",
     "run_dialogues",
     "sampling_params",
     "schedule",
     "simulate_prefix_cache",
+    "unit_dialogue_specs",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -144,14 +144,27 @@ def conditioned_requests(
     return requests, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
 
 
-def _build(config: RunConfig, dialogues: pd.DataFrame) -> tuple[list[Request], pd.DataFrame, dict]:
+def _build(
+    config: RunConfig,
+    dialogues: pd.DataFrame,
+    conditions: Collection[str] | None = None,
+    kinds: Collection[str] | None = None,
+) -> tuple[list[Request], pd.DataFrame, dict]:
     personas = select_personas(config.personas, custom_files=config.custom_persona_files)
     systems = {persona.name: system_messages(persona, config.model.reasoning_off_system) for persona in personas}
     if config.include_baseline:
         systems[BASELINE] = system_messages(None, config.model.reasoning_off_system)
+    unknown = sorted(set(conditions or ()) - set(systems)) + sorted(set(kinds or ()) - set(config.dialogue_kinds))
+    if unknown:
+        raise ValueError(
+            f"{unknown} not in this run's conditions {list(systems)} or dialogue kinds {config.dialogue_kinds}"
+        )
+    if conditions is not None:
+        systems = {name: system for name, system in systems.items() if name in conditions}
+    chosen_kinds = [kind for kind in config.dialogue_kinds if kinds is None or kind in kinds]
     items = benchmark_items(config, personas)
     requests, skipped = conditioned_requests(
-        dialogues, systems, items, config.dialogue_kinds, config.resolved_checkpoints()
+        dialogues, systems, items, chosen_kinds, config.resolved_checkpoints()
     )
     if len(skipped):
         logger.warning(
@@ -180,6 +193,9 @@ def generate_benchmarks(
     store: ResponseStore,
     dialogues: pd.DataFrame | None = None,
     batch_size: int = 256,
+    *,
+    conditions: Collection[str] | None = None,
+    kinds: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Ask every benchmark item at every checkpoint of every dialogue (resumable, prefix-cache ordered).
 
@@ -194,6 +210,8 @@ def generate_benchmarks(
         dialogues: The dialogue table; if ``None`` it is obtained from :func:`generate_dialogues` (which reuses
             stored rounds and generates missing ones).
         batch_size: Maximum requests per backend call and per commit.
+        conditions: Ask only these conditions' dialogues (default: every condition of the run).
+        kinds: Ask only these dialogue kinds (default: the run's ``dialogue_kinds``).
 
     Returns:
         One row per request: condition, kind, checkpoint, dataset, item_id, item_persona, prefix_tokens,
@@ -202,7 +220,7 @@ def generate_benchmarks(
     """
     if dialogues is None:
         dialogues = generate_dialogues(config, backend, store)
-    requests, skipped, lookup = _build(config, dialogues)
+    requests, skipped, lookup = _build(config, dialogues, conditions, kinds)
     params = sampling_params(config.generation)
     records = complete_groups(
         store, backend, schedule(requests), params, make_run_info(backend, config), batch_size=batch_size,

@@ -221,7 +221,12 @@ def plot_baseline_similarity(curves: pd.DataFrame, *, x: str = "checkpoint") -> 
     )
 
 
-def plot_forest(table: pd.DataFrame, *, title: str = "Size coefficient with 95% CI: reproduced vs published") -> Figure:
+def plot_forest(
+    table: pd.DataFrame,
+    *,
+    title: str = "Size coefficient with 95% CI: reproduced vs published",
+    label: str = "reproduced from released data",
+) -> Figure:
     """Forest plot of regression coefficients (e.g. Tables 5 and 6) against the published values.
 
     Args:
@@ -229,6 +234,7 @@ def plot_forest(table: pd.DataFrame, *, title: str = "Size coefficient with 95% 
             published_ci_low, published_ci_high``; rows without a reproduced ``coef`` show the published value
             only.
         title: Figure title.
+        label: Legend entry of the estimated coefficients (where they come from).
     """
     _require(table, ["table", "dataset", "coef", "ci_low", "ci_high"], "plot_forest()")
     rows = table.reset_index(drop=True)
@@ -248,7 +254,7 @@ def plot_forest(table: pd.DataFrame, *, title: str = "Size coefficient with 95% 
             )
         ax.errorbar(
             rows["coef"], y + offset, xerr=[rows["coef"] - rows["ci_low"], rows["ci_high"] - rows["coef"]],
-            fmt="o", color=REPRODUCED_COLOUR, capsize=3, label="reproduced from released data",
+            fmt="o", color=REPRODUCED_COLOUR, capsize=3, label=label,
         )
         ax.axvline(0, color=OKABE_ITO["black"], linewidth=0.8, linestyle=":")
         ax.set_yticks(y, [f"{t} \u00b7 {d}" for t, d in zip(rows["table"], rows["dataset"])])

@@ -1,7 +1,9 @@
 """The resumable response store: every model answer, content-addressed, in one SQLite file per run.
 
 Public API:
-    ResponseStore: the SQLite store (``get``, ``get_many``, ``put_many``, ``to_dataframe``, ``in``, ``len``).
+    ResponseStore: the SQLite store (``get``, ``get_many``, ``put_many``, ``to_dataframe``, ``in``, ``len``,
+        ``keys`` and ``merge_from`` to union stores written by separate workers).
+    MergeReport, MergeConflict: what a merge did, and every key two stores answered differently.
     ResponseRecord: one stored answer.
     Request: messages + tags; ``Request.key(backend, params)``.
     request_key: the key of a request (sha256 of backend, model, sampling and messages).
@@ -25,10 +27,12 @@ from persona_lib.store._errors import StoreDamagedError, StoreError, StoreWriteE
 from persona_lib.store._health import StoreHealth, inspect_store, salvage_into_place, salvage_store
 from persona_lib.store._keys import canonical_json, request_key, request_keys
 from persona_lib.store._lock import LockHolder, RunLock, RunLockedError, read_lock
-from persona_lib.store._sqlite import ResponseRecord, ResponseStore
+from persona_lib.store._sqlite import MergeConflict, MergeReport, ResponseRecord, ResponseStore
 
 __all__ = [
     "LockHolder",
+    "MergeConflict",
+    "MergeReport",
     "Request",
     "ResponseRecord",
     "ResponseStore",

@@ -26,6 +26,10 @@ Errors: a response with ``finish_reason == "error"`` is stored (for the record) 
 :meth:`ResponseStore.put_many` with the same key replaces it, and :meth:`ResponseStore.final_keys` does not list it,
 so re-running a stage retries failed requests. Every other finish reason (``stop``, ``length``,
 ``context_overflow``) is final.
+
+Merging: several processes never share one store; each writes its own, and :meth:`ResponseStore.merge_from` unions
+another store into this one by key (responses with their message nodes, run info and every tag set). A key stored
+final in both with a different answer is a :class:`MergeConflict`: reported, and this store's answer is kept.
 """
 
 from __future__ import annotations
@@ -130,6 +134,50 @@ class ResponseRecord:
     def final(self) -> bool:
         """False for errors, which a re-run retries."""
         return self.finish_reason != "error"
+
+
+@dataclass(frozen=True)
+class MergeConflict:
+    """One key answered differently in two stores (both final).
+
+    Attributes:
+        key: The request key.
+        model: The model that answered.
+        kept_text: The answer already in the target store (kept).
+        other_text: The answer in the source store (not copied).
+        kept_finish_reason: Finish reason of the kept answer.
+        other_finish_reason: Finish reason of the other answer.
+        source: The source store's path.
+    """
+
+    key: str
+    model: str
+    kept_text: str
+    other_text: str
+    kept_finish_reason: str
+    other_finish_reason: str
+    source: str
+
+
+@dataclass(frozen=True)
+class MergeReport:
+    """What :meth:`ResponseStore.merge_from` did.
+
+    Attributes:
+        source: The source store's path.
+        selected: Keys considered (present in the source).
+        added: Keys the target did not have.
+        replaced_errors: Keys stored as ``error`` in the target and final in the source (the final answer wins).
+        identical: Keys final in both with the same answer (only their tag sets were added).
+        conflicts: Keys final in both with different answers (the target's answer kept).
+    """
+
+    source: str
+    selected: int
+    added: int
+    replaced_errors: int
+    identical: int
+    conflicts: tuple[MergeConflict, ...] = ()
 
 
 def _now() -> str:
@@ -297,7 +345,140 @@ class ResponseStore:
             table["messages"] = table["conversation"].map(self.messages)
         return table.drop(columns="conversation")
 
+    def keys(
+        self,
+        *,
+        backend: str | None = None,
+        model: str | None = None,
+        stages: Sequence[str] | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """Stored keys matching every given filter (in storage order).
+
+        Args:
+            backend: The response's backend.
+            model: The response's model.
+            stages: Keep keys requested under at least one tag set whose ``stage`` is one of these.
+            tags: Keep keys requested under a tag set holding all these values (in the same tag set as the stage).
+
+        Example:
+            ``store.keys(stages=["judge"], tags={"model_under_test": "m"})``: the judge calls about model ``m``.
+        """
+        query = "SELECT r.key FROM responses r WHERE 1"
+        params: list[Any] = []
+        if backend is not None:
+            query += " AND r.backend = ?"
+            params.append(backend)
+        if model is not None:
+            query += " AND r.model = ?"
+            params.append(model)
+        if stages is not None or tags:
+            condition = "t.key = r.key"
+            if stages is not None:
+                condition += f" AND t.stage IN ({','.join('?' * len(stages))})"
+                params.extend(stages)
+            for name, value in (tags or {}).items():
+                condition += " AND json_extract(t.tags, ?) = ?"
+                params.extend([f'$."{name}"', value])
+            query += f" AND EXISTS (SELECT 1 FROM tags t WHERE {condition})"
+        return [row[0] for row in self._db.execute(query + " ORDER BY r.rowid", params)]
+
     # ----------------------------------------------------------------------------------------------- writing
+    def merge_from(self, source: ResponseStore | str | Path, keys: Iterable[str] | None = None) -> MergeReport:
+        """Union another store into this one, by key, in one durable transaction.
+
+        Copied for each selected key: the response (unless this store holds a final answer for it), the message
+        nodes of its conversation, its run info and every tag set. A key final in both stores with a different
+        text or finish reason is a conflict: this store's answer is kept and the conflict is returned, never
+        dropped silently. A final answer replaces a stored ``error``. Merging the same source again changes
+        nothing.
+
+        Args:
+            source: The other store (or its SQLite file); it is only read.
+            keys: The keys to take (default: all of the source's); keys the source lacks are ignored.
+
+        Returns:
+            What was added, replaced, identical and in conflict.
+        """
+        path = Path(source.path if isinstance(source, ResponseStore) else source)
+        if not path.is_file():
+            raise FileNotFoundError(f"no response store at {path}")
+        if path.resolve() == self.path.resolve():
+            raise ValueError(f"cannot merge the store {path} into itself")
+        db = self._db
+        db.execute("ATTACH DATABASE ? AS src", (str(path),))
+        try:
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS merge_keys (key TEXT PRIMARY KEY)")
+            db.execute("DELETE FROM temp.merge_keys")
+            if keys is None:
+                db.execute("INSERT INTO temp.merge_keys SELECT key FROM src.responses")
+            else:
+                db.executemany(
+                    "INSERT OR IGNORE INTO temp.merge_keys SELECT key FROM src.responses WHERE key = ?",
+                    ((key,) for key in keys),
+                )
+            return self._merge_selected(str(path))
+        finally:
+            db.execute("DETACH DATABASE src")
+
+    def _merge_selected(self, source: str) -> MergeReport:
+        db = self._db
+        both_final = (
+            "FROM src.responses s JOIN main.responses m ON m.key = s.key "
+            "WHERE s.key IN (SELECT key FROM temp.merge_keys) "
+            "AND s.finish_reason != 'error' AND m.finish_reason != 'error'"
+        )
+        same = "(s.text = m.text AND s.finish_reason = m.finish_reason)"
+        cursor = db.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            selected = cursor.execute("SELECT COUNT(*) FROM temp.merge_keys").fetchone()[0]
+            identical = cursor.execute(f"SELECT COUNT(*) {both_final} AND {same}").fetchone()[0]
+            conflicts = tuple(
+                MergeConflict(key, model, kept, other, kept_finish, other_finish, source)
+                for key, model, kept, other, kept_finish, other_finish in cursor.execute(
+                    f"SELECT s.key, s.model, m.text, s.text, m.finish_reason, s.finish_reason {both_final} "
+                    f"AND NOT {same} ORDER BY s.rowid"
+                ).fetchall()
+            )
+            added = cursor.execute(
+                "SELECT COUNT(*) FROM temp.merge_keys k WHERE k.key NOT IN (SELECT key FROM main.responses)"
+            ).fetchone()[0]
+            replaced = cursor.execute(
+                "SELECT COUNT(*) FROM src.responses s JOIN main.responses m ON m.key = s.key "
+                "WHERE s.key IN (SELECT key FROM temp.merge_keys) "
+                "AND m.finish_reason = 'error' AND s.finish_reason != 'error'"
+            ).fetchone()[0]
+            cursor.execute(
+                "WITH RECURSIVE chain(id) AS ("
+                " SELECT conversation FROM src.responses WHERE key IN (SELECT key FROM temp.merge_keys)"
+                " AND conversation != ''"
+                " UNION SELECT n.parent FROM src.messages n JOIN chain ON n.id = chain.id WHERE n.parent IS NOT NULL)"
+                " INSERT OR IGNORE INTO main.messages (id, parent, role, content)"
+                " SELECT n.id, n.parent, n.role, n.content FROM src.messages n JOIN chain ON n.id = chain.id"
+            )
+            cursor.execute(
+                "INSERT OR IGNORE INTO main.run_info (id, created, info) SELECT id, created, info FROM src.run_info "
+                "WHERE id IN (SELECT run_info_id FROM src.responses WHERE key IN (SELECT key FROM temp.merge_keys))"
+            )
+            cursor.execute(
+                f"INSERT INTO main.responses ({_RECORD_COLUMNS}) SELECT {_RECORD_COLUMNS} FROM src.responses "
+                "WHERE key IN (SELECT key FROM temp.merge_keys) ORDER BY rowid "
+                "ON CONFLICT(key) DO UPDATE SET created=excluded.created, text=excluded.text, "
+                "prompt_tokens=excluded.prompt_tokens, completion_tokens=excluded.completion_tokens, "
+                "finish_reason=excluded.finish_reason, error=excluded.error, run_info_id=excluded.run_info_id "
+                "WHERE responses.finish_reason = 'error' AND excluded.finish_reason != 'error'"
+            )
+            cursor.execute(
+                "INSERT OR IGNORE INTO main.tags (key, stage, tags) SELECT key, stage, tags FROM src.tags "
+                "WHERE key IN (SELECT key FROM temp.merge_keys) ORDER BY rowid"
+            )
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        return MergeReport(source, selected, added, replaced, identical, conflicts)
+
     def put_run_info(self, info: dict[str, Any]) -> str:
         """Store a run-info entry (idempotent) and return its id (hash of its canonical JSON)."""
         return self._run_info_id(self._db.cursor(), info) or ""
