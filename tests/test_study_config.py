@@ -55,7 +55,7 @@ def test_the_paper_study_has_the_seven_models_with_their_size_codes_and_one_judg
     run = config.run_config("Qwen3-4B-Instruct-2507")
     assert run.n_rounds == 102 and run.model.model == "Qwen/Qwen3-4B-Instruct-2507"
     assert run.judge == config.judge.model and run.output_dir == "studies/paper/runs/Qwen3-4B-Instruct-2507"
-    assert config.run_config("Llama-3.1-Nemotron-Nano-8B-v1").model.reasoning_off_system == "detailed thinking off"
+    assert config.run_config("Llama-3.1-Nemotron-Nano-8B-v1").model.reasoning_off_system == "detailed thinking: off"
     provenance = study_provenance_markdown(config)
     assert "| Gemma3-27B | gemma | 2 | `vllm` · google/gemma-3-27b-it |" in provenance
     assert "**Judge:** `vllm` · AtlaAI/Selene-1-Mini-Llama-3.1-8B" in provenance and "scripted" not in provenance
