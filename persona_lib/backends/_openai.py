@@ -13,7 +13,9 @@ does not, the request is sent once more with the budget cut to the free context 
 server keeps the end of the prompt); servers that do not know the field reject the request, so leave the judge's
 ``truncate_prompt_tokens`` unset for them.
 
-``config.extra`` keys: ``max_retries`` (attempts after the first, default 5), ``retry_base_delay`` (seconds,
+``config.extra`` keys: ``request_options`` (fields added to every chat request, e.g. ``{reasoning_effort: none}``
+to switch a reasoning model's thinking off, as the study ran Gemini), ``max_retries`` (attempts after the first,
+default 5), ``retry_base_delay`` (seconds,
 default 1.0), ``retry_max_delay`` (default 60.0), ``timeout`` (seconds per request, default 600).
 """
 
@@ -76,6 +78,7 @@ class OpenAIBackend:
         self.max_retries = int(config.extra.get("max_retries", 5))
         self.retry_base_delay = float(config.extra.get("retry_base_delay", 1.0))
         self.retry_max_delay = float(config.extra.get("retry_max_delay", 60.0))
+        self.request_options = dict(config.extra.get("request_options", {}))
         self.client = OpenAI(
             base_url=config.base_url,
             api_key=os.environ.get(config.api_key_env) or "EMPTY",
@@ -90,6 +93,7 @@ class OpenAIBackend:
             "backend": self.name,
             "openai": version("openai"),
             "base_url": str(self.config.base_url),
+            "request_options": str(self.request_options),
             "model": self.model,
         }
 
@@ -133,6 +137,7 @@ class OpenAIBackend:
                     max_tokens=budget,
                     seed=params.seed,
                     **truncation,
+                    **self.request_options,
                 )
                 return self._to_completion(response, attempts)
             except openai.BadRequestError as err:

@@ -41,6 +41,7 @@ class ServerState:
         self.requests = 0
         self.injected_failures = 0
         self.key_digests: set[str] = set()
+        self.last_fields: list[str] = []
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -70,6 +71,9 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/stats":
             with self.state.state_lock:
                 self._send(200, {"requests": self.state.requests, "injected_failures": self.state.injected_failures})
+        elif self.path == "/last_fields":
+            with self.state.state_lock:
+                self._send(200, {"fields": self.state.last_fields})
         elif self.path == "/keys":
             with self.state.state_lock:
                 self._send(200, {"api_key_sha256": sorted(self.state.key_digests)})
@@ -101,6 +105,8 @@ class Handler(BaseHTTPRequestHandler):
             self._error(injected, f"injected failure {injected}", _ERROR_TYPES.get(injected, "error"))
             return
         body = self._body()
+        with self.state.state_lock:
+            self.state.last_fields = sorted(body)
         messages = body.get("messages")
         max_tokens = int(body.get("max_tokens") or 16)
         backend = self.state.backend

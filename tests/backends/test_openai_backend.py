@@ -92,3 +92,18 @@ def test_api_key_defaults_to_empty_for_local_servers(make_openai_config, monkeyp
     assert create_backend(config).client.api_key == "EMPTY"
     monkeypatch.setenv("PERSONA_TEST_KEY", "sk-test")
     assert create_backend(config).client.api_key == "sk-test"
+
+
+def test_request_options_and_prompt_truncation_reach_the_server(openai_server, make_openai_config):
+    import json
+    import urllib.request
+
+    backend = create_backend(make_openai_config(openai_server.base_url,
+                                                request_options={"reasoning_effort": "none"}))
+    (completion,) = backend.generate([QUESTION], SamplingParams(max_new_tokens=8, truncate_prompt_tokens=4096))
+    assert completion.ok
+    root = openai_server.base_url.removesuffix("/v1")
+    with urllib.request.urlopen(f"{root}/last_fields") as response:
+        fields = json.load(response)["fields"]
+    assert {"reasoning_effort", "truncate_prompt_tokens", "messages", "max_tokens"} <= set(fields)
+    assert backend.version_info()["request_options"] == "{'reasoning_effort': 'none'}"
