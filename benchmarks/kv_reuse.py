@@ -7,7 +7,8 @@ comparison isolates reuse. Prints a side-by-side table (prefilled and reused tok
 total), how many answers are identical between the variants, the generate-stage speed-up (target >= 3x), the
 machine facts, and float32 vs bfloat16 wall time for one fixed batch (the figure behind ``dtype: auto``).
 
-Timings on a shared machine are noisy: the load average before and after is printed; compare runs at similar load.
+Timings on a shared machine are noisy: the load average before and after is printed, and the process CPU time of
+each stage next to its wall time (with ``--threads 1`` it measures the work done, little affected by other load).
 
 Usage:
     python benchmarks/kv_reuse.py [--config configs/default.yaml] [--quick] [--dtype float32] [--threads N]
@@ -24,8 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from persona_lib.backends import SamplingParams, create_backend
-from persona_lib.backends._dtype import NATIVE_BF16_FLAGS, cpu_flags, resolve_dtype
+from persona_lib.backends import SamplingParams, create_backend, native_bf16_flags, resolve_dtype
 from persona_lib.backends._transformers import DEFAULT_PREFIX_CACHE_MB, default_num_threads
 from persona_lib.config import RunConfig, load_config
 from persona_lib.generation import generate_benchmarks, generate_dialogues
@@ -56,11 +56,11 @@ def run_variant(config: RunConfig) -> dict:
     backend = create_backend(config.model)
     with tempfile.TemporaryDirectory(prefix="kv_reuse_") as folder:
         store = ResponseStore(Path(folder) / "responses.sqlite")
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         dialogues = generate_dialogues(config, backend, store)
-        dialogues_done = time.perf_counter()
+        dialogues_done, cpu_dialogues_done = time.perf_counter(), time.process_time()
         benchmarks = generate_benchmarks(config, backend, store, dialogues)
-        finished = time.perf_counter()
+        finished, cpu_finished = time.perf_counter(), time.process_time()
         store.close()
     result = {
         "dtype": backend.version_info()["dtype"],
@@ -68,6 +68,9 @@ def run_variant(config: RunConfig) -> dict:
         "dialogues_s": dialogues_done - started,
         "benchmarks_s": finished - dialogues_done,
         "total_s": finished - started,
+        "cpu_dialogues_s": cpu_dialogues_done - cpu_started,
+        "cpu_benchmarks_s": cpu_finished - cpu_dialogues_done,
+        "cpu_total_s": cpu_finished - cpu_started,
         "requests": (len(dialogues), len(benchmarks)),
         "answers": list(dialogues["assistant"]) + list(benchmarks["response"]),
         "cached_mib": backend.prefix_cache.nbytes / 2**20 if backend.prefix_cache is not None else 0.0,
@@ -112,6 +115,9 @@ def print_table(off: dict, on: dict) -> None:
         ("wall: dialogues (s)", *(f"{r['dialogues_s']:.1f}" for r in (off, on))),
         ("wall: benchmarks (s)", *(f"{r['benchmarks_s']:.1f}" for r in (off, on))),
         ("wall: generate stage (s)", *(f"{r['total_s']:.1f}" for r in (off, on))),
+        ("CPU: dialogues (s)", *(f"{r['cpu_dialogues_s']:.1f}" for r in (off, on))),
+        ("CPU: benchmarks (s)", *(f"{r['cpu_benchmarks_s']:.1f}" for r in (off, on))),
+        ("CPU: generate stage (s)", *(f"{r['cpu_total_s']:.1f}" for r in (off, on))),
     ]
     print(f"{'':<26}{'reuse off':>14}{'reuse on':>14}")
     for label, a, b in rows:
@@ -134,8 +140,7 @@ def main() -> None:
     if args.quick:
         config = config.model_copy(update={"n_rounds": 4, "checkpoints": [0, 2, 4], "personas": config.personas[:1]})
     dtype = None if args.dtype == "config" else args.dtype
-    flags = cpu_flags()
-    native = sorted(flags & set(NATIVE_BF16_FLAGS))
+    native = native_bf16_flags()
     auto = resolve_dtype("auto", "cpu")
     print(f"config: {args.config}{' (--quick)' if args.quick else ''}; model {config.model.model}; "
           f"{config.n_rounds} rounds, checkpoints {config.resolved_checkpoints()}, "
@@ -154,6 +159,8 @@ def main() -> None:
     print(f"prefilled tokens: {off['stats']['prefilled_tokens'] / max(on['stats']['prefilled_tokens'], 1):.1f}x fewer "
           "with reuse")
     print(f"generate stage speed-up: {off['total_s'] / on['total_s']:.1f}x (reuse on vs off; target >= 3x)")
+    print(f"generate stage CPU-time ratio: {off['cpu_total_s'] / on['cpu_total_s']:.1f}x (process CPU time, less "
+          "sensitive to other load than wall time)")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if not args.skip_dtype_check:
         times = dtype_wall_times(config, args.threads)

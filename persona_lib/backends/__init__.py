@@ -7,12 +7,14 @@ from persona_lib.backends._base import Backend, Completion, Conversation, Messag
 from persona_lib.backends._bundled import bundled_model_dir, prepare_bundled_model, resolve_model_path
 from persona_lib.backends._chat import chat_template_for, merge_system_into_first_user, prepare_conversation
 from persona_lib.backends._context import derive_max_model_len
+from persona_lib.backends._dtype import DtypeChoice, native_bf16_flags, resolve_dtype
 from persona_lib.backends._factory import create_backend
 
 __all__ = [
     "Backend",
     "Completion",
     "Conversation",
+    "DtypeChoice",
     "Message",
     "SamplingParams",
     "bundled_model_dir",
@@ -20,7 +22,9 @@ __all__ = [
     "create_backend",
     "derive_max_model_len",
     "merge_system_into_first_user",
+    "native_bf16_flags",
     "prepare_bundled_model",
     "prepare_conversation",
+    "resolve_dtype",
     "resolve_model_path",
 ]

@@ -51,6 +51,15 @@ def cpu_flags(cpuinfo_text: str | None = None) -> set[str]:
     return flags
 
 
+def native_bf16_flags(cpuinfo_text: str | None = None) -> list[str]:
+    """The flags of :data:`NATIVE_BF16_FLAGS` this CPU has, sorted (empty: bfloat16 is emulated).
+
+    Args:
+        cpuinfo_text: The text of ``/proc/cpuinfo``; ``None`` reads the file.
+    """
+    return sorted(cpu_flags(cpuinfo_text) & set(NATIVE_BF16_FLAGS))
+
+
 def resolve_dtype(
     requested: str,
     device: str,
@@ -81,7 +90,7 @@ def resolve_dtype(
         return DtypeChoice(requested, f"set explicitly (model.dtype: {requested})")
     kind = device.split(":")[0]
     if kind == "cpu":
-        native = sorted(cpu_flags(cpuinfo_text) & set(NATIVE_BF16_FLAGS))
+        native = native_bf16_flags(cpuinfo_text)
         if native:
             return DtypeChoice("bfloat16", f"auto on CPU: bfloat16, native on this CPU ({', '.join(native)})")
         return DtypeChoice(

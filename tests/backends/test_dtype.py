@@ -88,3 +88,10 @@ def test_vllm_auto_on_cpu_uses_the_cpu_rule_not_vllms_own(tmp_path, monkeypatch)
     assert _engine_dtype("half").dtype == "half"  # explicit values reach vLLM unchanged
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
     assert _engine_dtype("auto").dtype == "auto"  # on a GPU vLLM follows the model's dtype
+
+
+def test_native_bf16_flags_lists_the_flags_found():
+    from persona_lib.backends import native_bf16_flags
+
+    assert native_bf16_flags(NO_BF16) == []
+    assert native_bf16_flags(NATIVE_BF16) == ["amx_bf16", "avx512_bf16"]
