@@ -13,6 +13,7 @@ from persona_lib.backends._chat import (
     prepare_conversation,
 )
 from persona_lib.backends._context import derive_max_model_len
+from persona_lib.backends._dtype import DtypeChoice, native_bf16_flags, resolve_dtype
 from persona_lib.backends._factory import create_backend
 from persona_lib.backends._scripted import ScriptedBackend
 
@@ -20,6 +21,7 @@ __all__ = [
     "Backend",
     "Completion",
     "Conversation",
+    "DtypeChoice",
     "Message",
     "PromptRenderer",
     "SamplingParams",
@@ -30,7 +32,9 @@ __all__ = [
     "derive_max_model_len",
     "local_renderer",
     "merge_system_into_first_user",
+    "native_bf16_flags",
     "prepare_bundled_model",
     "prepare_conversation",
+    "resolve_dtype",
     "resolve_model_path",
 ]

