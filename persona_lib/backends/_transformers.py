@@ -1,6 +1,7 @@
 """Local generation with Hugging Face ``transformers`` (the embedded default backend, CPU or GPU).
 
-Context policy (shared with the vLLM backend): a prompt whose token count reaches the context length
+Context policy (shared with the vLLM backend): a prompt longer than ``SamplingParams.truncate_prompt_tokens`` keeps
+its last that many tokens; a prompt whose token count then reaches the context length
 (``ModelConfig.max_model_len``, else the model's ``max_position_embeddings``) is not generated and comes back as
 ``finish_reason="context_overflow"``. A prompt that fits but leaves fewer than ``max_new_tokens`` free positions
 is generated with its budget cut to the free positions; hitting that budget is reported as ``"length"``.
@@ -180,6 +181,8 @@ class TransformersBackend:
             except Exception as err:  # noqa: BLE001 -- a malformed conversation fails alone
                 results[index] = Completion("", 0, 0, "error", error=f"could not render the prompt: {err}")
                 continue
+            if params.truncate_prompt_tokens is not None:  # keep the end of the prompt, as vLLM's option does
+                ids = ids[-params.truncate_prompt_tokens :]
             if len(ids) >= self.context_length:
                 results[index] = Completion(
                     "", len(ids), 0, "context_overflow", error=overflow_message(len(ids), self.context_length)

@@ -110,8 +110,10 @@ class Handler(BaseHTTPRequestHandler):
         messages = body.get("messages")
         max_tokens = int(body.get("max_tokens") or 16)
         backend = self.state.backend
+        truncate = body.get("truncate_prompt_tokens")
         try:
             prompt_tokens = len(backend.renderer.token_ids(messages))
+            prompt_tokens = min(prompt_tokens, int(truncate)) if truncate else prompt_tokens
         except Exception as err:  # noqa: BLE001 -- any bad payload is a 400
             self._error(400, f"invalid messages: {err}", "invalid_request_error")
             return
@@ -129,6 +131,7 @@ class Handler(BaseHTTPRequestHandler):
             top_p=float(body.get("top_p") or 1.0),
             max_new_tokens=max_tokens,
             seed=int(body.get("seed") or 0),
+            truncate_prompt_tokens=int(truncate) if truncate else None,
         )
         with self.state.generate_lock:
             completion = backend.generate([messages], params)[0]

@@ -98,3 +98,11 @@ def test_baseline_prompt_has_no_system_block(backend, bundled_tokenizer):
 
     assert baseline.prompt_tokens == expected_tokens
     assert persona.prompt_tokens == expected_tokens + system_tokens
+
+
+def test_a_truncated_prompt_keeps_its_end_and_fits(backend, context_length):
+    (whole, truncated) = backend.generate([TOO_LONG], SHORT) + backend.generate(
+        [TOO_LONG], SamplingParams(max_new_tokens=16, truncate_prompt_tokens=64)
+    )
+    assert whole.finish_reason == "context_overflow"
+    assert truncated.ok and truncated.prompt_tokens == 64 and truncated.text
