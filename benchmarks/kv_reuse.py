@@ -12,7 +12,7 @@ each stage next to its wall time (with ``--threads 1`` it measures the work done
 
 Usage:
     python benchmarks/kv_reuse.py [--config configs/default.yaml] [--quick] [--dtype float32] [--threads N]
-                                  [--prefix-cache-mb 2048] [--skip-dtype-check]
+                                  [--batch-size N] [--prefix-cache-mb 2048] [--skip-dtype-check]
 """
 
 from __future__ import annotations
@@ -49,6 +49,13 @@ def variant_config(config: RunConfig, dtype: str | None, reuse: bool, threads: i
     extra = dict(config.model.extra) | {"prefix_cache": reuse, "prefix_cache_mb": budget_mb, "num_threads": threads}
     model = config.model.model_copy(update={"extra": extra} | ({"dtype": dtype} if dtype else {}))
     return config.model_copy(update={"model": model})
+
+
+def with_batch_size(config: RunConfig, batch_size: int | None) -> RunConfig:
+    """``config`` with ``model.batch_size`` replaced (``None`` keeps it)."""
+    if batch_size is None:
+        return config
+    return config.model_copy(update={"model": config.model.model_copy(update={"batch_size": batch_size})})
 
 
 def run_variant(config: RunConfig) -> dict:
@@ -131,6 +138,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", help="dtype of both variants; 'config' keeps the config's")
     parser.add_argument("--threads", type=int, default=default_num_threads(), help="torch CPU threads")
     parser.add_argument("--prefix-cache-mb", type=float, default=DEFAULT_PREFIX_CACHE_MB)
+    parser.add_argument("--batch-size", type=int, default=None, help="model.batch_size of both variants")
     parser.add_argument("--skip-dtype-check", action="store_true", help="skip the float32 vs bfloat16 timing")
     args = parser.parse_args()
 
@@ -139,6 +147,7 @@ def main() -> None:
         raise SystemExit(f"{args.config}: model.backend is {config.model.backend!r}; this benchmark needs transformers")
     if args.quick:
         config = config.model_copy(update={"n_rounds": 4, "checkpoints": [0, 2, 4], "personas": config.personas[:1]})
+    config = with_batch_size(config, args.batch_size)
     dtype = None if args.dtype == "config" else args.dtype
     native = native_bf16_flags()
     auto = resolve_dtype("auto", "cpu")
