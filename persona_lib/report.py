@@ -1,8 +1,19 @@
-"""What every results chapter states at its top: which backend, model, judge and data produced its numbers."""
+"""What a results chapter shows its readers: the provenance of its numbers, and its tables formatted for a page.
+
+Every results chapter states at its top which backend, model, judge and data produced its numbers
+(:func:`show_provenance`). Its tables print numbers with fixed decimals and never ``-0.0`` (:func:`format_table`),
+and its model tables carry a plain verdict beside every estimate (:func:`fit_table`).
+"""
 
 from __future__ import annotations
 
+import functools
+
+import pandas as pd
+from pandas.io.formats.style import Styler
+
 from persona_lib.config import BUNDLED_MODEL, ModelConfig, RunConfig
+from persona_lib.plots import metric_style
 
 CPU_MODEL_WARNING = (
     "These numbers come from **SmolLM2-135M-Instruct on CPU** (the embedded default), with a deliberately small "
@@ -64,3 +75,107 @@ def show_provenance(config: RunConfig, *, judged: bool = True) -> None:
     from IPython.display import Markdown, display
 
     display(Markdown(provenance_markdown(config, judged=judged)))
+
+
+# ------------------------------------------------------------------------------------ tables as readers see them
+#: The fixed-effect terms of :mod:`persona_lib.stats`' models, as a reader names them.
+TERM_LABELS = {
+    "checkpoint": "slope per round",
+    "prefix_tokens": "slope per prefix token",
+    "C(arm, Treatment('empty'))[T.persona]": "persona \u2212 baseline",
+    "size": "per size step",
+}
+KIND_NAMES = {"persona_directed": "persona-directed", "goal_oriented": "goal-oriented"}
+_ARROWS = {True: " \u2191", False: " \u2193", None: ""}
+
+
+def format_number(value: object, digits: int = 1) -> str:
+    """A number as a reader should see it: fixed decimals, never ``-0.0``, an em dash when missing.
+
+    Args:
+        value: A number (or anything pandas may hold: ``None``, ``NaN``, ``pd.NA``, a string).
+        digits: Decimals shown.
+
+    Returns:
+        E.g. ``"98.9"``, ``"0.0"`` for ``-0.0001``, ``"—"`` for a missing value; strings are returned as they are.
+    """
+    if isinstance(value, str):
+        return value
+    if value is None or pd.isna(value):
+        return "\u2014"
+    text = f"{float(value):.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def format_table(table: pd.DataFrame, digits: int = 1, *, hide_index: bool = False) -> Styler:
+    """A table for a page: every number with :func:`format_number` (whole-number columns without decimals).
+
+    Args:
+        table: Any DataFrame (a pivot table keeps its index and column labels).
+        digits: Decimals of the non-integer numbers.
+        hide_index: Leave out the row labels (a plain table of records).
+
+    Returns:
+        A pandas ``Styler``; a notebook shows it as an HTML table.
+    """
+    formats = {}
+    for column in table.columns:
+        values = table[column]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        whole = values.dropna().apply(lambda number: float(number).is_integer()).all()
+        formats[column] = functools.partial(format_number, digits=0 if whole else digits)
+    styled = table.style.format(formats, na_rep="\u2014")
+    return styled.hide(axis="index") if hide_index else styled
+
+
+def metric_name(metric: str) -> str:
+    """A metric's label with its direction, e.g. ``"Excess safety ↓"`` (``↑`` higher is better, ``↓`` lower)."""
+    style = metric_style(metric)
+    return f"{style.label}{_ARROWS[style.higher_is_better]}"
+
+
+def fit_table(fits: pd.DataFrame, *, digits: int = 2) -> pd.DataFrame:
+    """Mixed-model fits (:mod:`persona_lib.stats`) as a reader's table: one row per effect, with its verdict.
+
+    The intercepts are left out. Every row shows the estimate with its 95% interval, the observations and
+    groups it rests on, the plain verdict (:func:`persona_lib.stats.fit_verdict`) and statsmodels' warnings, so a
+    fit on the boundary or with a singular Hessian is never shown as a clean one.
+
+    Args:
+        fits: The output of :func:`persona_lib.stats.length_slope`, :func:`~persona_lib.stats.persona_effect` or a
+            size regression (columns of :func:`persona_lib.stats.fit_mixedlm`, optionally ``metric`` and ``kind``).
+        digits: Decimals of the estimate and its interval.
+
+    Returns:
+        Columns ``metric`` (with its direction) and ``dialogue`` where present, then ``effect, estimate [95% CI],
+        observations, groups, verdict, statsmodels warnings``.
+    """
+    rows = fits[fits["term"].fillna("") != "Intercept"]
+    table = pd.DataFrame(index=rows.index)
+    if "metric" in rows.columns:
+        table["metric"] = rows["metric"].map(metric_name)
+    if "kind" in rows.columns:
+        table["dialogue"] = rows["kind"].map(lambda kind: KIND_NAMES.get(kind, kind))
+    table["effect"] = rows["term"].map(lambda term: TERM_LABELS.get(term, term) if isinstance(term, str) else "\u2014")
+    table["estimate [95% CI]"] = [
+        _estimate_with_interval(row.coef, row.ci_low, row.ci_high, digits) for row in rows.itertuples()
+    ]
+    table["observations"] = rows["n"].astype("Int64")
+    table["groups"] = rows["n_groups"].astype("Int64")
+    table["verdict"] = rows["verdict"]
+    table["statsmodels warnings"] = rows["warnings"].map(_warning_list)
+    return table.reset_index(drop=True)
+
+
+def _estimate_with_interval(coef: object, low: object, high: object, digits: int) -> str:
+    if coef is None or pd.isna(coef):
+        return "\u2014"
+    return f"{format_number(coef, digits)} [{format_number(low, digits)}, {format_number(high, digits)}]"
+
+
+def _warning_list(text: object) -> str:
+    """statsmodels' warnings without the note that a second optimiser was tried (the optimiser column says so)."""
+    messages = [message for message in str(text or "").split("; ")
+                if message and not message.startswith("Retrying MixedLM optimization")]
+    return "; ".join(messages) or "none"

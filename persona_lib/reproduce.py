@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from persona_lib import plots, released, stats
+from persona_lib.datasets import get_metric
 from persona_lib.personas import BASELINE
 
 #: Agreement required between reproduced and published coefficient and both CI bounds (published values are
@@ -46,7 +47,7 @@ PUBLISHED: tuple[tuple[str, str, float, float, float], ...] = (
 
 TABLE_COLUMNS = [
     "table", "dataset", "coef", "ci_low", "ci_high", "published_coef", "published_ci_low", "published_ci_high",
-    "status", "note", "n", "n_groups", "converged", "optimiser", "warnings",
+    "status", "note", "n", "n_groups", "converged", "optimiser", "warnings", "verdict",
 ]
 #: Columns of :func:`table_variants`: a variant of the specification beside the published value.
 VARIANT_COLUMNS = [TABLE_COLUMNS[0], TABLE_COLUMNS[1], "variant", *TABLE_COLUMNS[2:]]
@@ -60,11 +61,16 @@ TABLE_METRICS: dict[str, tuple[str, str]] = {
     "Safety": ("xstest", "safety"),
     "Excess safety": ("xstest", "excess_safety"),
 }
+#: Published dataset label -> its direction of "better" (True: higher). For a lower-is-better metric a positive
+#: size coefficient means larger models do *worse*.
+TABLE_DIRECTIONS: dict[str, bool | None] = {
+    label: get_metric(metric).higher_is_better for label, (_, metric) in TABLE_METRICS.items()
+}
 _NOT_RELEASED = (
     "not reproducible from data/released/: the judge outputs for this dataset are not released with this "
     "project (they are in the authors' repository; run `persona-eval reproduce --authors-repo PATH`)"
 )
-_FIT_FIELDS = ["coef", "ci_low", "ci_high", "n", "n_groups", "converged", "optimiser", "warnings"]
+_FIT_FIELDS = ["coef", "ci_low", "ci_high", "n", "n_groups", "converged", "optimiser", "warnings", "verdict"]
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,8 @@ def _published_frame() -> pd.DataFrame:
 def _size_row(fit: pd.DataFrame) -> dict:
     row = fit[fit["term"] == "size"]
     if row.empty:
-        return {"converged": False, "warnings": "; ".join(fit["warnings"].dropna())}
+        return {"converged": False, "warnings": "; ".join(fit["warnings"].dropna()),
+                "verdict": "; ".join(fit["verdict"].dropna().unique())}
     return row.iloc[0][_FIT_FIELDS].to_dict()
 
 
@@ -284,7 +291,7 @@ def format_comparison(table: pd.DataFrame) -> str:
 
 def _save_figures(out: Path, tables: pd.DataFrame, curves: pd.DataFrame, metrics: list[tuple[str, str]]) -> dict:
     files = {}
-    forest = plots.plot_forest(tables)
+    forest = plots.plot_forest(tables, directions=TABLE_DIRECTIONS)
     for kind, path in plots.save_figure(forest, out / "figures" / "tables_5_6_forest", tables).items():
         files[f"forest_{kind}"] = path
     order = list(released.MODEL_INFO)
@@ -329,7 +336,7 @@ def run_reproduction(out_dir: str | Path) -> Reproduction:
     grid = plots.plot_curve_grid(grid_data, facet="model", metric="ifbench", facet_labels=names)
     for kind, path in plots.save_figure(grid, out / "figures" / "ifbench_per_model", grid_data).items():
         files[f"ifbench_per_model_{kind}"] = path
-    forest = plots.plot_forest(tables)
+    forest = plots.plot_forest(tables, directions=TABLE_DIRECTIONS)
     for kind, path in plots.save_figure(forest, out / "figures" / "tables_5_6_forest", tables).items():
         files[f"forest_{kind}"] = path
     return Reproduction(tables=tables, curves=curves, files=files)

@@ -14,6 +14,7 @@ from persona_lib.plots._figures import (
     plot_forest,
     plot_length_control,
     plot_survival_grid,
+    units_label,
 )
 from persona_lib.plots._save import save_and_show, save_figure
 from persona_lib.plots._style import (
@@ -39,4 +40,5 @@ __all__ = [
     "plot_survival_grid",
     "save_and_show",
     "save_figure",
+    "units_label",
 ]
