@@ -8,11 +8,13 @@ and its model tables carry a plain verdict beside every estimate (:func:`fit_tab
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import pandas as pd
 from pandas.io.formats.style import Styler
 
 from persona_lib.config import BUNDLED_MODEL, ModelConfig, RunConfig
+from persona_lib.paths import PROJECT_ROOT
 from persona_lib.plots import metric_style
 
 CPU_MODEL_WARNING = (
@@ -35,6 +37,21 @@ def describe_model(model: ModelConfig) -> str:
     name = "SmolLM2-135M-Instruct (bundled, CPU)" if model.model == BUNDLED_MODEL else model.model
     where = f" at {model.base_url}" if model.base_url else ""
     return f"`{model.backend}` · {name}{where}"
+
+
+def run_folder_name(folder: str | Path) -> str:
+    """A run folder as a reader may see it: relative to the project, never a path of the machine that ran it.
+
+    A relative folder (``runs/default``) is shown as it is, a folder inside the project relative to it, and any
+    other absolute folder (a scratch folder, another disk) by its name alone.
+    """
+    path = Path(folder)
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.resolve().relative_to(PROJECT_ROOT.resolve()).as_posix()
+    except ValueError:
+        return path.name
 
 
 def provenance_markdown(config: RunConfig, *, judged: bool = True) -> str:
@@ -60,7 +77,7 @@ def provenance_markdown(config: RunConfig, *, judged: bool = True) -> str:
         f"| datasets | {', '.join(config.datasets)} (item limits: {limits}) |",
         f"| decoding | temperature {config.generation.temperature}, at most "
         f"{config.generation.max_new_tokens} new tokens |",
-        f"| run | `{config.name}` in `{config.output_dir}` (seed {config.seed}) |",
+        f"| run | `{config.name}` in `{run_folder_name(config.output_dir)}` (seed {config.seed}) |",
     ]
     models = [config.model, *([config.judge] if judged else [])]
     if any(model.backend == "scripted" for model in models):
@@ -179,3 +196,75 @@ def _warning_list(text: object) -> str:
     messages = [message for message in str(text or "").split("; ")
                 if message and not message.startswith("Retrying MixedLM optimization")]
     return "; ".join(messages) or "none"
+
+
+def shorten(text: object, max_chars: int = 240) -> str:
+    """A text cut at ``max_chars`` characters (on a word boundary where possible) with ``…`` appended."""
+    text = " ".join(str(text).split())
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars].rsplit(" ", 1)[0] if " " in text[:max_chars] else text[:max_chars]
+    return cut + " \u2026"
+
+
+def sample_answers(answers: pd.DataFrame, condition: str, *, max_chars: int = 240) -> pd.DataFrame:
+    """One item per dataset, as ``condition`` answered it at the first and the last checkpoint, in each dialogue.
+
+    Items are keyed by dataset *and* item id (ids repeat across datasets), and each row names its dialogue kind: at
+    the first checkpoint both kinds send the same request, so their answers differ only if generation does.
+
+    Args:
+        answers: The benchmark answers of a run (``condition, kind, checkpoint, dataset, item_id, prompt,
+            response``).
+        condition: A persona's name, or ``empty`` for the baseline.
+        max_chars: Longest prompt or response shown (longer texts are cut, with ``…``).
+
+    Returns:
+        Columns ``dataset, item, dialogue, checkpoint, prompt, response``, sorted in that order.
+    """
+    mine = answers[answers["condition"] == condition]
+    if mine.empty:
+        raise ValueError(f"no benchmark answers of condition {condition!r}; conditions: "
+                         f"{', '.join(map(str, sorted(answers['condition'].unique())))}")
+    mine = mine[mine["checkpoint"].isin([mine["checkpoint"].min(), mine["checkpoint"].max()])]
+    counts = mine.assign(item_id=mine["item_id"].astype(str)).groupby(["dataset", "item_id"]).size()
+    counts = counts.reset_index(name="rows").sort_values(["dataset", "rows", "item_id"], ascending=[True, False, True])
+    chosen = counts.drop_duplicates("dataset")[["dataset", "item_id"]]
+    sample = mine.assign(item_id=mine["item_id"].astype(str)).merge(chosen, on=["dataset", "item_id"])
+    sample = sample.sort_values(["dataset", "item_id", "checkpoint", "kind"], ascending=[True, True, True, False])
+    return pd.DataFrame({
+        "dataset": sample["dataset"],
+        "item": sample["item_id"],
+        "dialogue": sample["kind"].map(lambda kind: KIND_NAMES.get(kind, kind)),
+        "checkpoint": sample["checkpoint"],
+        "prompt": sample["prompt"].map(lambda text: shorten(text, max_chars)),
+        "response": sample["response"].map(lambda text: shorten(text, max_chars)),
+    }).reset_index(drop=True)
+
+
+def scores_with_n(units: pd.DataFrame, *, digits: int = 1) -> pd.DataFrame:
+    """Unit scores as a reader's table: each cell a score with the number of item scores it rests on.
+
+    One row per metric (with its direction), dialogue kind and checkpoint, one column per condition; a cell reads
+    e.g. ``"75.0 (n = 1 of 96)"``: the 0–100 score, the item scores behind it, and the items asked (scored or
+    not, e.g. unparsed verdicts). A baseline judged against several characters is averaged over them first.
+
+    Args:
+        units: Unit scores (:func:`persona_lib.scoring.protocol_units`: ``metric, kind, checkpoint, condition,
+            score, n_items, n_unscored``).
+        digits: Decimals of the score.
+    """
+    from persona_lib.stats import collapse_reference_personas
+
+    units = collapse_reference_personas(units)
+    asked = units["n_items"] + units["n_unscored"]
+    cells = units.assign(
+        metric=units["metric"].map(metric_name),
+        dialogue=units["kind"].map(lambda kind: KIND_NAMES.get(kind, kind)),
+        cell=[f"{format_number(score, digits)} (n = {int(n)} of {int(total)})"
+              for score, n, total in zip(units["score"], units["n_items"], asked)],
+    )
+    table = cells.pivot_table(index=["metric", "dialogue", "checkpoint"], columns="condition", values="cell",
+                              aggfunc="first", sort=True)
+    table.columns.name = None
+    return table.fillna("\u2014")

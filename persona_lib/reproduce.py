@@ -17,6 +17,7 @@ reproduction does the same and reports the one-baseline-per-model alternative be
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,6 +272,47 @@ def ifbench_model_curves(ifbench_units: pd.DataFrame | None = None, *, seed: int
     """
     units = ifbench_units if ifbench_units is not None else released.load_ifbench_results()
     return stats.checkpoint_curves(units, by=("model", "kind"), seed=seed)
+
+
+def comparison_table(table: pd.DataFrame, *, digits: int = 2) -> pd.DataFrame:
+    """The comparison of :func:`reproduce_tables` as a reader's table: one row per published coefficient.
+
+    Each row gives the dataset with its direction (↑ higher is better, ↓ lower is better: for a ↓ metric a
+    positive size coefficient means larger models do worse), the reproduced and the published coefficient with
+    their 95% intervals, the status, what the fit rests on, and either the fit's verdict
+    (:func:`persona_lib.stats.fit_verdict`) or, for a row that was not computed, the reason.
+
+    Args:
+        table: Columns :data:`TABLE_COLUMNS` (or :data:`VARIANT_COLUMNS`).
+        digits: Decimals of the coefficients (the paper prints two).
+    """
+    from persona_lib.report import format_number
+
+    def interval(coef: object, low: object, high: object) -> str:
+        if pd.isna(coef):
+            return "\u2014"
+        return f"{format_number(coef, digits)} [{format_number(low, digits)}, {format_number(high, digits)}]"
+
+    arrows = {True: " \u2191", False: " \u2193", None: ""}
+    rows = []
+    for row in table.itertuples(index=False):
+        fitted = not pd.isna(row.coef)
+        rows.append({
+            "table": row.table,
+            "dataset": f"{row.dataset}{arrows[TABLE_DIRECTIONS.get(row.dataset)]}",
+            **({"variant": row.variant} if "variant" in table.columns else {}),
+            "reproduced [95% CI]": interval(row.coef, row.ci_low, row.ci_high),
+            "published [95% CI]": interval(row.published_coef, row.published_ci_low, row.published_ci_high),
+            "status": row.status,
+            "rests on": f"{row.n} differences in {row.n_groups} persona \u00d7 family groups" if fitted else "\u2014",
+            "verdict, or why not computed": row.verdict if fitted else _plain(row.note),
+        })
+    return pd.DataFrame(rows)
+
+
+def _plain(text: object) -> str:
+    """A note without Markdown code marks (an HTML table cell would show the backticks as they are)."""
+    return re.sub(r"`([^`]*)`", "\u2018\\1\u2019", str(text))
 
 
 def format_comparison(table: pd.DataFrame) -> str:

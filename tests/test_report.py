@@ -44,3 +44,52 @@ def test_fit_table_shows_the_verdict_and_warnings_of_every_effect():
     assert (row["observations"], row["groups"]) == (6, 2)
     assert row["verdict"].startswith("not estimable: n groups = 2")
     assert row["statsmodels warnings"] == (fit["warnings"] or "none")
+
+
+def test_provenance_names_the_run_folder_without_the_machines_paths(tmp_path):
+    from persona_lib.config import load_config
+    from persona_lib.paths import PROJECT_ROOT
+
+    default = PROJECT_ROOT / "configs" / "default.yaml"
+    assert "in `runs/default`" in report.provenance_markdown(load_config(default))
+    inside = load_config(default, output_dir=str(PROJECT_ROOT / "runs" / "mine"))
+    assert "in `runs/mine`" in report.provenance_markdown(inside)
+    scratch = report.provenance_markdown(load_config(default, output_dir=str(tmp_path / "tiny_run0")))
+    assert "in `tiny_run0`" in scratch and str(tmp_path) not in scratch
+
+
+def test_sample_answers_keys_items_by_dataset_and_names_the_dialogue():
+    rows = []
+    for dataset, item in (("bfi", "34"), ("xstest", "34"), ("xstest", "7")):
+        for kind in ("persona_directed", "goal_oriented"):
+            for checkpoint in (0, 4, 8):
+                if dataset == "xstest" and item == "7" and checkpoint == 8:
+                    continue  # asked at fewer checkpoints: not the one shown
+                rows.append(("Gaston", kind, checkpoint, dataset, item, f"{dataset} {item} asked " + "word " * 80,
+                             f"answer {kind} {checkpoint}"))
+    answers = pd.DataFrame(rows, columns=["condition", "kind", "checkpoint", "dataset", "item_id", "prompt",
+                                          "response"])
+    sample = report.sample_answers(answers, "Gaston", max_chars=40)
+    assert list(sample[["dataset", "item"]].drop_duplicates().itertuples(index=False, name=None)) == [
+        ("bfi", "34"), ("xstest", "34")]
+    assert len(sample) == 2 * 2 * 2  # two items x two checkpoints (first, last) x two dialogue kinds
+    first = sample.iloc[0]
+    assert (first["dialogue"], first["checkpoint"], first["response"]) == ("persona-directed", 0,
+                                                                            "answer persona_directed 0")
+    assert sample["prompt"].str.len().max() <= 42 and sample["prompt"].str.endswith("\u2026").all()
+    with pytest.raises(ValueError, match="no benchmark answers of condition 'Belle'"):
+        report.sample_answers(answers, "Belle")
+
+
+def test_scores_with_n_shows_how_many_judgements_each_score_rests_on():
+    units = pd.DataFrame({
+        "model": "m", "metric": ["safety", "safety", "safety", "safety"], "kind": "goal_oriented",
+        "checkpoint": 0, "condition": ["Gaston", "empty", "empty", "HAL 9000"],
+        "reference_persona": [None, "Gaston", "HAL 9000", None],
+        "score": [100.0, 50.0, 0.0, 98.958333], "n_items": [1, 2, 2, 96], "n_unscored": [95, 0, 0, 0],
+    })
+    table = report.scores_with_n(units)
+    row = table.loc[("Safety \u2191", "goal-oriented", 0)]
+    assert row["Gaston"] == "100.0 (n = 1 of 96)"
+    assert row["HAL 9000"] == "99.0 (n = 96 of 96)"
+    assert row["empty"] == "25.0 (n = 4 of 4)"  # the baseline's two reference rows averaged, their counts summed
