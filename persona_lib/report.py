@@ -192,10 +192,18 @@ def _estimate_with_interval(coef: object, low: object, high: object, digits: int
 
 
 def _warning_list(text: object) -> str:
-    """statsmodels' warnings without the note that a second optimiser was tried (the optimiser column says so)."""
-    messages = [message for message in str(text or "").split("; ")
+    """statsmodels' warnings as a reader needs them: its own messages, and numpy's arithmetic warnings counted.
+
+    The note that a second optimiser was tried is left out (the optimiser is recorded in the fit table itself).
+    """
+    messages = [message for message in dict.fromkeys(str(text or "").split("; "))
                 if message and not message.startswith("Retrying MixedLM optimization")]
-    return "; ".join(messages) or "none"
+    arithmetic = [message for message in messages if " encountered in " in message]
+    kept = [message for message in messages if message not in arithmetic]
+    if arithmetic:
+        kept.append(f"{len(arithmetic)} numerical warning{'s' if len(arithmetic) > 1 else ''} "
+                    "(division by zero or invalid values)")
+    return "; ".join(kept) or "none"
 
 
 def shorten(text: object, max_chars: int = 240) -> str:
@@ -245,7 +253,8 @@ def sample_answers(answers: pd.DataFrame, condition: str, *, max_chars: int = 24
 def scores_with_n(units: pd.DataFrame, *, digits: int = 1) -> pd.DataFrame:
     """Unit scores as a reader's table: each cell a score with the number of item scores it rests on.
 
-    One row per metric (with its direction), dialogue kind and checkpoint, one column per condition; a cell reads
+    One row per metric (with its direction), dialogue kind and round — the checkpoint (rounds of dialogue before the
+    item) of a benchmark metric, the judged round of dialogue fidelity — one column per condition; a cell reads
     e.g. ``"75.0 (n = 1 of 96)"``: the 0–100 score, the item scores behind it, and the items asked (scored or
     not, e.g. unparsed verdicts). A baseline judged against several characters is averaged over them first.
 
@@ -264,7 +273,7 @@ def scores_with_n(units: pd.DataFrame, *, digits: int = 1) -> pd.DataFrame:
         cell=[f"{format_number(score, digits)} (n = {int(n)} of {int(total)})"
               for score, n, total in zip(units["score"], units["n_items"], asked)],
     )
-    table = cells.pivot_table(index=["metric", "dialogue", "checkpoint"], columns="condition", values="cell",
-                              aggfunc="first", sort=True)
+    table = cells.rename(columns={"checkpoint": "round"}).pivot_table(
+        index=["metric", "dialogue", "round"], columns="condition", values="cell", aggfunc="first", sort=True)
     table.columns.name = None
     return table.fillna("\u2014")

@@ -68,10 +68,15 @@ def test_metric_grid_titles_each_panel_with_its_direction(units):
     curves = stats.checkpoint_curves(both, n_resamples=50)
     fig = plots.plot_curve_grid(curves, facet="metric")
     assert [ax.get_title() for ax in fig.axes] == ["IFBench accuracy \u2191", "Excess safety \u2193"]
-    # Fewer units behind one panel's lines: each panel then names its own n.
+    (legend,) = fig.legends
+    assert "Goal-oriented, no-persona baseline (n = 7)" in [text.get_text() for text in legend.get_texts()]
+    # Fewer units behind one panel's lines: each panel then names its own n, and the legend none.
     fewer = curves.assign(n_units=curves["n_units"].where(curves["metric"] == "ifbench", 3))
     fig = plots.plot_curve_grid(fewer, facet="metric")
-    assert not fig.legends and all(ax.get_legend() is not None for ax in fig.axes)
+    (legend,) = fig.legends
+    assert "Goal-oriented, no-persona baseline" in [text.get_text() for text in legend.get_texts()]
+    assert [[text.get_text() for text in ax.texts] for ax in fig.axes] == [
+        ["n: persona 56, no-persona baseline 7"], ["n: persona 3, no-persona baseline 3"]]
 
 
 def test_difference_curve_draws_one_line_per_kind_and_a_zero_line(units):

@@ -93,3 +93,16 @@ def test_scores_with_n_shows_how_many_judgements_each_score_rests_on():
     assert row["Gaston"] == "100.0 (n = 1 of 96)"
     assert row["HAL 9000"] == "99.0 (n = 96 of 96)"
     assert row["empty"] == "25.0 (n = 4 of 4)"  # the baseline's two reference rows averaged, their counts summed
+
+
+def test_fit_table_keeps_statsmodels_messages_and_counts_numpy_arithmetic_warnings():
+    fits = pd.DataFrame({
+        "term": ["Intercept", "checkpoint"], "coef": [1.0, -0.0001], "ci_low": [0.0, np.nan],
+        "ci_high": [2.0, np.nan], "n": 6, "n_groups": 2, "verdict": "not estimable: the optimiser did not converge",
+        "warnings": "divide by zero encountered in log; Retrying MixedLM optimization with lbfgs; "
+                    "invalid value encountered in divide; The MLE may be on the boundary of the parameter space.",
+    })
+    (row,) = report.fit_table(fits).to_dict("records")
+    assert row["estimate [95% CI]"] == "0.00 [\u2014, \u2014]"
+    assert row["statsmodels warnings"] == ("The MLE may be on the boundary of the parameter space.; "
+                                           "2 numerical warnings (division by zero or invalid values)")

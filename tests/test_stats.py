@@ -238,6 +238,8 @@ def test_small_fits_that_converge_cleanly_are_still_called_not_estimable():
         ({"warning_text": "Random effects covariance is singular"},
          "estimable with caution: statsmodels warned: Random effects covariance is singular"),
         ({"converged": False}, "not estimable: the optimiser did not converge"),
+        ({"warning_text": "invalid value encountered in sqrt"},
+         "not estimable: standard errors could not be computed (a negative variance estimate)"),
         ({"n_groups": 1}, "not estimable: 1 group; a random intercept needs several"),
         ({"n": 2}, "not estimable: 2 observations for 2 fixed-effect terms"),
         ({"n_groups": 4, "warning_text": "The MLE may be on the boundary of the parameter space."},

@@ -5,6 +5,7 @@ PNG + SVG and the plotted data as CSV side by side.
 """
 
 from persona_lib.plots._figures import (
+    panel_units,
     plot_baseline_similarity,
     plot_checkpoint_curves,
     plot_context_growth,
@@ -29,6 +30,7 @@ __all__ = [
     "OKABE_ITO",
     "figure_style",
     "metric_style",
+    "panel_units",
     "plot_baseline_similarity",
     "plot_checkpoint_curves",
     "plot_context_growth",

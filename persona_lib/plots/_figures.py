@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from persona_lib.personas import BASELINE
 from persona_lib.plots._style import (
@@ -67,12 +68,25 @@ def units_label(part: pd.DataFrame) -> str:
     return f" (n = {low})" if low == high else f" (n = {low}\u2013{high})"
 
 
-def _draw_curves(ax: Axes, curves: pd.DataFrame, x: str) -> None:
+def panel_units(curves: pd.DataFrame) -> str:
+    """The units behind a panel's intervals, per arm, e.g. ``"n: persona 2, no-persona baseline 1"``."""
+    if "n_units" not in curves.columns or curves["n_units"].dropna().empty:
+        return ""
+    if "arm" not in curves.columns:
+        return "n" + units_label(curves).strip().removeprefix("(n").removesuffix(")")
+    arms = sorted(curves["arm"].dropna().unique(), key=lambda arm: (arm != "persona", str(arm)))
+    parts = [f"{ARM_LABELS.get(arm, arm)}{units_label(curves[curves['arm'] == arm]).replace(' (n = ', ' ')[:-1]}"
+             for arm in arms]
+    return "n: " + ", ".join(parts)
+
+
+def _draw_curves(ax: Axes, curves: pd.DataFrame, x: str, *, with_units: bool = True) -> None:
     arms = [arm for arm in ("persona", "baseline") if "arm" in curves.columns and arm in set(curves["arm"])]
     for kind in [k for k in KIND_COLOURS if k in set(curves["kind"])]:
         for arm in arms or [None]:
             part = curves[(curves["kind"] == kind) & ((curves["arm"] == arm) if arm else True)].sort_values(x)
-            label = KIND_LABELS[kind] + (f", {ARM_LABELS[arm]}" if arm else "") + units_label(part)
+            label = KIND_LABELS[kind] + (f", {ARM_LABELS[arm]}" if arm else "")
+            label += units_label(part) if with_units else ""
             ax.plot(
                 part[x], part["estimate"], color=KIND_COLOURS[kind], linestyle=ARM_LINESTYLES.get(arm, "-"),
                 marker=KIND_MARKERS[kind], markersize=4, label=label,
@@ -128,7 +142,8 @@ def plot_curve_grid(
     """Small multiples: one panel of :func:`plot_checkpoint_curves` per ``facet`` value (model, persona or metric).
 
     Faceted by ``metric``, every panel is titled with its metric and direction (↑ higher is better, ↓ lower is
-    better). The legend gives each line's number of units; when panels differ in it, each panel has its own.
+    better). The legend gives each line's number of units (n); when panels differ in it, each panel states its own
+    under its lines (:func:`panel_units`).
 
     Args:
         curves: Curve table with a ``facet`` column.
@@ -143,11 +158,15 @@ def plot_curve_grid(
     values = list(dict.fromkeys(curves[facet]))
     ncols = min(ncols, len(values))
     nrows = math.ceil(len(values) / ncols)
+    per_panel = _panels_differ_in_units(curves, facet)
     with figure_style():
         fig = Figure(figsize=(3.4 * ncols, 2.8 * nrows + 0.8), layout="constrained")
         axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
         for ax, value in zip(axes, values):
-            _draw_curves(ax, curves[curves[facet] == value], x)
+            panel = curves[curves[facet] == value]
+            _draw_curves(ax, panel, x, with_units=not per_panel)
+            if per_panel:  # each panel names its own units, under its lines
+                ax.text(0.02, 0.03, panel_units(panel), transform=ax.transAxes, fontsize=8, va="bottom")
             if facet == "metric":
                 panel = metric_style(str(value))
                 ax.set_title(f"{panel.label}{DIRECTION_ARROWS[panel.higher_is_better]}", fontsize=10)
@@ -157,12 +176,9 @@ def plot_curve_grid(
             fig.delaxes(ax)
         fig.supxlabel(X_LABELS.get(x, x))
         fig.supylabel("score (0\u2013100)" if facet == "metric" else style.axis_label)
-        if _panels_differ_in_units(curves, facet):
-            for ax in axes[:len(values)]:  # each panel names its own n
-                ax.legend(loc="best", frameon=False, fontsize=8)
-        else:
-            handles, labels = axes[0].get_legend_handles_labels()
-            fig.legend(handles, labels, loc="outside upper center", ncols=2, frameon=False)
+        entries = {label: handle for ax in axes[:len(values)] for handle, label in
+                   zip(*ax.get_legend_handles_labels())}
+        fig.legend(entries.values(), entries.keys(), loc="outside upper center", ncols=2, frameon=False)
     return fig
 
 
@@ -172,7 +188,8 @@ def _panels_differ_in_units(curves: pd.DataFrame, facet: str) -> bool:
         return False
     keys = [column for column in ("kind", "arm") if column in curves.columns]
     entries = {
-        frozenset((key, units_label(rows)) for key, rows in part.groupby(keys, sort=True))
+        frozenset((key, units_label(rows)) for key, rows in part.groupby(keys, sort=True)) if keys
+        else units_label(part)
         for _, part in curves.groupby(facet, sort=False)
     }
     return len(entries) > 1
@@ -204,7 +221,7 @@ def plot_difference_curve(
     return fig
 
 
-def _draw_difference(ax: Axes, differences: pd.DataFrame, x: str) -> None:
+def _draw_difference(ax: Axes, differences: pd.DataFrame, x: str, *, with_units: bool = True) -> None:
     contrast = str(differences["contrast"].iloc[0])
     kinds = list(dict.fromkeys(differences["kind"])) if "kind" in differences.columns else [None]
     for kind in kinds:
@@ -212,7 +229,7 @@ def _draw_difference(ax: Axes, differences: pd.DataFrame, x: str) -> None:
         part = part.sort_values(x)
         colour = KIND_COLOURS.get(kind, OKABE_ITO["reddish_purple"])
         ax.plot(part[x], part["estimate"], color=colour, marker=KIND_MARKERS.get(kind, "o"), markersize=4,
-                label=KIND_LABELS.get(kind, contrast) + units_label(part))
+                label=KIND_LABELS.get(kind, contrast) + (units_label(part) if with_units else ""))
         ax.fill_between(part[x], part["ci_low"], part["ci_high"], color=colour, alpha=BAND_ALPHA, linewidth=0)
     ax.axhline(0, color=OKABE_ITO["black"], linewidth=0.8, linestyle=":")
 
@@ -233,18 +250,24 @@ def plot_difference_grid(differences: pd.DataFrame, *, x: str = "checkpoint", nc
     contrast = str(differences["contrast"].iloc[0])
     ncols = min(ncols, len(metrics))
     nrows = math.ceil(len(metrics) / ncols)
+    per_panel = _panels_differ_in_units(differences, "metric")
     with figure_style():
         fig = Figure(figsize=(3.6 * ncols, 2.7 * nrows + 0.9), layout="constrained")
         axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False).ravel()
         for ax, metric in zip(axes, metrics):
             style = metric_style(metric)
-            _draw_difference(ax, differences[differences["metric"] == metric], x)
+            panel = differences[differences["metric"] == metric]
+            _draw_difference(ax, panel, x, with_units=not per_panel)
+            if per_panel:
+                ax.text(0.02, 0.03, panel_units(panel), transform=ax.transAxes, fontsize=8, va="bottom")
             ax.set_title(f"{style.label}{DIRECTION_ARROWS[style.higher_is_better]}", fontsize=10)
-            ax.legend(loc="best", frameon=False, fontsize=8)
         for ax in axes[len(metrics):]:
             fig.delaxes(ax)
         fig.supxlabel(X_LABELS.get(x, x))
         fig.supylabel(f"\u0394 {contrast} (points)")
+        entries = {label: handle for ax in axes[:len(metrics)] for handle, label in
+                   zip(*ax.get_legend_handles_labels())}
+        fig.legend(entries.values(), entries.keys(), loc="outside upper center", ncols=2, frameon=False)
     return fig
 
 
@@ -336,6 +359,7 @@ def plot_context_growth(dialogues: pd.DataFrame) -> Figure:
                 ax.plot(part["round"], part["prompt_tokens"], color=colour, linestyle=linestyle, label=label)
             ax.set_title(KIND_LABELS[kind])
             ax.set_xlabel("Round")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[0].set_ylabel("Prompt length (tokens)")
         entries = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
         fig.legend(entries.values(), entries.keys(), loc="outside right upper", frameon=False)

@@ -38,6 +38,8 @@ ESTIMABLE = "estimable"
 CAUTION = "estimable with caution: "
 NOT_ESTIMABLE = "not estimable: "
 _HESSIAN = re.compile(r"Hessian matrix .* not positive definite", re.IGNORECASE)
+_NO_STANDARD_ERRORS = "standard errors could not be computed"
+_INVALID_SE = re.compile(rf"{_NO_STANDARD_ERRORS}|invalid value encountered in sqrt", re.IGNORECASE)
 _BOUNDARY = re.compile(r"on the boundary", re.IGNORECASE)
 
 
@@ -51,6 +53,8 @@ def fit_verdict(*, n: int, n_groups: int, n_terms: int, converged: bool, warning
     - one observation per group: the group variance cannot be told apart from the residual variance (the
       likelihood depends only on their sum): ``not estimable``;
     - the optimiser did not converge: ``not estimable``;
+    - a standard error could not be computed (statsmodels: "invalid value encountered in sqrt"): ``not
+      estimable``;
     - fewer than :data:`MIN_GROUPS` groups: ``not estimable`` (the interval rests on a variance estimated from
       a handful of groups);
     - the group variance was estimated at zero (statsmodels: "on the boundary", usually together with a Hessian
@@ -85,6 +89,8 @@ def fit_verdict(*, n: int, n_groups: int, n_terms: int, converged: bool, warning
         return NOT_ESTIMABLE + "one observation per group, so the group variance cannot be told from the residual"
     if not converged:
         return NOT_ESTIMABLE + "the optimiser did not converge"
+    if any(_INVALID_SE.search(message) for message in messages):
+        return NOT_ESTIMABLE + "standard errors could not be computed (a negative variance estimate)"
     if n_groups < MIN_GROUPS:
         return NOT_ESTIMABLE + f"n groups = {n_groups} < {MIN_GROUPS}, too few to estimate the group variance"
     if any(_BOUNDARY.search(message) for message in messages):
@@ -130,31 +136,30 @@ def fit_mixedlm(
             failure["verdict"] = fit_verdict(n=n, n_groups=n_groups, n_terms=0, converged=False,
                                              warning_text=failure["warnings"])
             return pd.DataFrame([failure], columns=TIDY_COLUMNS)
+        # Standard errors and intervals are computed lazily, and may warn too (a negative variance estimate).
+        terms = list(result.fe_params.index)
+        intervals = result.conf_int()
+        table = pd.DataFrame(
+            {
+                "term": terms,
+                "coef": result.fe_params.to_numpy(),
+                "se": result.bse_fe.to_numpy(),
+                "ci_low": intervals.loc[terms, 0].to_numpy(),
+                "ci_high": intervals.loc[terms, 1].to_numpy(),
+                "p": result.pvalues.loc[terms].to_numpy(),
+            }
+        )
     messages = list(dict.fromkeys(str(w.message) for w in caught))
     retries = [match.group(1) for message in messages if (match := _RETRY.search(message))]
     converged = bool(result.converged)
-    optimiser = (retries[-1] if retries else optimisers[0]) if converged else "none"
-    intervals = result.conf_int()
-    terms = list(result.fe_params.index)
-    verdict = fit_verdict(n=n, n_groups=n_groups, n_terms=len(terms), converged=converged,
-                          warning_text="; ".join(messages))
-    return pd.DataFrame(
-        {
-            "term": terms,
-            "coef": result.fe_params.to_numpy(),
-            "se": result.bse_fe.to_numpy(),
-            "ci_low": intervals.loc[terms, 0].to_numpy(),
-            "ci_high": intervals.loc[terms, 1].to_numpy(),
-            "p": result.pvalues.loc[terms].to_numpy(),
-            "n": n,
-            "n_groups": n_groups,
-            "converged": converged,
-            "optimiser": optimiser,
-            "warnings": "; ".join(messages),
-            "verdict": verdict,
-        },
-        columns=TIDY_COLUMNS,
-    )
+    table["n"], table["n_groups"], table["converged"] = n, n_groups, converged
+    table["optimiser"] = (retries[-1] if retries else optimisers[0]) if converged else "none"
+    table["warnings"] = "; ".join(messages)
+    if table["se"].isna().any():
+        messages.append(_NO_STANDARD_ERRORS)
+    table["verdict"] = fit_verdict(n=n, n_groups=n_groups, n_terms=len(terms), converged=converged,
+                                   warning_text="; ".join(messages))
+    return table[TIDY_COLUMNS]
 
 
 def _fit_each(
