@@ -33,6 +33,7 @@ from persona_lib.plots._style import (
 
 X_LABELS = {
     "checkpoint": "Dialogue rounds before the item",
+    "round": "Round of the dialogue (the judged turn)",
     "prefix_tokens": "Dialogue prefix length (tokens)",
 }
 
@@ -80,7 +81,15 @@ def panel_units(curves: pd.DataFrame) -> str:
     return "n: " + ", ".join(parts)
 
 
+def _checkpoint_ticks(ax: Axes, positions: pd.Series, x: str) -> None:
+    """Ticks at the checkpoints themselves (0, 11, 22, …), not at fractions of a round."""
+    values = sorted(positions.dropna().unique())
+    if x in ("checkpoint", "round") and 1 < len(values) <= 12:
+        ax.set_xticks(values)
+
+
 def _draw_curves(ax: Axes, curves: pd.DataFrame, x: str, *, with_units: bool = True) -> None:
+    _checkpoint_ticks(ax, curves[x], x)
     arms = [arm for arm in ("persona", "baseline") if "arm" in curves.columns and arm in set(curves["arm"])]
     for kind in [k for k in KIND_COLOURS if k in set(curves["kind"])]:
         for arm in arms or [None]:
@@ -222,6 +231,7 @@ def plot_difference_curve(
 
 
 def _draw_difference(ax: Axes, differences: pd.DataFrame, x: str, *, with_units: bool = True) -> None:
+    _checkpoint_ticks(ax, differences[x], x)
     contrast = str(differences["contrast"].iloc[0])
     kinds = list(dict.fromkeys(differences["kind"])) if "kind" in differences.columns else [None]
     for kind in kinds:
@@ -281,7 +291,7 @@ def plot_baseline_similarity(curves: pd.DataFrame, *, x: str = "checkpoint") -> 
     table = curves.drop(columns=["arm"], errors="ignore")
     return plot_checkpoint_curves(
         table, x=x, metric="baseline_similarity",
-        title="Similarity of persona answers to no-persona answers\n(higher = more baseline-like)"
+        title="Similarity of persona answers to no-persona answers\n(higher = more baseline-like; neither is better)"
     )
 
 
