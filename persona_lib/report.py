@@ -166,7 +166,7 @@ def fit_table(fits: pd.DataFrame, *, digits: int = 2) -> pd.DataFrame:
 
     Returns:
         Columns ``metric`` (with its direction) and ``dialogue`` where present, then ``effect, estimate [95% CI],
-        observations, groups, verdict, statsmodels warnings``.
+        rests on`` (observations and random-intercept groups), ``verdict, statsmodels warnings``.
     """
     rows = fits[fits["term"].fillna("") != "Intercept"]
     table = pd.DataFrame(index=rows.index)
@@ -178,8 +178,8 @@ def fit_table(fits: pd.DataFrame, *, digits: int = 2) -> pd.DataFrame:
     table["estimate [95% CI]"] = [
         _estimate_with_interval(row.coef, row.ci_low, row.ci_high, digits) for row in rows.itertuples()
     ]
-    table["observations"] = rows["n"].astype("Int64")
-    table["groups"] = rows["n_groups"].astype("Int64")
+    table["rests on"] = [f"{n} scores in {groups} group{'s' if groups != 1 else ''}"
+                         for n, groups in zip(rows["n"].astype(int), rows["n_groups"].astype(int))]
     table["verdict"] = rows["verdict"]
     table["statsmodels warnings"] = rows["warnings"].map(_warning_list)
     return table.reset_index(drop=True)
@@ -188,7 +188,8 @@ def fit_table(fits: pd.DataFrame, *, digits: int = 2) -> pd.DataFrame:
 def _estimate_with_interval(coef: object, low: object, high: object, digits: int) -> str:
     if coef is None or pd.isna(coef):
         return "\u2014"
-    return f"{format_number(coef, digits)} [{format_number(low, digits)}, {format_number(high, digits)}]"
+    # A no-break space keeps the two bounds on one line in a narrow table cell.
+    return f"{format_number(coef, digits)} [{format_number(low, digits)},\u00a0{format_number(high, digits)}]"
 
 
 def _warning_list(text: object) -> str:

@@ -279,8 +279,9 @@ def comparison_table(table: pd.DataFrame, *, digits: int = 2) -> pd.DataFrame:
 
     Each row gives the dataset with its direction (↑ higher is better, ↓ lower is better: for a ↓ metric a
     positive size coefficient means larger models do worse), the reproduced and the published coefficient with
-    their 95% intervals, the status, what the fit rests on, and either the fit's verdict
-    (:func:`persona_lib.stats.fit_verdict`) or, for a row that was not computed, the reason.
+    their 95% intervals, the status, and either the fit's verdict (:func:`persona_lib.stats.fit_verdict`) with the
+    differences and groups it rests on or, for a row that was not computed, the reason (for the judge-scored
+    rows of ``data/released/``, in short: the ``note`` column says how to compute them).
 
     Args:
         table: Columns :data:`TABLE_COLUMNS` (or :data:`VARIANT_COLUMNS`).
@@ -288,10 +289,10 @@ def comparison_table(table: pd.DataFrame, *, digits: int = 2) -> pd.DataFrame:
     """
     from persona_lib.report import format_number
 
-    def interval(coef: object, low: object, high: object) -> str:
+    def interval(coef: object, low: object, high: object) -> str:  # the bounds kept on one line
         if pd.isna(coef):
             return "\u2014"
-        return f"{format_number(coef, digits)} [{format_number(low, digits)}, {format_number(high, digits)}]"
+        return f"{format_number(coef, digits)} [{format_number(low, digits)},\u00a0{format_number(high, digits)}]"
 
     arrows = {True: " \u2191", False: " \u2193", None: ""}
     rows = []
@@ -304,10 +305,18 @@ def comparison_table(table: pd.DataFrame, *, digits: int = 2) -> pd.DataFrame:
             "reproduced [95% CI]": interval(row.coef, row.ci_low, row.ci_high),
             "published [95% CI]": interval(row.published_coef, row.published_ci_low, row.published_ci_high),
             "status": row.status,
-            "rests on": f"{row.n} differences in {row.n_groups} persona \u00d7 family groups" if fitted else "\u2014",
-            "verdict, or why not computed": row.verdict if fitted else _plain(row.note),
+            "fit, or why not computed": (
+                f"{row.verdict} ({row.n} differences in {row.n_groups} persona \u00d7 family groups)" if fitted
+                else _short_reason(row.status, row.note)),
         })
     return pd.DataFrame(rows)
+
+
+def _short_reason(status: str, note: object) -> str:
+    """Why a row has no reproduced value, short enough for a table cell (the long note names the command)."""
+    if status == "not reproducible":
+        return "judge scores not in data/released/ (they are in the authors' repository)"
+    return _plain(note)
 
 
 def _plain(text: object) -> str:

@@ -1,4 +1,4 @@
-"""What a results chapter shows: numbers formatted for a page, and model tables that never look cleaner than they are."""
+"""What a results chapter shows: numbers formatted for a page, and model tables no cleaner than their fits."""
 
 from __future__ import annotations
 
@@ -34,14 +34,14 @@ def test_fit_table_shows_the_verdict_and_warnings_of_every_effect():
                           "condition": np.repeat(["Gaston", "HAL 9000"], 3), "checkpoint": np.tile([0, 4, 8], 2),
                           "score": rng.normal(50, 5, 6)})
     table = report.fit_table(stats.length_slope(units))
-    assert list(table.columns) == ["metric", "dialogue", "effect", "estimate [95% CI]", "observations", "groups",
-                                   "verdict", "statsmodels warnings"]
+    assert list(table.columns) == ["metric", "dialogue", "effect", "estimate [95% CI]", "rests on", "verdict",
+                                   "statsmodels warnings"]
     (row,) = table.to_dict("records")
     fit = stats.length_slope(units).set_index("term").loc["checkpoint"]
     assert row["metric"] == "Excess safety \u2193" and row["dialogue"] == "goal-oriented"
     assert row["effect"] == "slope per round"
-    assert row["estimate [95% CI]"] == f"{fit['coef']:.2f} [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]"
-    assert (row["observations"], row["groups"]) == (6, 2)
+    assert row["estimate [95% CI]"] == f"{fit['coef']:.2f} [{fit['ci_low']:.2f},\u00a0{fit['ci_high']:.2f}]"
+    assert row["rests on"] == "6 scores in 2 groups"
     assert row["verdict"].startswith("not estimable: n groups = 2")
     assert row["statsmodels warnings"] == (fit["warnings"] or "none")
 
@@ -103,6 +103,6 @@ def test_fit_table_keeps_statsmodels_messages_and_counts_numpy_arithmetic_warnin
                     "invalid value encountered in divide; The MLE may be on the boundary of the parameter space.",
     })
     (row,) = report.fit_table(fits).to_dict("records")
-    assert row["estimate [95% CI]"] == "0.00 [\u2014, \u2014]"
+    assert row["estimate [95% CI]"] == "0.00 [\u2014,\u00a0\u2014]"
     assert row["statsmodels warnings"] == ("The MLE may be on the boundary of the parameter space.; "
                                            "2 numerical warnings (division by zero or invalid values)")
