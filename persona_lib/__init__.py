@@ -13,3 +13,10 @@ what a run will cost, before it starts), ``pipeline`` and ``book`` (papermill ex
 """
 
 __version__ = "0.1.0"
+
+import warnings as _warnings
+
+# tqdm.auto (imported by transformers and huggingface_hub) warns in every notebook kernel without ipywidgets that it
+# falls back to text progress bars. That is library noise, with the machine's paths in it; the notebooks a reader
+# downloads must not carry it.
+_warnings.filterwarnings("ignore", message="IProgress not found")

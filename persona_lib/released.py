@@ -234,3 +234,20 @@ def load_round_lengths(path: str | Path | None = None) -> pd.DataFrame:
             where=f"model '{bad['model']}', role '{bad['condition']}'",
         )
     return table
+
+
+def final_prefix_range(path: str | Path | None = None) -> tuple[int, int]:
+    """The shortest and the longest dialogue prefix of the study after its last round (round 102), in tokens.
+
+    The one source of the context lengths the book and the configurations quote: over every model, condition and
+    dialogue kind of :func:`load_round_lengths`.
+
+    Args:
+        path: The CSV file (default: ``data/released/round_lengths.csv``).
+
+    Returns:
+        ``(shortest, longest)`` prefix at the largest round in the file.
+    """
+    lengths = load_round_lengths(path)
+    last = lengths[lengths["round"] == lengths["round"].max()]["prefix_tokens"]
+    return int(last.min()), int(last.max())

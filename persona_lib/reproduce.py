@@ -17,12 +17,14 @@ reproduction does the same and reports the one-baseline-per-model alternative be
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from persona_lib import plots, released, stats
+from persona_lib.datasets import get_metric
 from persona_lib.personas import BASELINE
 
 #: Agreement required between reproduced and published coefficient and both CI bounds (published values are
@@ -46,7 +48,7 @@ PUBLISHED: tuple[tuple[str, str, float, float, float], ...] = (
 
 TABLE_COLUMNS = [
     "table", "dataset", "coef", "ci_low", "ci_high", "published_coef", "published_ci_low", "published_ci_high",
-    "status", "note", "n", "n_groups", "converged", "optimiser", "warnings",
+    "status", "note", "n", "n_groups", "converged", "optimiser", "warnings", "verdict",
 ]
 #: Columns of :func:`table_variants`: a variant of the specification beside the published value.
 VARIANT_COLUMNS = [TABLE_COLUMNS[0], TABLE_COLUMNS[1], "variant", *TABLE_COLUMNS[2:]]
@@ -60,11 +62,16 @@ TABLE_METRICS: dict[str, tuple[str, str]] = {
     "Safety": ("xstest", "safety"),
     "Excess safety": ("xstest", "excess_safety"),
 }
+#: Published dataset label -> its direction of "better" (True: higher). For a lower-is-better metric a positive
+#: size coefficient means larger models do *worse*.
+TABLE_DIRECTIONS: dict[str, bool | None] = {
+    label: get_metric(metric).higher_is_better for label, (_, metric) in TABLE_METRICS.items()
+}
 _NOT_RELEASED = (
     "not reproducible from data/released/: the judge outputs for this dataset are not released with this "
     "project (they are in the authors' repository; run `persona-eval reproduce --authors-repo PATH`)"
 )
-_FIT_FIELDS = ["coef", "ci_low", "ci_high", "n", "n_groups", "converged", "optimiser", "warnings"]
+_FIT_FIELDS = ["coef", "ci_low", "ci_high", "n", "n_groups", "converged", "optimiser", "warnings", "verdict"]
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,8 @@ def _published_frame() -> pd.DataFrame:
 def _size_row(fit: pd.DataFrame) -> dict:
     row = fit[fit["term"] == "size"]
     if row.empty:
-        return {"converged": False, "warnings": "; ".join(fit["warnings"].dropna())}
+        return {"converged": False, "warnings": "; ".join(fit["warnings"].dropna()),
+                "verdict": "; ".join(fit["verdict"].dropna().unique())}
     return row.iloc[0][_FIT_FIELDS].to_dict()
 
 
@@ -266,6 +274,56 @@ def ifbench_model_curves(ifbench_units: pd.DataFrame | None = None, *, seed: int
     return stats.checkpoint_curves(units, by=("model", "kind"), seed=seed)
 
 
+def comparison_table(table: pd.DataFrame, *, digits: int = 2) -> pd.DataFrame:
+    """The comparison of :func:`reproduce_tables` as a reader's table: one row per published coefficient.
+
+    Each row gives the dataset with its direction (↑ higher is better, ↓ lower is better: for a ↓ metric a
+    positive size coefficient means larger models do worse), the reproduced and the published coefficient with
+    their 95% intervals, the status, and either the fit's verdict (:func:`persona_lib.stats.fit_verdict`) with the
+    differences and groups it rests on or, for a row that was not computed, the reason (for the judge-scored
+    rows of ``data/released/``, in short: the ``note`` column says how to compute them).
+
+    Args:
+        table: Columns :data:`TABLE_COLUMNS` (or :data:`VARIANT_COLUMNS`).
+        digits: Decimals of the coefficients (the paper prints two).
+    """
+    from persona_lib.report import format_number
+
+    def interval(coef: object, low: object, high: object) -> str:  # the bounds kept on one line
+        if pd.isna(coef):
+            return "\u2014"
+        return f"{format_number(coef, digits)} [{format_number(low, digits)},\u00a0{format_number(high, digits)}]"
+
+    arrows = {True: " \u2191", False: " \u2193", None: ""}
+    rows = []
+    for row in table.itertuples(index=False):
+        fitted = not pd.isna(row.coef)
+        rows.append({
+            "table": row.table,
+            "dataset": f"{row.dataset}{arrows[TABLE_DIRECTIONS.get(row.dataset)]}",
+            **({"variant": row.variant} if "variant" in table.columns else {}),
+            "reproduced [95% CI]": interval(row.coef, row.ci_low, row.ci_high),
+            "published [95% CI]": interval(row.published_coef, row.published_ci_low, row.published_ci_high),
+            "status": row.status,
+            "fit, or why not computed": (
+                f"{row.verdict} ({row.n} differences in {row.n_groups} persona \u00d7 family groups)" if fitted
+                else _short_reason(row.status, row.note)),
+        })
+    return pd.DataFrame(rows)
+
+
+def _short_reason(status: str, note: object) -> str:
+    """Why a row has no reproduced value, short enough for a table cell (the long note names the command)."""
+    if status == "not reproducible":
+        return "judge scores not in data/released/ (they are in the authors' repository)"
+    return _plain(note)
+
+
+def _plain(text: object) -> str:
+    """A note without Markdown code marks (an HTML table cell would show the backticks as they are)."""
+    return re.sub(r"`([^`]*)`", "\u2018\\1\u2019", str(text))
+
+
 def format_comparison(table: pd.DataFrame) -> str:
     """The comparison table as aligned text for the terminal (a ``variant`` column is shown when present)."""
     def interval(low: float, high: float) -> str:
@@ -284,7 +342,7 @@ def format_comparison(table: pd.DataFrame) -> str:
 
 def _save_figures(out: Path, tables: pd.DataFrame, curves: pd.DataFrame, metrics: list[tuple[str, str]]) -> dict:
     files = {}
-    forest = plots.plot_forest(tables)
+    forest = plots.plot_forest(tables, directions=TABLE_DIRECTIONS)
     for kind, path in plots.save_figure(forest, out / "figures" / "tables_5_6_forest", tables).items():
         files[f"forest_{kind}"] = path
     order = list(released.MODEL_INFO)
@@ -329,7 +387,7 @@ def run_reproduction(out_dir: str | Path) -> Reproduction:
     grid = plots.plot_curve_grid(grid_data, facet="model", metric="ifbench", facet_labels=names)
     for kind, path in plots.save_figure(grid, out / "figures" / "ifbench_per_model", grid_data).items():
         files[f"ifbench_per_model_{kind}"] = path
-    forest = plots.plot_forest(tables)
+    forest = plots.plot_forest(tables, directions=TABLE_DIRECTIONS)
     for kind, path in plots.save_figure(forest, out / "figures" / "tables_5_6_forest", tables).items():
         files[f"forest_{kind}"] = path
     return Reproduction(tables=tables, curves=curves, files=files)

@@ -52,6 +52,18 @@ LEAKS = {
     "a progress bar": re.compile(r"\d+%\|[^|\n]*\| *\d+/\d+ \["),
 }
 
+# What a reader must not find in a page or in a notebook they download: the paths of the machine that built the book
+# (a scratch folder, a home or project folder, an installed library) and warnings raised by libraries.
+MACHINE_PATHS = re.compile(
+    "|".join([r"(?<![\w.])/(?:tmp|work|home|root|Users|private|var/folders)/", r"site-packages", r"pytest-of-",
+              r"\btmp[a-z0-9_]{8}\b", re.escape(str(PROJECT_ROOT))])
+)
+LIBRARY_NOISE = re.compile(r"\w+Warning: |warnings\.warn\(|IProgress not found")
+# The chapters that teach: each says what its reader will learn (the references page does not).
+TEACHING_CHAPTERS = [page for page in (yaml.safe_load((PROJECT_ROOT / "_toc.yml").read_text())["root"], *[
+    chapter["file"] for part in yaml.safe_load((PROJECT_ROOT / "_toc.yml").read_text())["parts"]
+    for chapter in part["chapters"]]) if page != "book/references"]
+
 # A page that shows computed output says which backend, model, judge and data produced it, in one of two visible
 # forms: the provenance table of a results chapter (persona_lib.report.provenance_markdown: rows "model under test",
 # "judge" where the chapter shows judged numbers, "datasets"), or a sentence led by "Backend, model, judge:" (the
@@ -185,6 +197,80 @@ def test_assembled_chapters_hide_test_plumbing_and_keep_the_code(tmp_path: Path)
     assert [cell.source for cell in cells] == [cell.source for cell in notebook.cells]
 
 
+def _chapter_sources(page: str) -> str:
+    """The text a chapter is written in: its Markdown, or its notebook's Markdown cells (a results chapter's
+    notebook lives in ``notebooks/``)."""
+    if page.startswith(RESULTS_PREFIX):
+        path = PROJECT_ROOT / PIPELINE_NOTEBOOK_DIR / f"{page.removeprefix(RESULTS_PREFIX)}.ipynb"
+    else:
+        path = next(PROJECT_ROOT.glob(f"{page}.*"))
+    if path.suffix == ".md":
+        return path.read_text()
+    return "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "markdown")
+
+
+def test_every_chapter_states_what_its_reader_will_learn() -> None:
+    assert "book/limitations" in TEACHING_CHAPTERS and "book/teaching" in TEACHING_CHAPTERS
+    missing = [page for page in TEACHING_CHAPTERS if "You will learn" not in _chapter_sources(page)]
+    assert not missing, f"no learning goals in {missing}"
+
+
+def test_every_figure_cell_carries_a_numbered_caption() -> None:
+    # A cell that shows a figure (a saved PNG) gets a caption and a name from its metadata; the built book then
+    # numbers it (numfig). The built pages are checked for a caption under every image as well.
+    notebooks = [*(PROJECT_ROOT / PIPELINE_NOTEBOOK_DIR / name for stage in STAGES for name in stage.notebooks),
+                 *(PROJECT_ROOT / "book").glob("*.ipynb")]  # the book's chapters (07_study is not one)
+    uncaptioned, names = [], []
+    for path in notebooks:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code" or not re.search(r"save_and_show\(|Image\(filename", cell.source):
+                continue
+            figure = cell.metadata.get("mystnb", {}).get("figure", {})
+            if len(figure.get("caption", "")) < 40 or not figure.get("name", "").startswith("fig-"):
+                uncaptioned.append(f"{path.name}: {cell.source.splitlines()[0]}")
+            names.append(figure.get("name"))
+    assert not uncaptioned, f"figure cells without a caption and a name: {uncaptioned}"
+    assert len(names) == len(set(names)) >= 10
+
+
+def test_round_102_context_lengths_have_one_source() -> None:
+    from persona_lib.released import final_prefix_range
+
+    shortest, longest = final_prefix_range()
+    substitutions = BOOK_CONFIG["parse"]["myst_substitutions"]
+    assert (substitutions["round102_tokens_min"], substitutions["round102_tokens_max"]) == (
+        f"{shortest:,}", f"{longest:,}")
+    assert f"{shortest:,}-{longest:,}" in (PROJECT_ROOT / "configs" / "paper.yaml").read_text()
+    # No page, notebook, configuration or README states the lengths from memory ("26k-110k", "~100k tokens").
+    texts = [*(PROJECT_ROOT / "book").glob("*.md"), *(PROJECT_ROOT / "book").glob("*.ipynb"),
+             *(PROJECT_ROOT / PIPELINE_NOTEBOOK_DIR).glob("*.ipynb"), *(PROJECT_ROOT / "configs").glob("*.yaml"),
+             PROJECT_ROOT / "README.md"]
+    approximate = re.compile(r"\d+k\s*(?:[-\u2013]|to)\s*\d+k\b|~\s*\d+k tokens")
+    stale = [path.name for path in texts if approximate.search(path.read_text())]
+    assert not stale, f"context lengths stated from memory in {stale}; use the released range"
+    assert "{{ round102_tokens_min }}" in (PROJECT_ROOT / "book" / "protocol.md").read_text()
+
+
+def test_bibliography_lists_only_cited_works_and_tells_the_two_wangs_apart() -> None:
+    import pybtex.database
+
+    entries = pybtex.database.parse_file(PROJECT_ROOT / "book" / "references.bib").entries
+    sources = "\n".join([*(path.read_text() for path in (PROJECT_ROOT / "book").glob("*.md")),
+                         *(path.read_text() for path in (PROJECT_ROOT / "book").glob("*.ipynb")),
+                         *(path.read_text() for path in (PROJECT_ROOT / PIPELINE_NOTEBOOK_DIR).glob("*.ipynb"))])
+    cited = set(re.findall(r"\{cite:[pt]\}`([^`]+)`", sources))
+    assert set(entries) == cited, f"uncited: {set(entries) - cited}; missing: {cited - set(entries)}"
+    assert ":filter: cited" in (PROJECT_ROOT / "book" / "references.md").read_text()
+    rolebench, incharacter = entries["wang2024rolellm"], entries["wang2024incharacter"]
+    assert str(rolebench.persons["author"][0]) == "Wang, Zekun Moore"
+    assert str(incharacter.persons["author"][0]) == "Wang, Xintao"
+    assert {rolebench.fields["year"], incharacter.fields["year"]} == {"2024a", "2024b"}
+    assert all(len(entry.persons["author"]) > 1 and "others" not in str(entry.persons["author"][1])
+               for entry in entries.values())  # "Name and others" would render as such
+    links = "\n".join((PROJECT_ROOT / "book" / name).read_text() for name in ("intro.md", "references.md"))
+    assert "arxiv.org/abs/2512.12775" in links and "github.com/peluz/persistent-personas" in links
+
+
 # ------------------------------------------------------------------------------------ the tiny run and the book
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -247,12 +333,63 @@ def test_built_html_shows_readers_nothing_meant_for_tests(tiny_run: Path, html_d
     texts[Path("searchindex.js")] = (html_dir / "searchindex.js").read_text()
     leaks = [(name, what) for name, text in texts.items() for what, pattern in LEAKS.items() if pattern.search(text)]
     assert not leaks, f"test plumbing shown to readers: {leaks}"
+    machine = [(name, match.group(0)) for name, text in texts.items()
+               for pattern in (MACHINE_PATHS, LIBRARY_NOISE) if (match := pattern.search(text))]
+    assert not machine, f"machine paths or library warnings shown to readers: {machine}"
     chapters = sorted((html_dir / BOOK_RUN_DIR).glob("*.html"))
     assert len(chapters) == len({notebook for stage in STAGES for notebook in stage.notebooks})
     for chapter in chapters:
         # What a reader needs to re-run the chapter stays: its one parameter and the code that uses it.
         text = texts[chapter.relative_to(html_dir)]
         assert 'config = "configs/default.yaml"' in text and "Run.for_notebook(config)" in text, chapter.name
+
+
+def _notebook_leaks(path: Path) -> list[str]:
+    """Machine paths and library warnings in a notebook's outputs, and machine paths in its code. The cell papermill
+    injects holds the configuration a run was given, its output folder included; the page hides that cell, and a
+    run made with ``make book`` has a relative folder there."""
+    found = []
+    for number, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        texts = [] if "injected-parameters" in cell.metadata.get("tags", []) else [cell.source]
+        for output in cell.get("outputs", []):
+            texts.append(output.get("text", "") + output.get("evalue", ""))
+            texts += [str(value) for value in output.get("data", {}).values() if isinstance(value, str | list)]
+        for text in texts:
+            for pattern in (MACHINE_PATHS, LIBRARY_NOISE):
+                if match := pattern.search(text):
+                    found.append(f"{path.name} cell {number}: {match.group(0)!r}")
+    return found
+
+
+@slow
+def test_downloadable_notebooks_carry_no_machine_paths_or_library_warnings(tiny_run: Path, html_dir: Path) -> None:
+    downloads = sorted((html_dir / "_sources").rglob("*.ipynb"))
+    assert {path.name for path in downloads} >= {"teaching.ipynb", "data.ipynb"} | {
+        path.name for path in (tiny_run / "notebooks").glob("*.ipynb")}
+    leaks = [leak for path in downloads for leak in _notebook_leaks(path)]
+    assert not leaks, "\n".join(leaks)
+
+
+@slow
+def test_every_figure_is_numbered_and_captioned_and_outputs_print_no_markup(html_dir: Path) -> None:
+    from bs4 import BeautifulSoup
+
+    problems, figures = [], 0
+    for page in sorted(html_dir.rglob("*.html")):
+        article = BeautifulSoup(page.read_text(), "html.parser").find("article")
+        if article is None:
+            continue
+        name = page.relative_to(html_dir).as_posix()
+        for image in article.find_all("img"):
+            figure = image.find_parent("figure")
+            caption = figure.find("figcaption") if figure else None
+            if caption is None or not re.match(r"Fig\. \d+\.\d+", caption.get_text(" ", strip=True)):
+                problems.append(f"{name}: an image without a numbered caption ({image.get('src')})")
+            figures += 1
+        for output in article.select(".cell_output"):
+            if "`" in output.get_text():
+                problems.append(f"{name}: a literal backtick in printed output: {output.get_text()[:120]!r}")
+    assert figures >= 8 and not problems, "\n".join(problems)
 
 
 @slow

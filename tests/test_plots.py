@@ -33,9 +33,17 @@ def test_checkpoint_curves_draw_four_lines_with_bands_and_labels(curves):
     assert "higher is better" in ax.get_ylabel() and "%" in ax.get_ylabel()
     assert ax.get_xlabel() == "Dialogue rounds before the item"
     labels = [line.get_label() for line in ax.get_lines()]
-    assert "Goal-oriented, no-persona baseline" in labels
-    persona_pd = ax.get_lines()[labels.index("Persona-directed, persona")]
+    # Every interval says how many units it rests on: 7 models x 8 personas, and one baseline per model.
+    assert "Goal-oriented, no-persona baseline (n = 7)" in labels
+    persona_pd = ax.get_lines()[labels.index("Persona-directed, persona (n = 56)")]
     assert list(persona_pd.get_xdata()) == list(released.CHECKPOINTS)
+
+
+def test_units_label_gives_the_range_when_units_differ_along_a_line():
+    line = pd.DataFrame({"n_units": [8, 8, 6]})
+    assert plots.units_label(line) == " (n = 6\u20138)"
+    assert plots.units_label(line.iloc[:2]) == " (n = 8)"
+    assert plots.units_label(pd.DataFrame({"estimate": [1.0]})) == ""
 
 
 def test_lower_is_better_metrics_say_so():
@@ -51,6 +59,24 @@ def test_per_model_grid_has_one_panel_per_model(units):
     assert len(fig.axes) == 7
     assert all(len(ax.get_lines()) == 4 for ax in fig.axes)
     assert {ax.get_title() for ax in fig.axes} == set(released.MODEL_INFO)
+    (legend,) = fig.legends  # every model has 8 personas and one baseline: one shared legend
+    assert "Persona-directed, persona (n = 8)" in [text.get_text() for text in legend.get_texts()]
+
+
+def test_metric_grid_titles_each_panel_with_its_direction(units):
+    both = pd.concat([units, units.assign(metric="excess_safety", dataset="xstest")], ignore_index=True)
+    curves = stats.checkpoint_curves(both, n_resamples=50)
+    fig = plots.plot_curve_grid(curves, facet="metric")
+    assert [ax.get_title() for ax in fig.axes] == ["IFBench accuracy \u2191", "Excess safety \u2193"]
+    (legend,) = fig.legends
+    assert "Goal-oriented, no-persona baseline (n = 7)" in [text.get_text() for text in legend.get_texts()]
+    # Fewer units behind one panel's lines: each panel then names its own n, and the legend none.
+    fewer = curves.assign(n_units=curves["n_units"].where(curves["metric"] == "ifbench", 3))
+    fig = plots.plot_curve_grid(fewer, facet="metric")
+    (legend,) = fig.legends
+    assert "Goal-oriented, no-persona baseline" in [text.get_text() for text in legend.get_texts()]
+    assert [[text.get_text() for text in ax.texts] for ax in fig.axes] == [
+        ["n: persona 56, no-persona baseline 7"], ["n: persona 3, no-persona baseline 3"]]
 
 
 def test_difference_curve_draws_one_line_per_kind_and_a_zero_line(units):
@@ -89,15 +115,30 @@ def test_forest_plot_and_save_figure_write_png_svg_csv(tmp_path):
                           "coef": [0.98, 1.48], "ci_low": [-0.12, 0.82], "ci_high": [2.09, 2.15],
                           "published_coef": [0.98, 1.48], "published_ci_low": [-0.13, 0.82],
                           "published_ci_high": [2.09, 2.15]})
-    fig = plots.plot_forest(table)
+    fig = plots.plot_forest(table, directions={"IFBench": True})
     ax = fig.axes[0]
-    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["Table 5 \u00b7 IFBench", "Table 6 \u00b7 IFBench"]
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["Table 5 \u00b7 IFBench \u2191",
+                                                                 "Table 6 \u00b7 IFBench \u2191"]
     assert len(ax.containers) == 2  # published and reproduced error bars
     paths = plots.save_figure(fig, tmp_path / "sub" / "forest", table)
     assert set(paths) == {"png", "svg", "csv"}
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<svg" in paths["svg"].read_text()[:500]
     pd.testing.assert_frame_equal(pd.read_csv(paths["csv"]), table)
+
+
+def test_context_growth_labels_every_persona_line_and_the_baseline():
+    rows = [(condition, kind, "original", r, 100 * r + i)
+            for i, condition in enumerate(["Gaston", "HAL 9000", "empty"])
+            for kind in ("persona_directed", "goal_oriented") for r in range(1, 4)]
+    dialogues = pd.DataFrame(rows, columns=["condition", "kind", "replicate", "round", "prompt_tokens"])
+    fig = plots.plot_context_growth(dialogues)
+    assert [ax.get_title() for ax in fig.axes] == ["Persona-directed", "Goal-oriented"]
+    (legend,) = fig.legends
+    assert [text.get_text() for text in legend.get_texts()] == ["Gaston", "HAL 9000", "no-persona baseline"]
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert lines["no-persona baseline"].get_linestyle() == "--"
+    assert lines["Gaston"].get_color() != lines["HAL 9000"].get_color()
 
 
 def test_survival_grid_steps_per_kind_in_every_model_panel():

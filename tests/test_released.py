@@ -104,6 +104,14 @@ def test_round_lengths_long_format():
     assert lengths["prefix_tokens"].max() == 109_864
 
 
+def test_final_prefix_range_is_the_spread_of_the_round_102_prefixes():
+    lengths = released.load_round_lengths()
+    assert released.final_prefix_range() == (21_155, 109_864)
+    at_102 = lengths[lengths["round"] == 102]
+    shortest = at_102.loc[at_102["prefix_tokens"].idxmin()]
+    assert (shortest["kind"], shortest["prefix_tokens"]) == ("persona_directed", 21_155)
+
+
 def test_round_lengths_bad_cell_names_line_and_field(tmp_path):
     path = tmp_path / "round_lengths.csv"
     path.write_text(

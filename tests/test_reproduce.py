@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from persona_lib import cli_reproduce, released
-from persona_lib.reproduce import PUBLISHED, TOLERANCE, reproduce_tables
+from persona_lib.reproduce import PUBLISHED, TOLERANCE, comparison_table, reproduce_tables
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -30,7 +30,7 @@ def test_ifbench_rows_match_the_published_values(tables, table):
     assert abs(row["coef"] - published[0]) <= TOLERANCE
     assert abs(row["ci_low"] - published[1]) <= TOLERANCE
     assert abs(row["ci_high"] - published[2]) <= TOLERANCE
-    assert row["status"] == "matched" and row["converged"]
+    assert row["status"] == "matched" and row["converged"] and row["verdict"] == "estimable"
     assert row["n"] == 7 * 8 * 2 and row["n_groups"] == 8 * 4
 
 
@@ -40,6 +40,21 @@ def test_unreleased_datasets_are_listed_as_not_reproducible(tables):
     assert others["coef"].isna().all()
     assert (others["status"] == "not reproducible").all()
     assert others["note"].str.contains("not released").all()
+
+
+def test_comparison_table_marks_directions_and_gives_every_row_a_verdict_or_a_reason(tables):
+    shown = comparison_table(tables.reset_index()).set_index(["table", "dataset"])
+    assert ("Table 5", "BFI \u2193") in shown.index and ("Table 6", "Excess safety \u2193") in shown.index
+    ifbench = shown.loc[("Table 5", "IFBench \u2191")]
+    fit = tables.loc[("Table 5", "IFBench")]
+    assert ifbench["reproduced [95% CI]"] == f"{fit['coef']:.2f} [{fit['ci_low']:.2f},\u00a0{fit['ci_high']:.2f}]"
+    assert ifbench["published [95% CI]"] == "0.98 [-0.13,\u00a02.09]"
+    assert ifbench["fit, or why not computed"] == "estimable (112 differences in 32 persona \u00d7 family groups)"
+    safety = shown.loc[("Table 5", "Safety \u2191")]
+    assert safety["reproduced [95% CI]"] == "\u2014"
+    assert safety["fit, or why not computed"] == (
+        "judge scores not in data/released/ (they are in the authors' repository)")
+    assert not shown["fit, or why not computed"].str.contains("`").any()
 
 
 def test_a_changed_specification_no_longer_matches():

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.formula.api as smf
 
 from persona_lib import stats
 
@@ -151,6 +152,7 @@ def test_length_slope_recovers_a_known_slope():
     assert (slopes["ci_high"] - slopes["ci_low"]).between(0.005, 0.05).all()
     assert slopes["converged"].all() and set(slopes["optimiser"]) <= {"powell", "lbfgs"}
     assert (slopes["n"] == 5 * len(CHECKPOINTS)).all() and (slopes["n_groups"] == 5).all()
+    assert set(slopes["verdict"]) == {"estimable"}
 
 
 def test_persona_effect_recovers_a_known_gap():
@@ -163,6 +165,9 @@ def test_persona_effect_recovers_a_known_gap():
                 - units[~is_persona].groupby(["model", "kind"])["score"].mean())
     np.testing.assert_allclose(effect["coef"], observed.loc[effect.index], atol=0.05)
     assert (effect["ci_high"] < 0).all()
+    # Unit scores hold one value per round x condition group: the group variance is not identified, and the
+    # table says so even though statsmodels converges without a warning.
+    assert effect["verdict"].str.startswith("not estimable: one observation per group").all()
 
 
 def test_size_regressions_recover_a_known_size_coefficient():
@@ -196,7 +201,53 @@ def test_convergence_warnings_are_captured_not_emitted():
         fits = stats.length_slope(units)
     assert not [w for w in caught if "statsmodels" in w.filename]
     assert fits["warnings"].str.contains("boundary").all()
+    assert fits["verdict"].str.startswith("estimable with caution: group variance estimated at 0").all()
+    # ... because with a zero group variance the fixed effects are an ordinary regression's, standard errors too.
+    ols = smf.ols("score ~ checkpoint", units).fit()
+    np.testing.assert_allclose(fits["se"], ols.bse.to_numpy(), rtol=1e-3)
     assert fits.loc[fits["term"] == "checkpoint", "coef"].item() == pytest.approx(0.2, abs=0.02)
+
+
+def test_small_fits_that_converge_cleanly_are_still_called_not_estimable():
+    # The embedded run's shapes: two personas x three checkpoints; nine units, each its own group.
+    rng = np.random.default_rng(3)
+    two_groups = pd.DataFrame({"g": np.repeat(["a", "b"], 3), "x": np.tile([0, 4, 8], 2),
+                               "y": rng.normal(0, 1, 6) + np.repeat([0.0, 5.0], 3)})
+    fit = stats.fit_mixedlm(two_groups, "y ~ x", "g")
+    assert fit["converged"].all() and (fit["warnings"] == "").all()
+    assert set(fit["verdict"]) == {f"not estimable: n groups = 2 < {stats.MIN_GROUPS}, too few to estimate the "
+                                   "group variance"}
+    singletons = pd.DataFrame({"g": [f"g{i}" for i in range(9)], "x": np.tile([0, 0, 1], 3), "y": rng.normal(0, 1, 9)})
+    fit = stats.fit_mixedlm(singletons, "y ~ x", "g")
+    assert fit["converged"].all() and fit["verdict"].str.contains("one observation per group").all()
+    failed = stats.fit_mixedlm(singletons, "y ~ missing_column", "g")
+    assert failed["verdict"].item().startswith("not estimable: the fit failed")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "verdict"),
+    [
+        ({}, "estimable"),
+        ({"warning_text": "Retrying MixedLM optimization with lbfgs"}, "estimable"),
+        ({"warning_text": "The Hessian matrix at the estimated parameter values is not positive definite."},
+         "not estimable: Hessian not positive definite, so the standard errors and intervals are unreliable"),
+        ({"warning_text": "The MLE may be on the boundary of the parameter space.; The Hessian matrix at the "
+                          "estimated parameter values is not positive definite."},
+         "estimable with caution: group variance estimated at 0 (boundary); the fixed effects are an ordinary "
+         "regression's"),
+        ({"warning_text": "Random effects covariance is singular"},
+         "estimable with caution: statsmodels warned: Random effects covariance is singular"),
+        ({"converged": False}, "not estimable: the optimiser did not converge"),
+        ({"warning_text": "invalid value encountered in sqrt"},
+         "not estimable: standard errors could not be computed (a negative variance estimate)"),
+        ({"n_groups": 1}, "not estimable: 1 group; a random intercept needs several"),
+        ({"n": 2}, "not estimable: 2 observations for 2 fixed-effect terms"),
+        ({"n_groups": 4, "warning_text": "The MLE may be on the boundary of the parameter space."},
+         "not estimable: n groups = 4 < 5, too few to estimate the group variance"),
+    ],
+)
+def test_fit_verdict_names_the_most_serious_problem(arguments, verdict):
+    assert stats.fit_verdict(**{"n": 80, "n_groups": 8, "n_terms": 2, "converged": True, **arguments}) == verdict
 
 
 def test_attach_prefix_tokens_and_length_curves():

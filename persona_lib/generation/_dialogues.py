@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: notebooks run without ipywidgets, and the pipeline forwards them
 
 from persona_lib.backends._base import Backend, Message, SamplingParams
 from persona_lib.config import ModelConfig, RunConfig

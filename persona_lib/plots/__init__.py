@@ -5,6 +5,7 @@ PNG + SVG and the plotted data as CSV side by side.
 """
 
 from persona_lib.plots._figures import (
+    panel_units,
     plot_baseline_similarity,
     plot_checkpoint_curves,
     plot_context_growth,
@@ -14,6 +15,7 @@ from persona_lib.plots._figures import (
     plot_forest,
     plot_length_control,
     plot_survival_grid,
+    units_label,
 )
 from persona_lib.plots._save import save_and_show, save_figure
 from persona_lib.plots._style import (
@@ -28,6 +30,7 @@ __all__ = [
     "OKABE_ITO",
     "figure_style",
     "metric_style",
+    "panel_units",
     "plot_baseline_similarity",
     "plot_checkpoint_curves",
     "plot_context_growth",
@@ -39,4 +42,5 @@ __all__ = [
     "plot_survival_grid",
     "save_and_show",
     "save_figure",
+    "units_label",
 ]

@@ -21,8 +21,10 @@ from persona_lib.stats._bootstrap import (
 )
 from persona_lib.stats._length import attach_prefix_tokens, length_control_curves
 from persona_lib.stats._mixed import (
+    MIN_GROUPS,
     OPTIMISERS,
     fit_mixedlm,
+    fit_verdict,
     length_cost,
     length_cost_vs_size,
     length_slope,
@@ -49,6 +51,7 @@ __all__ = [
     "CHECKPOINT_RULE",
     "DEFAULT_RESAMPLES",
     "DEFAULT_SEED",
+    "MIN_GROUPS",
     "OPTIMISERS",
     "OnsetAnalysis",
     "PER_MODEL_RESAMPLES",
@@ -62,6 +65,7 @@ __all__ = [
     "dialogue_onsets",
     "difference_curves",
     "fit_mixedlm",
+    "fit_verdict",
     "hazard_model",
     "kaplan_meier",
     "kind_difference",

@@ -1,10 +1,12 @@
 """Linear mixed-effects models (statsmodels ``mixedlm``) returning tidy tables.
 
 Every wrapper returns one row per fixed-effect term with the estimate, its 95% Wald interval, the p-value, the
-number of observations and groups, whether the optimiser converged, which optimiser produced the estimate and
-the text of any warning statsmodels raised. Warnings are captured into that column rather than printed, and a
+number of observations and groups, whether the optimiser converged, which optimiser produced the estimate, the
+text of any warning statsmodels raised and a plain ``verdict`` (:func:`fit_verdict`: ``estimable``, ``estimable
+with caution: ...`` or ``not estimable: ...``). Warnings are captured into their column rather than printed, and a
 model that cannot be fitted yields a row with ``converged = False`` and the error text instead of an exception,
-so one degenerate model x kind cell never hides the others.
+so one degenerate model x kind cell never hides the others. A converged fit is not necessarily a sound one: a fit
+on two groups, or on one observation per group, converges without a warning; the verdict says so.
 
 Optimisers are tried in the study's order: Powell, then L-BFGS (statsmodels warm-starts the second from the
 first). Fits use REML, statsmodels' default, as the study did.
@@ -27,8 +29,77 @@ OPTIMISERS: tuple[str, ...] = ("powell", "lbfgs")
 _SCORE_KEYS = ("dataset", "metric")
 _RETRY = re.compile(r"Retrying MixedLM optimization with (\w+)")
 TIDY_COLUMNS = [
-    "term", "coef", "se", "ci_low", "ci_high", "p", "n", "n_groups", "converged", "optimiser", "warnings",
+    "term", "coef", "se", "ci_low", "ci_high", "p", "n", "n_groups", "converged", "optimiser", "warnings", "verdict",
 ]
+#: Fewer groups than this and the variance of a random intercept is not estimated with any precision (a common
+#: rule of thumb for random effects: at least five levels); the fixed effects' intervals then rest on it.
+MIN_GROUPS = 5
+ESTIMABLE = "estimable"
+CAUTION = "estimable with caution: "
+NOT_ESTIMABLE = "not estimable: "
+_HESSIAN = re.compile(r"Hessian matrix .* not positive definite", re.IGNORECASE)
+_NO_STANDARD_ERRORS = "standard errors could not be computed"
+_INVALID_SE = re.compile(rf"{_NO_STANDARD_ERRORS}|invalid value encountered in sqrt", re.IGNORECASE)
+_BOUNDARY = re.compile(r"on the boundary", re.IGNORECASE)
+
+
+def fit_verdict(*, n: int, n_groups: int, n_terms: int, converged: bool, warning_text: str = "") -> str:
+    """Whether a random-intercept model's fixed effects and their intervals can be read, in plain words.
+
+    The checks run from the most to the least serious; the first that applies gives the verdict:
+
+    - the fit failed, or fewer observations than fixed-effect terms plus one: ``not estimable``;
+    - one group: there is nothing to estimate a group variance from: ``not estimable``;
+    - one observation per group: the group variance cannot be told apart from the residual variance (the
+      likelihood depends only on their sum): ``not estimable``;
+    - the optimiser did not converge: ``not estimable``;
+    - a standard error could not be computed (statsmodels: "invalid value encountered in sqrt"): ``not
+      estimable``;
+    - fewer than :data:`MIN_GROUPS` groups: ``not estimable`` (the interval rests on a variance estimated from
+      a handful of groups);
+    - the group variance was estimated at zero (statsmodels: "on the boundary", usually together with a Hessian
+      that is not positive definite, which the zero variance causes): the fixed effects and their standard
+      errors are then an ordinary regression's: ``estimable with caution``;
+    - a Hessian that is not positive definite without a zero variance: the standard errors, hence the
+      intervals, are unreliable: ``not estimable``;
+    - any other statsmodels warning (apart from the note that a second optimiser was tried): ``estimable with
+      caution``, naming it;
+    - otherwise ``estimable``.
+
+    Args:
+        n: Observations in the fit.
+        n_groups: Distinct random-intercept groups.
+        n_terms: Fixed-effect terms (intercept included).
+        converged: Whether the optimiser converged.
+        warning_text: The warnings statsmodels raised, joined by ``"; "`` (``fit failed: ...`` if it failed): the
+            ``warnings`` column of :func:`fit_mixedlm`.
+
+    Returns:
+        ``"estimable"``, ``"estimable with caution: <why>"`` or ``"not estimable: <why>"``.
+    """
+    messages = [message for message in (warning_text or "").split("; ") if message and not _RETRY.search(message)]
+    failure = next((message for message in messages if message.startswith("fit failed")), None)
+    if failure is not None:
+        return NOT_ESTIMABLE + failure.replace("fit failed", "the fit failed", 1)
+    if n <= n_terms:
+        return NOT_ESTIMABLE + f"{n} observations for {n_terms} fixed-effect terms"
+    if n_groups < 2:
+        return NOT_ESTIMABLE + f"{n_groups} group; a random intercept needs several"
+    if n_groups >= n:
+        return NOT_ESTIMABLE + "one observation per group, so the group variance cannot be told from the residual"
+    if not converged:
+        return NOT_ESTIMABLE + "the optimiser did not converge"
+    if any(_INVALID_SE.search(message) for message in messages):
+        return NOT_ESTIMABLE + "standard errors could not be computed (a negative variance estimate)"
+    if n_groups < MIN_GROUPS:
+        return NOT_ESTIMABLE + f"n groups = {n_groups} < {MIN_GROUPS}, too few to estimate the group variance"
+    if any(_BOUNDARY.search(message) for message in messages):
+        return CAUTION + "group variance estimated at 0 (boundary); the fixed effects are an ordinary regression's"
+    if any(_HESSIAN.search(message) for message in messages):
+        return NOT_ESTIMABLE + "Hessian not positive definite, so the standard errors and intervals are unreliable"
+    if messages:
+        return CAUTION + "statsmodels warned: " + "; ".join(messages)
+    return ESTIMABLE
 
 
 def fit_mixedlm(
@@ -49,8 +120,9 @@ def fit_mixedlm(
         reml: Fit by REML (True, the study's choice) or maximum likelihood.
 
     Returns:
-        Columns ``term, coef, se, ci_low, ci_high, p, n, n_groups, converged, optimiser, warnings``; one row
-        per fixed-effect term (a single row with ``term = None`` if the fit failed).
+        Columns ``term, coef, se, ci_low, ci_high, p, n, n_groups, converged, optimiser, warnings, verdict``;
+        one row per fixed-effect term (a single row with ``term = None`` if the fit failed). ``verdict`` is
+        :func:`fit_verdict` of the fit.
     """
     require_columns(data, [groups], "fit_mixedlm()")
     n, n_groups = len(data), data[groups].nunique()
@@ -61,29 +133,33 @@ def fit_mixedlm(
         except (ValueError, np.linalg.LinAlgError, PatsyError) as err:
             failure = {column: None for column in TIDY_COLUMNS}
             failure.update(n=n, n_groups=n_groups, converged=False, optimiser="none", warnings=f"fit failed: {err}")
+            failure["verdict"] = fit_verdict(n=n, n_groups=n_groups, n_terms=0, converged=False,
+                                             warning_text=failure["warnings"])
             return pd.DataFrame([failure], columns=TIDY_COLUMNS)
+        # Standard errors and intervals are computed lazily, and may warn too (a negative variance estimate).
+        terms = list(result.fe_params.index)
+        intervals = result.conf_int()
+        table = pd.DataFrame(
+            {
+                "term": terms,
+                "coef": result.fe_params.to_numpy(),
+                "se": result.bse_fe.to_numpy(),
+                "ci_low": intervals.loc[terms, 0].to_numpy(),
+                "ci_high": intervals.loc[terms, 1].to_numpy(),
+                "p": result.pvalues.loc[terms].to_numpy(),
+            }
+        )
     messages = list(dict.fromkeys(str(w.message) for w in caught))
     retries = [match.group(1) for message in messages if (match := _RETRY.search(message))]
     converged = bool(result.converged)
-    optimiser = (retries[-1] if retries else optimisers[0]) if converged else "none"
-    intervals = result.conf_int()
-    terms = list(result.fe_params.index)
-    return pd.DataFrame(
-        {
-            "term": terms,
-            "coef": result.fe_params.to_numpy(),
-            "se": result.bse_fe.to_numpy(),
-            "ci_low": intervals.loc[terms, 0].to_numpy(),
-            "ci_high": intervals.loc[terms, 1].to_numpy(),
-            "p": result.pvalues.loc[terms].to_numpy(),
-            "n": n,
-            "n_groups": n_groups,
-            "converged": converged,
-            "optimiser": optimiser,
-            "warnings": "; ".join(messages),
-        },
-        columns=TIDY_COLUMNS,
-    )
+    table["n"], table["n_groups"], table["converged"] = n, n_groups, converged
+    table["optimiser"] = (retries[-1] if retries else optimisers[0]) if converged else "none"
+    table["warnings"] = "; ".join(messages)
+    if table["se"].isna().any():
+        messages.append(_NO_STANDARD_ERRORS)
+    table["verdict"] = fit_verdict(n=n, n_groups=n_groups, n_terms=len(terms), converged=converged,
+                                   warning_text="; ".join(messages))
+    return table[TIDY_COLUMNS]
 
 
 def _fit_each(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: notebooks run without ipywidgets, and the pipeline forwards them
 
 import persona_lib
 from persona_lib.backends._base import Backend, Message, SamplingParams
