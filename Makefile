@@ -109,6 +109,8 @@ benchmarks: setup
 	$(BIN)/python benchmarks/prefix_cache.py
 	$(BIN)/python benchmarks/ifbench_scoring.py
 	$(BIN)/python benchmarks/bootstrap.py
+	$(BIN)/python benchmarks/onset_validation.py
+	$(BIN)/python benchmarks/kv_reuse.py
 
 reproduce: setup
 	$(BIN)/persona-eval reproduce --out runs/reproduce
