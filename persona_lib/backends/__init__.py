@@ -15,6 +15,12 @@ from persona_lib.backends._chat import (
 from persona_lib.backends._context import derive_max_model_len
 from persona_lib.backends._dtype import DtypeChoice, native_bf16_flags, resolve_dtype
 from persona_lib.backends._factory import create_backend
+from persona_lib.backends._labels import (
+    decode_label_distribution,
+    distribution_completion,
+    encode_label_distribution,
+    label_token_ids,
+)
 from persona_lib.backends._scripted import ScriptedBackend
 
 __all__ = [
@@ -29,7 +35,11 @@ __all__ = [
     "bundled_model_dir",
     "chat_template_for",
     "create_backend",
+    "decode_label_distribution",
     "derive_max_model_len",
+    "distribution_completion",
+    "encode_label_distribution",
+    "label_token_ids",
     "local_renderer",
     "merge_system_into_first_user",
     "native_bf16_flags",

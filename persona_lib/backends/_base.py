@@ -29,6 +29,13 @@ class SamplingParams:
         seed: Seed of sampling.
         truncate_prompt_tokens: Keep only the last this many prompt tokens (vLLM's ``truncate_prompt_tokens``);
             ``None`` sends the prompt whole.
+        answer_prefix: Text the assistant's answer is made to begin with (prefilled after the chat template's
+            generation prompt); only used with ``score_labels``.
+        score_labels: When set, nothing is generated: the backend reads the model's next-token probabilities
+            after the prompt (and ``answer_prefix``) for each label — by the label's first token — and returns
+            them, renormalised over the labels, as the completion's text (see
+            :func:`~persona_lib.backends.encode_label_distribution`). Labels are written as they would follow the
+            prefix, e.g. ``(" 1", " 2")`` after ``"**Result:**"``.
     """
 
     temperature: float = 0.0
@@ -36,13 +43,18 @@ class SamplingParams:
     max_new_tokens: int = 8192
     seed: int = 0
     truncate_prompt_tokens: int | None = None
+    answer_prefix: str | None = None
+    score_labels: tuple[str, ...] | None = None
 
     def as_dict(self) -> dict:
-        """Plain-dict form (used in request keys and stored records); an unset truncation is left out, so keys
-        made before the field existed stay valid."""
+        """Plain-dict form (used in request keys and stored records); unset optional fields are left out, so
+        keys made before those fields existed stay valid."""
         values = asdict(self)
-        if values["truncate_prompt_tokens"] is None:
-            del values["truncate_prompt_tokens"]
+        for optional in ("truncate_prompt_tokens", "answer_prefix", "score_labels"):
+            if values[optional] is None:
+                del values[optional]
+        if "score_labels" in values:
+            values["score_labels"] = list(values["score_labels"])
         return values
 
 

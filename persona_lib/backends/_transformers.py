@@ -30,6 +30,7 @@ from persona_lib.backends._base import Completion, Conversation, SamplingParams
 from persona_lib.backends._bundled import resolve_model_path
 from persona_lib.backends._chat import PromptRenderer, chat_template_for, overflow_message
 from persona_lib.backends._dtype import resolve_dtype
+from persona_lib.backends._labels import distribution_completion, label_token_ids
 from persona_lib.backends._prefix_kv import PrefixKVCache, common_prefix_length
 from persona_lib.config import ModelConfig
 
@@ -172,14 +173,20 @@ class TransformersBackend:
         }
 
     def generate(self, conversations: list[Conversation], params: SamplingParams) -> list[Completion]:
-        """Answer each conversation; one :class:`Completion` per conversation, in input order."""
+        """Answer each conversation (or read its label distribution when ``params.score_labels`` is set); one
+        :class:`Completion` per conversation, in input order."""
         results: list[Completion | None] = [None] * len(conversations)
         prompts: dict[int, list[int]] = {}
+        label_ids: dict[int, list[int]] = {}
         for index, conversation in enumerate(conversations):
             try:
-                ids = self.renderer.token_ids(conversation)
+                if params.score_labels:
+                    context = self.renderer.render(conversation) + (params.answer_prefix or "")
+                    ids, label_ids[index] = label_token_ids(self.tokenizer, context, params.score_labels)
+                else:
+                    ids = self.renderer.token_ids(conversation)
             except Exception as err:  # noqa: BLE001 -- a malformed conversation fails alone
-                results[index] = Completion("", 0, 0, "error", error=f"could not render the prompt: {err}")
+                results[index] = Completion("", 0, 0, "error", error=f"could not prepare the prompt: {err}")
                 continue
             if params.truncate_prompt_tokens is not None:  # keep the end of the prompt, as vLLM's option does
                 ids = ids[-params.truncate_prompt_tokens :]
@@ -190,6 +197,9 @@ class TransformersBackend:
             else:
                 prompts[index] = ids
         self._compute_shared_prefix(list(prompts.values()))
+        if params.score_labels:
+            self._score_labels(prompts, params.score_labels, label_ids, results)
+            return results  # type: ignore[return-value]
 
         # Prompts with the full token budget are batched; the rare ones near the context limit get their own cut
         # budget and run alone, so they never shorten another conversation's answer.
@@ -203,6 +213,51 @@ class TransformersBackend:
         for index in cut_budget:
             self._generate_safely([index], prompts, params, self.context_length - len(prompts[index]), results)
         return results  # type: ignore[return-value]
+
+    def next_token_logprobs(self, prompts: list[list[int]]):
+        """The log-probability of every vocabulary token as the next token after each prompt (one forward pass
+        per batch of ``batch_size``, reusing cached prefixes; nothing is generated).
+
+        Args:
+            prompts: Token id lists.
+
+        Returns:
+            A float tensor of shape ``(len(prompts), vocabulary size)``.
+        """
+        import torch
+
+        rows = []
+        for start in range(0, len(prompts), self.config.batch_size):
+            batch = prompts[start : start + self.config.batch_size]
+            running = self._prefill(batch)
+            for ids, reused in zip(batch, running.reused):
+                self.stats.prompt_tokens += len(ids)
+                self.stats.reused_tokens += reused
+                self.stats.prefilled_tokens += len(ids) - reused
+            rows.append(torch.log_softmax(running.logits, dim=-1))
+        return torch.cat(rows)
+
+    def _score_labels(
+        self,
+        prompts: dict[int, list[int]],
+        labels: tuple[str, ...],
+        label_ids: dict[int, list[int]],
+        results: list[Completion | None],
+    ) -> None:
+        indices = list(prompts)
+        for start in range(0, len(indices), self.config.batch_size):
+            batch = indices[start : start + self.config.batch_size]
+            try:
+                vocabulary = self.next_token_logprobs([prompts[index] for index in batch])
+                logprobs = [vocabulary[row, label_ids[index]].tolist() for row, index in enumerate(batch)]
+            except Exception as err:  # noqa: BLE001 -- the batch fails, not the caller
+                for index in batch:
+                    results[index] = Completion(
+                        "", len(prompts[index]), 0, "error", error=f"{type(err).__name__}: {err}"
+                    )
+                continue
+            for index, row in zip(batch, logprobs):
+                results[index] = distribution_completion(labels, row, len(prompts[index]))
 
     def _generate_safely(
         self,

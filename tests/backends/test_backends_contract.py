@@ -106,3 +106,39 @@ def test_a_truncated_prompt_keeps_its_end_and_fits(backend, context_length):
     )
     assert whole.finish_reason == "context_overflow"
     assert truncated.ok and truncated.prompt_tokens == 64 and truncated.text
+
+
+RATING = [
+    {
+        "role": "user",
+        "content": "How polite is this reply, from 1 (rude) to 5 (very polite)? Reply: 'Get lost.'\n"
+        "End with **Result:** <an integer from 1 to 5>",
+    }
+]
+LIKERT_LABELS = SamplingParams(max_new_tokens=1, answer_prefix="**Result:**", score_labels=(" 1", " 2", " 3", " 4", " 5"))
+
+
+def test_label_distribution_sums_to_one_and_generates_nothing(backend):
+    from persona_lib.backends import decode_label_distribution
+
+    rating, capital = backend.generate([RATING, CAPITAL], LIKERT_LABELS)
+
+    for completion in (rating, capital):
+        assert completion.ok and completion.completion_tokens == 0
+        probs, mass = decode_label_distribution(completion.text)
+        assert list(probs) == [" 1", " 2", " 3", " 4", " 5"]
+        assert abs(sum(probs.values()) - 1) < 1e-6 and all(p >= 0 for p in probs.values())
+        assert 0 < mass <= 1 + 1e-6
+    assert rating.prompt_tokens > 0
+    assert decode_label_distribution(rating.text) != decode_label_distribution(capital.text)
+
+
+def test_label_distributions_agree_across_calls_and_batches(backend):
+    from persona_lib.backends import decode_label_distribution
+
+    alone = backend.generate([RATING], LIKERT_LABELS)[0]
+    batched = backend.generate([POEM, RATING, PERSONA], LIKERT_LABELS)[1]
+
+    first, _ = decode_label_distribution(alone.text)
+    second, _ = decode_label_distribution(batched.text)
+    assert max(abs(first[label] - second[label]) for label in first) < 0.02

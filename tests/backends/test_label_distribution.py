@@ -1,0 +1,58 @@
+"""Label distributions (``SamplingParams.score_labels``): the transformers path checked against the model's own
+logits, label tokenization, and the stored form."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+
+@pytest.mark.slow
+def test_label_distribution_matches_a_hand_computed_softmax_of_the_logits(transformers_backend):
+    """The transformers path: one forward pass over prompt + prefix, softmax over the labels' first tokens."""
+    import torch
+
+    from persona_lib.backends import SamplingParams, decode_label_distribution
+
+    conversation = [{"role": "user", "content": "Is water wet? End with **Result:** <yes or no>"}]
+    params = SamplingParams(max_new_tokens=1, answer_prefix="**Result:**", score_labels=(" yes", " no"))
+
+    completion = transformers_backend.generate([conversation], params)[0]
+
+    tokenizer = transformers_backend.tokenizer
+    ids = tokenizer(transformers_backend.renderer.render(conversation) + "**Result:**", add_special_tokens=False)
+    ids = ids["input_ids"]
+    (yes,), (no,) = (tokenizer(word, add_special_tokens=False)["input_ids"] for word in (" yes", " no"))
+    with torch.inference_mode():
+        logits = transformers_backend.hf_model(torch.tensor([ids])).logits[0, -1].float()
+    expected = torch.softmax(logits[[yes, no]], dim=0).tolist()
+    mass = torch.softmax(logits, dim=0)[[yes, no]].sum().item()
+    probs, stored_mass = decode_label_distribution(completion.text)
+    assert completion.ok and completion.prompt_tokens == len(ids)
+    assert abs(sum(probs.values()) - 1) < 1e-6
+    assert probs[" yes"] == pytest.approx(expected[0], abs=1e-4)
+    assert probs[" no"] == pytest.approx(expected[1], abs=1e-4)
+    assert stored_mass == pytest.approx(mass, rel=1e-3)
+
+
+def test_labels_that_share_a_first_token_are_refused_with_the_fix(bundled_tokenizer):
+    from persona_lib.backends import label_token_ids
+
+    with pytest.raises(ValueError, match="judging.mode: generate"):
+        label_token_ids(bundled_tokenizer, "**Result:**", [" yes", " yes please"])
+    context_ids, label_ids = label_token_ids(bundled_tokenizer, "**Result:**", [" A", " B"])
+    assert len(set(label_ids)) == 2 and context_ids
+
+
+def test_stored_distributions_round_trip_and_renormalise():
+    from persona_lib.backends import decode_label_distribution, distribution_completion
+
+    completion = distribution_completion(["a", "b", "c"], [math.log(0.2), math.log(0.2), float("-inf")], 7)
+    probs, mass = decode_label_distribution(completion.text)
+    assert probs == {"a": 0.5, "b": 0.5, "c": 0.0}
+    assert mass == pytest.approx(0.4)
+    failed = distribution_completion(["a"], [float("-inf")], 7)
+    assert failed.finish_reason == "error" and "none of the labels" in failed.error
+    with pytest.raises(ValueError, match="not a stored label distribution"):
+        decode_label_distribution("RESULT: 3")
