@@ -19,12 +19,12 @@ import socket
 import subprocess
 import sys
 import threading
-import tomllib
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import nbformat
 import pytest
+import tomllib
 import yaml
 
 from persona_lib.book import BOOK_RUN_DIR, PIPELINE_NOTEBOOK_DIR, assemble_book, build_book, publish_book
@@ -513,6 +513,7 @@ def test_a_reader_follows_the_table_of_contents_through_every_page(browser, book
     assert [_document_of(url.split("#")[0], book_url) for url in sidebar] == pages, "sidebar differs from _toc.yml"
 
     problems: list[str] = []
+    next_url = ""
     for number, document in enumerate(pages):
         if number:  # the previous page's "next" link leads here
             browser.get(next_url)

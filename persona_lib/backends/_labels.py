@@ -38,7 +38,7 @@ def label_token_ids(tokenizer, context: str, labels: Sequence[str]) -> tuple[lis
             tokens they start with.
     """
     attempts = [(context, list(labels))]
-    shared_space = _shared_leading_whitespace(labels)
+    shared_space = shared_leading_whitespace(labels)
     if shared_space:
         attempts.append((context + shared_space, [label[len(shared_space) :] for label in labels]))
     problems = []
@@ -62,7 +62,8 @@ def label_token_ids(tokenizer, context: str, labels: Sequence[str]) -> tuple[lis
     )
 
 
-def _shared_leading_whitespace(labels: Sequence[str]) -> str:
+def shared_leading_whitespace(labels: Sequence[str]) -> str:
+    """The whitespace every label starts with ('' when they differ), e.g. ``" "`` for ``(" 1", " 2")``."""
     leading = [label[: len(label) - len(label.lstrip())] for label in labels]
     return leading[0] if leading and leading[0] and len(set(leading)) == 1 else ""
 

@@ -13,7 +13,14 @@ does not, the request is sent once more with the budget cut to the free context 
 server keeps the end of the prompt); servers that do not know the field reject the request, so leave the judge's
 ``truncate_prompt_tokens`` unset for them.
 
-``config.extra`` keys: ``request_options`` (fields added to every chat request, e.g. ``{reasoning_effort: none}``
+Label distributions (``SamplingParams.score_labels``) need a server that returns ``top_logprobs`` (one generated
+token is requested) and, for ``answer_prefix``, accepts vLLM's ``continue_final_message`` (the prefix is sent as a
+final assistant message to continue). Labels are matched to the returned tokens by their text without surrounding
+whitespace; a label outside the top log-probabilities gets probability 0. A server that returns no log-probabilities
+gives an error completion that names the fix (``judging.mode: generate``).
+
+``config.extra`` keys: ``top_logprobs`` (how many next tokens a label distribution reads, default 20, OpenAI's
+maximum), ``request_options`` (fields added to every chat request, e.g. ``{reasoning_effort: none}``
 to switch a reasoning model's thinking off, as the study ran Gemini), ``max_retries`` (attempts after the first,
 default 5), ``retry_base_delay`` (seconds,
 default 1.0), ``retry_max_delay`` (default 60.0), ``timeout`` (seconds per request, default 600).
@@ -21,6 +28,7 @@ default 1.0), ``retry_max_delay`` (default 60.0), ``timeout`` (seconds per reque
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import re
@@ -30,6 +38,7 @@ from importlib.metadata import version
 
 from persona_lib.backends._base import Completion, Conversation, SamplingParams
 from persona_lib.backends._chat import overflow_message, prepare_conversation
+from persona_lib.backends._labels import distribution_completion, shared_leading_whitespace
 from persona_lib.config import ModelConfig
 
 _CONTEXT_ERROR_HINTS = ("context length", "context_length", "maximum context", "too long", "context window")
@@ -79,6 +88,7 @@ class OpenAIBackend:
         self.retry_base_delay = float(config.extra.get("retry_base_delay", 1.0))
         self.retry_max_delay = float(config.extra.get("retry_max_delay", 60.0))
         self.request_options = dict(config.extra.get("request_options", {}))
+        self.top_logprobs = int(config.extra.get("top_logprobs", 20))
         self.client = OpenAI(
             base_url=config.base_url,
             api_key=os.environ.get(config.api_key_env) or "EMPTY",
@@ -110,6 +120,8 @@ class OpenAIBackend:
             messages = prepare_conversation(conversation, self.config)
         except ValueError as err:
             return Completion("", 0, 0, "error", error=str(err))
+        if params.score_labels:
+            return self._label_distribution(messages, params)
         completion = self._request_with_retries(messages, params, params.max_new_tokens)
         numbers = completion.extra.pop("context_numbers", None)
         if completion.finish_reason == "context_overflow" and numbers and numbers[0] < numbers[1]:
@@ -118,17 +130,51 @@ class OpenAIBackend:
             completion.extra.pop("context_numbers", None)
         return completion
 
-    def _request_with_retries(self, messages: Conversation, params: SamplingParams, budget: int) -> Completion:
+    def _label_distribution(self, messages: Conversation, params: SamplingParams) -> Completion:
+        labels = params.score_labels
+        stripped = [label.strip() for label in labels]
+        prefix = (params.answer_prefix or "") + shared_leading_whitespace(labels)
+        body: dict = {}
+        if prefix:
+            messages = [*messages, {"role": "assistant", "content": prefix}]
+            body = {"continue_final_message": True, "add_generation_prompt": False}
+        completion = self._request_with_retries(
+            messages, params, 1, logprobs={"logprobs": True, "top_logprobs": self.top_logprobs}, extra_body=body
+        )
+        if not completion.ok:
+            return completion
+        top = completion.extra.get("top_logprobs")
+        if not top:
+            return Completion(
+                "", completion.prompt_tokens, 0, "error",
+                error=f"the server at {self.config.base_url} returned no log-probabilities; label distributions need "
+                "`logprobs`/`top_logprobs` (and `continue_final_message` for an answer prefix, as `vllm serve` has); "
+                "set judging.mode: generate for this judge",
+            )
+        probabilities = [0.0] * len(labels)
+        for token, logprob in top:
+            if token.strip() in stripped:
+                probabilities[stripped.index(token.strip())] += math.exp(logprob)
+        logprobs = [math.log(p) if p > 0 else float("-inf") for p in probabilities]
+        return distribution_completion(labels, logprobs, completion.prompt_tokens)
+
+    def _request_with_retries(
+        self,
+        messages: Conversation,
+        params: SamplingParams,
+        budget: int,
+        logprobs: dict | None = None,
+        extra_body: dict | None = None,
+    ) -> Completion:
         import openai
 
+        body = dict(extra_body or {})
+        if params.truncate_prompt_tokens is not None:
+            body["truncate_prompt_tokens"] = params.truncate_prompt_tokens
         attempts = 0
         while True:
             attempts += 1
             try:
-                truncation = (
-                    {} if params.truncate_prompt_tokens is None
-                    else {"extra_body": {"truncate_prompt_tokens": params.truncate_prompt_tokens}}
-                )
                 response = self.client.chat.completions.create(
                     model=self.model,
                     messages=messages,
@@ -136,7 +182,8 @@ class OpenAIBackend:
                     top_p=params.top_p,
                     max_tokens=budget,
                     seed=params.seed,
-                    **truncation,
+                    **({"extra_body": body} if body else {}),
+                    **(logprobs or {}),
                     **self.request_options,
                 )
                 return self._to_completion(response, attempts)
@@ -178,12 +225,16 @@ class OpenAIBackend:
         choice = response.choices[0]
         usage = response.usage
         finish = "length" if choice.finish_reason == "length" else "stop"
+        extra = {"attempts": attempts, "server_finish_reason": choice.finish_reason}
+        content = getattr(choice.logprobs, "content", None) if choice.logprobs is not None else None
+        if content:
+            extra["top_logprobs"] = [(entry.token, entry.logprob) for entry in content[0].top_logprobs or []]
         return Completion(
             text=choice.message.content or "",
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
             finish_reason=finish,
-            extra={"attempts": attempts, "server_finish_reason": choice.finish_reason},
+            extra=extra,
         )
 
 

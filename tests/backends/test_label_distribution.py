@@ -56,3 +56,33 @@ def test_stored_distributions_round_trip_and_renormalise():
     assert failed.finish_reason == "error" and "none of the labels" in failed.error
     with pytest.raises(ValueError, match="not a stored label distribution"):
         decode_label_distribution("RESULT: 3")
+
+
+@pytest.mark.slow
+def test_openai_distribution_matches_the_local_model(openai_backend, transformers_backend):
+    """Through the live test server (top log-probabilities, continued assistant prefix) the distribution is the
+    one the same model gives locally."""
+    from persona_lib.backends import SamplingParams, decode_label_distribution
+
+    conversation = [{"role": "user", "content": "Rate the reply 'Get lost.' for politeness. **Result:** <1 to 5>"}]
+    params = SamplingParams(max_new_tokens=1, answer_prefix="**Result:**", score_labels=(" 1", " 2", " 3", " 4", " 5"))
+
+    remote = decode_label_distribution(openai_backend.generate([conversation], params)[0].text)[0]
+    local = decode_label_distribution(transformers_backend.generate([conversation], params)[0].text)[0]
+
+    assert max(abs(remote[label] - local[label]) for label in local) < 1e-3
+
+
+@pytest.mark.slow
+def test_openai_distribution_without_logprobs_names_the_fix(openai_server, make_openai_config):
+    """A server that ignores logprobs (here: the request asks for none, as a proxy would strip them) gets an error
+    completion naming judging.mode: generate."""
+    from persona_lib.backends import SamplingParams, create_backend
+
+    backend = create_backend(make_openai_config(openai_server.base_url, top_logprobs=0))
+    params = SamplingParams(max_new_tokens=1, answer_prefix="**Result:**", score_labels=(" yes", " no"))
+
+    completion = backend.generate([[{"role": "user", "content": "Is it raining?"}]], params)[0]
+
+    assert completion.finish_reason == "error"
+    assert "no log-probabilities" in completion.error and "judging.mode: generate" in completion.error
