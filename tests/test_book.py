@@ -19,12 +19,12 @@ import socket
 import subprocess
 import sys
 import threading
+import tomllib
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import nbformat
 import pytest
-import tomllib
 import yaml
 
 from persona_lib.book import BOOK_RUN_DIR, PIPELINE_NOTEBOOK_DIR, assemble_book, build_book, publish_book
