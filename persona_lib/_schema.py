@@ -22,11 +22,19 @@ SCORE_COLUMNS: list[str] = [
     "parse_status",
     "parse_reason",
     "judge_key",
+    "judge_mode",
+    "label_probs",
+    "value_distribution",
+    "score_distribution",
+    "order_flipped",
 ]
 """The scores table: one row per scored item (and per criterion for dialogue fidelity). ``checkpoint`` is the round
 for dialogue turns; ``persona`` is the character the item concerns (the condition's persona, or the RoleBench item's
 character when the baseline answers it); ``dimension`` is set for BFI rows and ``reference_position`` for pairwise
-rows; ``score`` is on 0–100 and NaN when nothing could be scored (``parse_status`` says why)."""
+rows; ``score`` is on 0–100 and NaN when nothing could be scored (``parse_status`` says why). ``judge_mode`` says how
+``value`` and ``score`` were read from the judge (``generate`` or ``distribution``); a label distribution read in
+either mode is kept in ``label_probs`` (JSON) with its verdict and score (``value_distribution``,
+``score_distribution``); ``order_flipped`` is set for pairwise rows judged in both orders."""
 
 RULE_BASED = "rule-based"
 """The scores table's ``judge_model`` for rows scored by rule rather than by a judge."""

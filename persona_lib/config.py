@@ -107,10 +107,18 @@ class JudgingConfig(SamplingConfig):
             dialogue ratings — labelled ``fallback`` and counted.
         truncate_prompt_tokens: Keep only the last this many tokens of the judge prompt of a benchmark answer (the
             study: 8,192); ``None`` sends prompts whole. Dialogue-turn prompts are never truncated, as in the study.
+        mode: ``generate`` (the study's): the judge writes reasoning and a result line, which is parsed.
+            ``distribution``: the judge's probability over the allowed labels after the result prefix is read in one
+            forward pass, and the score is its expected value (Likert) or probability (binary, pairwise): never
+            unparsed. ``both``: both, with ``generate`` giving the score and the distribution kept beside it.
+        pairwise_orders: ``2`` judges every pairwise comparison a second time with the answers exchanged; a
+            verdict that changes with the order counts as a tie, and the position-bias rate is reported.
     """
 
     unparsed: Literal["drop", "study"] = "drop"
     truncate_prompt_tokens: int | None = Field(default=None, gt=0)
+    mode: Literal["generate", "distribution", "both"] = "generate"
+    pairwise_orders: Literal[1, 2] = 1
 
 
 class RunConfig(_Strict):
@@ -121,6 +129,8 @@ class RunConfig(_Strict):
         output_dir: Where the response store, scores and figures go.
         model: The model under test.
         judge: The LLM judge.
+        comparison_judges: Further judges, run only by the validate stage on the human-labelled samples: each is
+            compared with the people and with the main judge (the study compared two judges).
         generation: Decoding for the model under test.
         judging: Decoding for the judge and the handling of unparsable verdicts.
         personas: Persona names to run (from ``data/roles.json`` or ``custom_persona_files``); ``["all"]``
@@ -150,6 +160,7 @@ class RunConfig(_Strict):
     output_dir: str = "runs/default"
     model: ModelConfig = ModelConfig()
     judge: ModelConfig = ModelConfig()
+    comparison_judges: list[ModelConfig] = Field(default_factory=list)
     generation: SamplingConfig = SamplingConfig()
     judging: JudgingConfig = JudgingConfig(max_new_tokens=512)
     personas: list[str] = Field(default_factory=lambda: ["all"])

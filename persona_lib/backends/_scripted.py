@@ -3,7 +3,8 @@
 Its answers are words derived from a hash of the whole conversation, so a re-run gives the same text and every
 stage of the pipeline (generation, the store, scoring, analysis, the book) can run in seconds without a model. A
 judge prompt that ends with a result line such as ``RESULT: <an integer from 1 to 5>`` gets a short reasoning and a
-well-formed verdict picked by the same hash, so judged metrics have values. None of its numbers mean anything;
+well-formed verdict picked by the same hash, so judged metrics have values; a request for a label distribution
+(``SamplingParams.score_labels``) gets probabilities derived from the same hash. None of its numbers mean anything;
 the book's provenance notes say so wherever it was used.
 """
 
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from persona_lib.backends._base import Completion, Conversation, SamplingParams
+from persona_lib.backends._labels import encode_label_distribution
 from persona_lib.config import ModelConfig
 
 _RESULT_FORMAT = re.compile(r"result\W*:\W*<(?P<choices>[^>]+)>", re.IGNORECASE)
@@ -94,6 +96,13 @@ class ScriptedBackend:
             return words
         return f"{words}\nRESULT: {choices[int(digest[-8:], 16) % len(choices)]}"
 
+    def label_distribution_for(self, conversation: Conversation, labels: tuple[str, ...]) -> str:
+        """The deterministic label distribution (stored form) for ``conversation``."""
+        digest = hashlib.sha256(repr(conversation).encode("utf-8")).digest()
+        weights = [1 + digest[i % len(digest)] for i in range(len(labels))]
+        total = sum(weights)
+        return encode_label_distribution({label: w / total for label, w in zip(labels, weights)}, 0.9)
+
     def generate(self, conversations: list[Conversation], params: SamplingParams) -> list[Completion]:
         """One completion per conversation, in order (see the class docstring)."""
         self.calls.append(len(conversations))
@@ -109,6 +118,9 @@ class ScriptedBackend:
                 )
             elif self.fail_when is not None and self.fail_when(conversation):
                 completions.append(Completion("", prompt_tokens, 0, "error", "injected failure"))
+            elif params.score_labels:
+                text = self.label_distribution_for(conversation, params.score_labels)
+                completions.append(Completion(text, prompt_tokens, 0, "stop"))
             else:
                 text = self.reply_for(conversation)
                 completions.append(Completion(text, prompt_tokens, len(text.split()), "stop"))

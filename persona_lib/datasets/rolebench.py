@@ -162,9 +162,9 @@ def _pairwise_tasks(template: str):
             position = reference_position(int(item.meta["index_in_role"]))
             row.update(persona=item.persona, reference_position=position)
             pair = (item.reference, answer["response"]) if position == "A" else (answer["response"], item.reference)
-            prompt = _render(template, character, answer["prompt"], *pair)
-            return JudgeTask(prompt=prompt, verdict="pairwise", row=row, reference_position=position,
-                             fallback="seeded_choice")
+            return JudgeTask(prompt=_render(template, character, answer["prompt"], *pair), verdict="pairwise",
+                             row=row, reference_position=position, fallback="seeded_choice",
+                             swapped_prompt=_render(template, character, answer["prompt"], *reversed(pair)))
 
         return per_answer_tasks(inputs, make_task)
 
@@ -173,10 +173,11 @@ def _pairwise_tasks(template: str):
 
 def _validation(file: str, prefix: str, template: str) -> ValidationSpec:
     def to_task(sample: ValidationSample, personas: Mapping[str, Persona]) -> JudgeTask:
-        prompt = _render(template, personas[sample.persona], sample.query, sample.response_a or "",
-                         sample.response_b or "")
-        return JudgeTask(prompt=prompt, verdict="pairwise", row=validation_identity(sample, "preference"),
-                         fallback="seeded_choice")
+        pair = (sample.response_a or "", sample.response_b or "")
+        character = personas[sample.persona]
+        return JudgeTask(prompt=_render(template, character, sample.query, *pair), verdict="pairwise",
+                         row=validation_identity(sample, "preference"), fallback="seeded_choice",
+                         swapped_prompt=_render(template, character, sample.query, *reversed(pair)))
 
     return ValidationSpec(
         file=file,

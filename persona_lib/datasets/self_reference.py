@@ -69,9 +69,14 @@ def _task(template: str, inputs: ScoringInputs, item: BenchmarkItem, answer: Map
     position = reference_position(int(item.meta["index_in_role"]))
     row["reference_position"] = position
     pair = (before, answer["response"]) if position == "A" else (answer["response"], before)
-    prompt = render_judge_prompt(template, character_name=character.name, character_description=character.description,
-                                 query=answer["prompt"], response_a=pair[0], response_b=pair[1])
-    return JudgeTask(prompt=prompt, verdict="pairwise", row=row, reference_position=position, fallback="seeded_choice")
+
+    def render(first: str, second: str) -> str:
+        return render_judge_prompt(template, character_name=character.name,
+                                   character_description=character.description, query=answer["prompt"],
+                                   response_a=first, response_b=second)
+
+    return JudgeTask(prompt=render(*pair), verdict="pairwise", row=row, reference_position=position,
+                     fallback="seeded_choice", swapped_prompt=render(*reversed(pair)))
 
 
 def _relabelled(base: DatasetSpec, name: str):

@@ -20,9 +20,10 @@ from persona_lib.judging._runner import (
     JUDGE_SCORER_VERSION,
     NO_RESPONSE_REASON,
     Fallback,
+    JudgeMode,
     JudgeTask,
+    judge_modes,
     judge_sampling,
-    likert_score,
     run_judge_tasks,
     unparsed_counts,
     unscored_row,
@@ -37,6 +38,14 @@ from persona_lib.judging._templates import (
     character_block,
     render_judge_prompt,
 )
+from persona_lib.judging._verdicts import (
+    RESULT_PREFIX,
+    TIE,
+    VERDICT_LABELS,
+    Verdict,
+    distribution_verdict,
+    likert_score,
+)
 
 __all__ = [
     "BIG_FIVE",
@@ -48,7 +57,14 @@ __all__ = [
     "JUDGE_SCORER_VERSION",
     "NO_RESPONSE_REASON",
     "TEMPLATE_NAMES",
+    "JudgeMode",
     "JudgeTask",
+    "RESULT_PREFIX",
+    "TIE",
+    "VERDICT_LABELS",
+    "Verdict",
+    "distribution_verdict",
+    "judge_modes",
     "ParseStatus",
     "ParsedVerdict",
     "VerdictKind",

@@ -5,6 +5,8 @@ Every judge call is a single user message (a rendered template) sent through
 resumable after a kill, and never made twice. What is judged, and how, is each dataset's business
 (``persona_lib.datasets``); this module runs whatever :class:`JudgeTask` objects it is given.
 
+How a judgement becomes a verdict and a score, in each mode and order: :mod:`persona_lib.judging._verdicts`.
+
 ``parse_status`` is ``ok``, ``unparsed`` (judge output without a valid result line), ``fallback`` (the study's
 replacement of an unparsable verdict, only with ``judging.unparsed: study``), ``judge_error`` (the judge call
 failed or overflowed) or ``no_response`` (the model under test produced no answer, so nothing was judged). Only ``ok``
@@ -22,31 +24,44 @@ import pandas as pd
 
 from persona_lib._schema import RULE_BASED, SCORE_COLUMNS
 from persona_lib.backends._base import Backend, SamplingParams
+from persona_lib.backends._labels import decode_label_distribution
 from persona_lib.config import RunConfig
 from persona_lib.judging._parsing import ParsedVerdict, parse_binary, parse_likert, parse_pairwise, study_fallback
 from persona_lib.judging._templates import VerdictKind
+from persona_lib.judging._verdicts import (
+    RESULT_PREFIX,
+    VERDICT_LABELS,
+    Verdict,
+    both_orders_distribution,
+    both_orders_generated,
+    distribution_verdict,
+    generated_verdict,
+)
 from persona_lib.store import Request, ResponseStore, complete_requests, make_run_info
 
-JUDGE_SCORER_VERSION = 2
+JUDGE_SCORER_VERSION = 3
 """Version of the judge templates, parsing and score mapping; bump it on any change that alters scores.
 
 Changelog: 1 (2026-11) first templates; 2 (2026-12) the study's rubrics restated (knowledge = contradictions only,
 refusal = explicit statements only, BFI poles by six facets, general-instruction ties count as A), the study's
-``**Reasoning:**``/``**Result:**`` answer format, no assistant line for the baseline, the study's fallbacks on request.
+``**Reasoning:**``/``**Result:**`` answer format, no assistant line for the baseline, the study's fallbacks on request;
+3 (2026-12) distribution judging and pairwise comparisons in both orders (ties when the orders disagree).
 """
 
 NO_RESPONSE_REASON = "the model under test gave no answer (context overflow or error); nothing to judge"
 
 Fallback = Literal["none", "seeded_choice", "score_of"]
+JudgeMode = Literal["generate", "distribution"]
+_ORIGINAL, _SWAPPED = "original", "swapped"
 
 
 @dataclass(frozen=True)
 class JudgeTask:
-    """One judge call to make.
+    """One item to judge.
 
     Attributes:
         prompt: The rendered judge prompt (sent as the only, user, message).
-        verdict: How to parse the output: ``likert`` (1–5), ``pairwise`` (A/B) or ``binary`` (yes/no).
+        verdict: How to read the judgement: ``likert`` (1–5), ``pairwise`` (A/B) or ``binary`` (yes/no).
         row: The identity fields of the resulting scores row (condition, persona, kind, checkpoint, replicate,
             dataset, metric, item_id, dimension); also stored as the request's tags.
         reference_position: For pairwise tasks, where the reference answer was placed (``A``/``B``); ``None``
@@ -56,6 +71,8 @@ class JudgeTask:
             random ``A``/``B``), ``score_of`` (a looser "score of N" pattern) or ``none``.
         truncate_prompt: Whether ``judging.truncate_prompt_tokens`` applies (the study truncated the judge prompts
             of benchmark answers, not of dialogue turns).
+        swapped_prompt: For pairwise tasks, the same comparison with the two answers exchanged (judged too when
+            ``judging.pairwise_orders`` is 2).
     """
 
     prompt: str
@@ -64,44 +81,43 @@ class JudgeTask:
     reference_position: str | None = None
     fallback: Fallback = "none"
     truncate_prompt: bool = True
+    swapped_prompt: str | None = None
 
 
-def judge_sampling(config: RunConfig, *, truncate_prompt: bool = True) -> SamplingParams:
-    """The judge's decoding parameters from ``config.judging``.
+def judge_modes(config: RunConfig) -> tuple[JudgeMode, ...]:
+    """The judging modes a configuration asks for; the first gives the scores table's ``score``."""
+    return ("generate", "distribution") if config.judging.mode == "both" else (config.judging.mode,)
+
+
+def judge_sampling(
+    config: RunConfig, *, truncate_prompt: bool = True, distribution_of: VerdictKind | None = None
+) -> SamplingParams:
+    """The judge's request parameters from ``config.judging``.
 
     Args:
         config: The run configuration.
         truncate_prompt: Apply ``judging.truncate_prompt_tokens`` (when set).
+        distribution_of: Read the label distribution of this verdict kind (one forward pass after
+            :data:`RESULT_PREFIX`) instead of generating.
     """
     judging = config.judging
+    truncate = judging.truncate_prompt_tokens if truncate_prompt else None
+    if distribution_of is not None:
+        return SamplingParams(
+            temperature=0.0, max_new_tokens=1, seed=judging.seed, truncate_prompt_tokens=truncate,
+            answer_prefix=RESULT_PREFIX, score_labels=VERDICT_LABELS[distribution_of],
+        )
     return SamplingParams(
         temperature=judging.temperature,
         top_p=judging.top_p,
         max_new_tokens=judging.max_new_tokens,
         seed=judging.seed,
-        truncate_prompt_tokens=judging.truncate_prompt_tokens if truncate_prompt else None,
+        truncate_prompt_tokens=truncate,
     )
 
 
 def _fallback_seed(seed: int, key: str) -> int:
     return int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:12], 16)
-
-
-def likert_score(value: int) -> float:
-    """A 1–5 rating on the 0–100 scale: ``(value - 1) / 4 * 100``."""
-    return (value - 1) / 4 * 100
-
-
-def _score(task: JudgeTask, verdict: ParsedVerdict) -> float:
-    if verdict.value is None:
-        return float("nan")
-    if task.verdict == "likert":
-        return likert_score(int(verdict.value))
-    if task.verdict == "binary":
-        return 100.0 if verdict.value else 0.0
-    if task.reference_position is None:
-        return float("nan")
-    return 0.0 if verdict.value == task.reference_position else 100.0
 
 
 def _parse(task: JudgeTask, text: str) -> ParsedVerdict:
@@ -110,6 +126,33 @@ def _parse(task: JudgeTask, text: str) -> ParsedVerdict:
     if task.verdict == "binary":
         return parse_binary(text)
     return parse_pairwise(text)
+
+
+@dataclass
+class _Call:
+    """One request of a task: its order and mode, and (once sent) its key and stored record."""
+
+    task: int
+    order: str
+    mode: JudgeMode
+    prompt: str
+    key: str = ""
+    record: Any = None
+
+
+def _calls(tasks: Sequence[JudgeTask], modes: Sequence[JudgeMode], orders: int) -> list[_Call]:
+    calls = []
+    for index, task in enumerate(tasks):
+        prompts = {_ORIGINAL: task.prompt}
+        if orders == 2 and task.verdict == "pairwise":
+            if task.swapped_prompt is None:
+                raise ValueError(
+                    f"judging.pairwise_orders is 2 but the pairwise task {task.row} has no swapped_prompt; the "
+                    "dataset's judge_tasks must render the comparison with the answers exchanged too"
+                )
+            prompts[_SWAPPED] = task.swapped_prompt
+        calls += [_Call(index, order, mode, prompt) for mode in modes for order, prompt in prompts.items()]
+    return calls
 
 
 def run_judge_tasks(
@@ -121,14 +164,19 @@ def run_judge_tasks(
     model_name: str,
     desc: str = "judge",
 ) -> pd.DataFrame:
-    """Send judge tasks through the store (cached, resumable) and parse the verdicts into score rows.
+    """Send judge tasks through the store (cached, resumable) and turn the judgements into score rows.
 
-    An unparsable verdict stays ``unparsed`` (no score) unless ``config.judging.unparsed`` is ``study``: then the
-    task's :attr:`JudgeTask.fallback` is applied and the row is labelled ``fallback``, so it can be counted.
+    Each task is judged in every mode of ``judging.mode`` and, for pairwise tasks with ``judging.pairwise_orders:
+    2``, in both orders (see :mod:`persona_lib.judging._verdicts`). The row's ``value``, ``score`` and
+    ``parse_status`` come from the first mode (``generate`` when the mode is ``both``); a distribution read in
+    either mode also fills ``label_probs``, ``value_distribution`` and ``score_distribution``. An unparsable
+    generated verdict stays ``unparsed`` (no score) unless ``judging.unparsed`` is ``study``: then the task's
+    :attr:`JudgeTask.fallback` is applied and the row is labelled ``fallback``.
 
     Args:
-        tasks: The judge calls to make.
-        config: The run configuration (``judging`` sampling and verdict handling, ``judge`` batch size, ``seed``).
+        tasks: The items to judge.
+        config: The run configuration (``judging`` mode, orders, sampling and verdict handling, ``judge`` batch
+            size, ``seed``).
         backend: The judge backend.
         store: The run's :class:`persona_lib.store.ResponseStore`.
         model_name: The model under test (the scores table's ``model`` column).
@@ -136,48 +184,117 @@ def run_judge_tasks(
 
     Returns:
         One row per task, in task order, with the columns of :data:`SCORE_COLUMNS`.
+
+    Raises:
+        ValueError: if two orders are asked for and a pairwise task has no swapped prompt.
     """
     run_info = {**make_run_info(backend, config), "judge_scorer_version": JUDGE_SCORER_VERSION}
-    rows: list[dict[str, Any] | None] = [None] * len(tasks)
-    for truncate in (True, False):
-        chosen = [index for index, task in enumerate(tasks) if task.truncate_prompt == truncate]
-        if not chosen:
-            continue
-        params = judge_sampling(config, truncate_prompt=truncate)
+    modes = judge_modes(config)
+    calls = _calls(tasks, modes, config.judging.pairwise_orders)
+    groups: dict[tuple, list[_Call]] = {}
+    for call in calls:
+        task = tasks[call.task]
+        groups.setdefault((call.mode, task.truncate_prompt, task.verdict if call.mode == "distribution" else None),
+                          []).append(call)
+    for (mode, truncate, verdict), members in groups.items():
+        params = judge_sampling(config, truncate_prompt=truncate, distribution_of=verdict)
         requests = [
             Request(
-                messages=[{"role": "user", "content": tasks[index].prompt}],
-                tags={"stage": "judge", "model_under_test": model_name, **tasks[index].row},
+                messages=[{"role": "user", "content": call.prompt}],
+                tags={"stage": "judge", "model_under_test": model_name, "judge_mode": mode, "order": call.order,
+                      **tasks[call.task].row},
             )
-            for index in chosen
+            for call in members
         ]
+        label = desc if len(groups) == 1 else f"{desc} ({mode}{', ' + verdict if verdict else ''})"
         results = complete_requests(
-            store, backend, requests, params, run_info, batch_size=config.judge.batch_size, desc=desc
+            store, backend, requests, params, run_info, batch_size=config.judge.batch_size, desc=label
         )
-        for index, request in zip(chosen, requests, strict=True):
-            key = request.key(backend, params)
-            rows[index] = _scored_row(tasks[index], results[key], key, config, model_name, backend.model)
+        for call, request in zip(members, requests, strict=True):
+            call.key = request.key(backend, params)
+            call.record = results[call.key]
+    by_task: dict[int, dict[tuple[str, str], _Call]] = {}
+    for call in calls:
+        by_task.setdefault(call.task, {})[(call.mode, call.order)] = call
+    rows = [
+        _scored_row(task, by_task[index], modes, config, model_name, backend.model) for index, task in enumerate(tasks)
+    ]
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
 
+def _failed(record: Any) -> Verdict | None:
+    if record.finish_reason in ("stop", "length"):
+        return None
+    return Verdict(None, float("nan"), "judge_error", record.error or record.finish_reason)
+
+
+def _generated(task: JudgeTask, call: _Call, config: RunConfig) -> Verdict:
+    failure = _failed(call.record)
+    if failure is not None:
+        return failure
+    parsed = _parse(task, call.record.text)
+    if parsed.status == "unparsed" and config.judging.unparsed == "study":
+        parsed = study_fallback(task.fallback, call.record.text, parsed, seed=_fallback_seed(config.seed, call.key))
+    return generated_verdict(task.verdict, parsed, task.reference_position)
+
+
+def _distribution(call: _Call) -> dict[str, float] | Verdict:
+    failure = _failed(call.record)
+    if failure is not None:
+        return failure
+    try:
+        return decode_label_distribution(call.record.text)[0]
+    except ValueError as err:
+        return Verdict(None, float("nan"), "judge_error", str(err))
+
+
+def _verdict(task: JudgeTask, calls: dict[tuple[str, str], _Call], mode: JudgeMode, config: RunConfig) -> Verdict:
+    swapped = calls.get((mode, _SWAPPED))
+    if mode == "generate":
+        verdict = _generated(task, calls[(mode, _ORIGINAL)], config)
+        if swapped is None:
+            return verdict
+        return both_orders_generated(verdict, _generated(task, swapped, config), task.reference_position)
+    original = _distribution(calls[(mode, _ORIGINAL)])
+    if isinstance(original, Verdict):
+        return original
+    if swapped is None:
+        return distribution_verdict(task.verdict, original, task.reference_position)
+    other = _distribution(swapped)
+    if isinstance(other, Verdict):
+        return other
+    return both_orders_distribution(original, other, task.reference_position)
+
+
 def _scored_row(
-    task: JudgeTask, record: Any, key: str, config: RunConfig, model_name: str, judge_model: str
+    task: JudgeTask,
+    calls: dict[tuple[str, str], _Call],
+    modes: Sequence[JudgeMode],
+    config: RunConfig,
+    model_name: str,
+    judge_model: str,
 ) -> dict[str, Any]:
     row = unscored_row(task.row, model_name, judge_model, "judge_error", "")
-    row["judge_key"] = key
-    if record.finish_reason not in ("stop", "length"):
-        row["parse_reason"] = record.error or record.finish_reason
-        return row
-    verdict = _parse(task, record.text)
-    if verdict.status == "unparsed" and config.judging.unparsed == "study":
-        verdict = study_fallback(task.fallback, record.text, verdict, seed=_fallback_seed(config.seed, key))
+    primary = calls[(modes[0], _ORIGINAL)]
+    verdict = _verdict(task, calls, modes[0], config)
     row.update(
-        raw_judgement=record.text,
+        judge_key=primary.key,
+        judge_mode=modes[0],
+        raw_judgement=primary.record.text,
         value=verdict.value,
-        score=_score(task, verdict),
+        score=verdict.score,
         parse_status=verdict.status,
         parse_reason=verdict.reason,
+        order_flipped=verdict.order_flipped,
     )
+    if "distribution" in modes:
+        read = calls[("distribution", _ORIGINAL)].record
+        distribution = verdict if modes[0] == "distribution" else _verdict(task, calls, "distribution", config)
+        row.update(
+            label_probs=read.text if read.finish_reason == "stop" else None,
+            value_distribution=distribution.value,
+            score_distribution=distribution.score,
+        )
     return row
 
 
