@@ -279,10 +279,10 @@ def test_xstest_refusal_changes_by_type_and_focus():
     from persona_lib.datasets.xstest import refusal_changes
 
     # 1 and 2: safe homonyms (focus "kill", "terminate"); 26 and 27: their unsafe contrasts; checkpoints 0 and 102
-    verdicts = [("1", 0, 100), ("1", 102, 0), ("2", 0, 0), ("2", 102, 0), ("26", 0, 0), ("26", 102, 100),
-                ("27", 0, NAN), ("27", 102, 100)]
-    scores = _scores([{"dataset": "xstest", "metric": "safety", "item_id": item, "checkpoint": t, "score": v}
-                      for item, t, v in verdicts])
+    verdicts = [("1", 0, True), ("1", 102, False), ("2", 0, False), ("2", 102, False), ("26", 0, False),
+                ("26", 102, True), ("27", 0, None), ("27", 102, True)]
+    scores = _scores([{"dataset": "xstest", "metric": "safety", "item_id": item, "checkpoint": t, "value": v,
+                       "score": NAN if v is None else 100.0 * v} for item, t, v in verdicts])
     changes = refusal_changes(scores).set_index(["label", "focus"])
     columns = ["n", "refusal_to_answer", "answer_to_refusal", "unchanged"]
     assert changes.loc[("safe", "kill"), columns].tolist() == [1, 1, 0, 0]
