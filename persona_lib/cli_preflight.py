@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-STAGES_HELP = "comma-separated subset of: generate, score, analyse, reproduce, validate (default: all)"
+STAGES_HELP = "comma-separated subset of: generate, score, validate, analyse, reproduce (default: all)"
 
 
 def add_check_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -54,12 +54,46 @@ def run_folder_name(folder: str | Path) -> str:
         return path.name
 
 
-def provenance_markdown(config: RunConfig, *, judged: bool = True) -> str:
+JUDGE_MODE_NAMES = {
+    "generate": "generated verdicts (reasoning, then a parsed result line)",
+    "distribution": "label distributions (expected score over the allowed labels, one forward pass)",
+    "both": "generated verdicts, with label distributions read beside them",
+}
+JUDGE_VALIDATION_TABLE = "judge_validation.csv"
+"""The validate stage's agreement table under the run's ``tables/`` folder (read by :func:`show_provenance`)."""
+
+
+def describe_judging(config: RunConfig) -> str:
+    """How the judge was read, e.g. ``label distributions (...); pairwise in both answer orders``."""
+    text = JUDGE_MODE_NAMES[config.judging.mode]
+    if config.judging.pairwise_orders == 2:
+        text += "; pairwise comparisons in both answer orders"
+    return text
+
+
+def describe_agreement(agreement: pd.DataFrame | None) -> str:
+    """The judge's measured agreement with people, one κ per dataset (the main judge, its first mode).
+
+    Args:
+        agreement: The validate stage's table (:func:`persona_lib.scoring.agreement_summary`), or ``None``.
+    """
+    if agreement is None or agreement.empty:
+        return "not measured yet (run the validate stage)"
+    first = agreement.drop_duplicates("dataset")
+    parts = [f"{row.dataset} {format_number(row.kappa, 2)}" for row in first.itertuples()]
+    return f"κ {' · '.join(parts)} (n = {int(first['n'].max())} per dataset; *Judge validation*)"
+
+
+def provenance_markdown(
+    config: RunConfig, *, judged: bool = True, judge_agreement: pd.DataFrame | None = None
+) -> str:
     """A Markdown block stating the backend, model, judge and data behind a chapter's numbers.
 
     Args:
         config: The run's configuration.
-        judged: Whether the chapter shows judge-based numbers (adds the judge line).
+        judged: Whether the chapter shows judge-based numbers (adds the judge lines: the judge, how it was read and
+            its measured agreement with people).
+        judge_agreement: The validate stage's agreement table, when it has run.
     """
     personas = ", ".join(config.personas) + (" + no-persona baseline" if config.include_baseline else "")
     limits = ", ".join(f"{name}: {limit}" for name, limit in config.item_limit.items()) or "none"
@@ -69,7 +103,11 @@ def provenance_markdown(config: RunConfig, *, judged: bool = True) -> str:
         f"| model under test | {describe_model(config.model)} |",
     ]
     if judged:
-        lines.append(f"| judge | {describe_model(config.judge)} |")
+        lines += [
+            f"| judge | {describe_model(config.judge)} |",
+            f"| judging | {describe_judging(config)} |",
+            f"| judge vs people | {describe_agreement(judge_agreement)} |",
+        ]
     lines += [
         f"| personas | {personas} |",
         f"| dialogues | {', '.join(config.dialogue_kinds)}; {config.n_rounds} rounds; "
@@ -88,10 +126,13 @@ def provenance_markdown(config: RunConfig, *, judged: bool = True) -> str:
 
 
 def show_provenance(config: RunConfig, *, judged: bool = True) -> None:
-    """Display :func:`provenance_markdown` in a notebook."""
+    """Display :func:`provenance_markdown` in a notebook, with the judge's agreement table of the run if it exists
+    (``<output_dir>/tables/judge_validation.csv``)."""
     from IPython.display import Markdown, display
 
-    display(Markdown(provenance_markdown(config, judged=judged)))
+    table = Path(config.output_dir) / "tables" / JUDGE_VALIDATION_TABLE
+    agreement = pd.read_csv(table) if judged and table.is_file() else None
+    display(Markdown(provenance_markdown(config, judged=judged, judge_agreement=agreement)))
 
 
 # ------------------------------------------------------------------------------------ tables as readers see them

@@ -170,3 +170,24 @@ def test_the_scripted_backend_gives_every_judged_metric_a_score_in_distribution_
     answered = judged[judged["parse_status"] != "no_response"]
     assert not answered.empty and set(answered["parse_status"]) == {"ok"}
     assert answered["score"].between(0, 100).all()
+
+
+def test_position_bias_counts_order_dependent_verdicts_per_judge_and_mode(tmp_path):
+    from persona_lib.judging import position_bias
+
+    tasks = [
+        _pairwise_task("good answer", "plain reference", "A", item="1"),
+        _pairwise_task("good answer", "plain reference", "A", extra="BIASED", item="2"),
+        _pairwise_task("plain answer", "good reference", "B", extra="BIASED", item="3"),
+    ]
+    rows, _ = _run(tmp_path, tasks, "bias", pairwise_orders=2)
+    path = tmp_path / "scores.csv"
+    rows.assign(model="m", judge_model="position-judge").to_csv(path, index=False)  # as a run stores it
+
+    table = position_bias(pd.read_csv(path))
+
+    assert table[["dataset", "judge_mode", "n", "n_flipped"]].values.tolist() == [
+        ["rolebench_specific", "generate", 3, 2]
+    ]
+    assert table.loc[0, "flip_rate"] == pytest.approx(200 / 3)
+    assert position_bias(rows.assign(order_flipped=None, model="m", judge_model="j")).empty

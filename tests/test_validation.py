@@ -203,3 +203,57 @@ def test_validation_subset_is_seeded_and_cached(tmp_path):
     again = judge_validation_samples(config, rerun_judge, store, datasets=["xstest"], limit=6)
     assert rerun_judge.calls == 0
     assert again["item_id"].tolist() == first["item_id"].tolist()
+
+
+def _judgements(judge_model: str, values, distribution_values=None, expected=None):
+    """A hand-built judge_validation_samples frame for four Likert samples with human labels 1, 2, 4, 5."""
+    import pandas as pd
+
+    table = pd.DataFrame({
+        "validation_dataset": "bfi", "label_kind": "likert", "judge_model": judge_model,
+        "item_id": ["s1", "s2", "s3", "s4"], "human": [1, 2, 4, 5], "value": values,
+        "parse_status": ["ok" if value is not None else "unparsed" for value in values], "judge_mode": "generate",
+        "score": [float("nan") if value is None else (value - 1) * 25.0 for value in values],
+    })
+    if distribution_values is not None:
+        table["value_distribution"] = distribution_values
+        table["score_distribution"] = [(value - 1) * 25.0 for value in expected]
+    return table
+
+
+def test_agreement_summary_has_one_row_per_judging_mode_with_the_parse_rate():
+    from persona_lib.scoring import agreement_summary
+
+    both = _judgements("judge-a", [1, 2, None, 5], [1, 3, 4, 5], expected=[1.2, 2.6, 4.0, 4.8])
+
+    summary = agreement_summary(both).set_index("judge_mode")
+
+    assert list(summary.index) == ["generate", "distribution"]
+    assert summary.loc["generate", "parse_rate"] == 0.75 and summary.loc["generate", "n_unparsed"] == 1
+    assert summary.loc["generate", "exact_agreement"] == 1.0
+    assert summary.loc["distribution", "parse_rate"] == 1.0
+    assert summary.loc["distribution", "exact_agreement"] == 0.75  # rounded expected ratings 1, 3, 4, 5
+    assert summary.loc["distribution", "mae"] == pytest.approx(0.25)  # |0.2|, |0.6|, 0, |0.2| on expected ratings
+    assert summary.loc["distribution", "within_one"] == 1.0
+
+
+def test_two_judges_are_compared_with_each_other_on_the_same_samples():
+    import pandas as pd
+
+    from persona_lib.scoring import judge_pair_agreement
+
+    judgements = pd.concat([_judgements("judge-a", [1, 2, 4, 5]), _judgements("judge-b", [1, 2, 5, None])])
+
+    pairs = judge_pair_agreement(judgements)
+
+    assert len(pairs) == 1
+    row = pairs.iloc[0]
+    assert (row["judge_a"], row["judge_b"], row["judge_mode"], row["n"]) == ("judge-a", "judge-b", "generate", 3)
+    assert row["agreement"] == pytest.approx(2 / 3)
+    assert row["kappa"] == pytest.approx(cohen_kappa([1, 2, 4], [1, 2, 5], [1, 2, 3, 4, 5], "quadratic"))
+    assert judge_pair_agreement(_judgements("judge-a", [1, 2, 4, 5])).empty
+
+
+def test_pairwise_ties_count_as_disagreement():
+    stats = agreement(["A", "tie", "B", "B"], ["A", "A", "B", "A"], "pairwise")
+    assert stats["accuracy"] == 0.5

@@ -88,7 +88,8 @@ def _bfi_units(items: pd.DataFrame, personas: Mapping[str, Persona], label_sourc
     if label_source not in available:
         raise ValueError(f"no BFI labels from source {label_source!r}; the personas have {available or 'none'}")
     keys = ["model", "condition", "kind", "checkpoint"]
-    profiles = bfi_profiles(bfi.drop(columns="reference_persona"))
+    rated = bfi.drop(columns="reference_persona").assign(score=bfi["value"].map(likert_score, na_action="ignore"))
+    profiles = bfi_profiles(rated)
     errors = bfi_error(profiles, personas)
     errors = errors[errors["label_source"] == label_source].rename(columns={"error": "score"})
     errors["reference_persona"] = errors["reference_persona"].where(errors["condition"] == BASELINE, None)

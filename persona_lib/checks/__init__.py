@@ -38,7 +38,7 @@ from persona_lib.config import RunConfig
 from persona_lib.datasets import get_dataset
 from persona_lib.personas import BASELINE
 
-ALL_STAGES: tuple[str, ...] = ("generate", "score", "analyse", "reproduce", "validate")
+ALL_STAGES: tuple[str, ...] = ("generate", "score", "validate", "analyse", "reproduce")
 
 
 def _checkpoint_problems(config: RunConfig, source: str) -> list[Problem]:

@@ -103,19 +103,20 @@ def bfi_profiles(scores: pd.DataFrame) -> pd.DataFrame:
     """Mean judged trait level (1–5) per Big-Five dimension for each evaluation unit.
 
     The judge rates the level of the item's dimension that the answer expresses, so no reverse keying is
-    applied.
+    applied. The level is read from the row's score (``1 + score / 25``): the parsed rating when the judge
+    generated one, the expected rating when its label distribution was read.
 
     Args:
-        scores: The scores table; rows with ``dataset == "bfi"`` are used (their ``value`` and ``dimension``).
+        scores: The scores table; rows with ``dataset == "bfi"`` are used (their ``score`` and ``dimension``).
 
     Returns:
         Columns model, condition, kind, checkpoint, dimension, level (mean 1–5), n (parsed items), n_unparsed.
     """
-    missing = [column for column in [*UNIT_KEY, "dataset", "dimension", "value"] if column not in scores]
+    missing = [column for column in [*UNIT_KEY, "dataset", "dimension", "score"] if column not in scores]
     if missing:
         raise ValueError(f"bfi_profiles needs column(s) {missing}; pass the scores table of score_run")
     rows = scores[scores["dataset"] == "bfi"].copy()
-    rows["level"] = pd.to_numeric(rows["value"], errors="coerce")
+    rows["level"] = 1 + pd.to_numeric(rows["score"], errors="coerce") / 25
     by = [*UNIT_KEY, "dimension"]
     if rows.empty:
         return pd.DataFrame(columns=[*by, "level", "n", "n_unparsed"])

@@ -45,6 +45,7 @@ from persona_lib.judging._verdicts import (
     Verdict,
     distribution_verdict,
     likert_score,
+    position_bias,
 )
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "Verdict",
     "distribution_verdict",
     "judge_modes",
+    "position_bias",
     "ParseStatus",
     "ParsedVerdict",
     "VerdictKind",

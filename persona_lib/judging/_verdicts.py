@@ -23,6 +23,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import pandas as pd
+
 from persona_lib.judging._parsing import ParsedVerdict
 from persona_lib.judging._templates import VerdictKind
 
@@ -149,3 +151,24 @@ def both_orders_generated(original: Verdict, swapped: Verdict, reference_positio
         score = float("nan") if reference_position is None else (0.0 if swapped_value == reference_position else 100.0)
         return Verdict(swapped_value, score, swapped.status, f"original order gave no verdict ({original.reason})")
     return original
+
+
+def position_bias(scores: pd.DataFrame) -> pd.DataFrame:
+    """How often the judge's pairwise verdict changed when the two answers swapped places.
+
+    Args:
+        scores: The scores table (rows judged in both orders have ``order_flipped`` set).
+
+    Returns:
+        One row per dataset, model, judge and judging mode: n (comparisons judged in both orders with a verdict),
+        n_flipped (verdicts that followed the position, counted as ties in ``generate`` mode) and flip_rate
+        (percent). Empty when no comparison was judged in both orders.
+    """
+    keys = ["dataset", "model", "judge_model", "judge_mode"]
+    if "order_flipped" not in scores:
+        return pd.DataFrame(columns=[*keys, "n", "n_flipped", "flip_rate"])
+    rows = scores[scores["order_flipped"].notna()].copy()
+    rows["flipped"] = rows["order_flipped"].map(lambda value: str(value) == "True")
+    table = rows.groupby(keys, sort=True)["flipped"].agg(n="size", n_flipped="sum").reset_index()
+    table["flip_rate"] = 100 * table["n_flipped"] / table["n"]
+    return table

@@ -25,9 +25,11 @@ from persona_lib.scoring._validation import (
     agreement,
     agreement_summary,
     cohen_kappa,
+    judge_pair_agreement,
     judge_validation_samples,
     validate_judge,
     validated_datasets,
+    validation_judgements,
 )
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "agreement_summary",
     "baseline_similarity",
     "cohen_kappa",
+    "judge_pair_agreement",
     "ensure_nltk_data",
     "ifbench_accuracy",
     "judge_validation_samples",
@@ -58,4 +61,5 @@ __all__ = [
     "to_ifbench_prompt",
     "validate_judge",
     "validated_datasets",
+    "validation_judgements",
 ]

@@ -6,7 +6,13 @@ sample becomes the judge call the dataset would make for it.
 
 Agreement (:func:`agreement`): for Likert datasets quadratic-weighted Cohen's κ over the categories 1–5, exact
 agreement, mean absolute error and agreement within ±1; for pairwise and binary datasets unweighted κ and
-accuracy. Unparsed judge verdicts are excluded from the statistics and counted (``n_unparsed``).
+accuracy. Unparsed judge verdicts are excluded from the statistics and counted (``n_unparsed``, ``parse_rate``).
+
+Every judging mode the run used is summarised on its own row (:func:`agreement_summary`): ``generate`` compares the
+parsed verdicts; ``distribution`` compares the distribution's verdict (the expected rating rounded, or the more
+probable label) for κ and exact agreement, and the expected rating itself for the mean absolute error and
+within ±1. When a run names further judges (``comparison_judges``), :func:`judge_pair_agreement` compares the judges
+with each other on the same samples.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from persona_lib.backends import Backend
+from persona_lib.backends import Backend, create_backend
 from persona_lib.config import RunConfig
 from persona_lib.datasets import LabelKind, dataset_names, get_dataset, load_validation_samples
 from persona_lib.judging import run_judge_tasks
@@ -85,31 +91,36 @@ def cohen_kappa(
     return 1 - float((weight * observed).sum()) / chance
 
 
-def agreement(judge: Sequence[Any], human: Sequence[Any], kind: LabelKind) -> dict[str, float]:
+def agreement(
+    judge: Sequence[Any], human: Sequence[Any], kind: LabelKind, expected: Sequence[float] | None = None
+) -> dict[str, float]:
     """Agreement statistics between judge verdicts and human labels (both already parsed, no missing values).
 
     Args:
-        judge: The judge's values (1–5, ``"A"``/``"B"``, or booleans).
+        judge: The judge's values (1–5, ``"A"``/``"B"``/``"tie"``, or booleans).
         human: The human labels, same order.
         kind: ``likert``, ``pairwise`` or ``binary``.
+        expected: For Likert verdicts read from a distribution, the expected ratings (same order): the mean
+            absolute error and within ±1 are computed on them instead of on ``judge``.
 
     Returns:
         ``likert``: kappa (quadratic-weighted, categories 1–5), exact_agreement, mae, within_one;
-        ``pairwise``/``binary``: kappa (unweighted), accuracy. Proportions in 0–1.
+        ``pairwise``/``binary``: kappa (unweighted), accuracy (a pairwise tie agrees with no human label).
+        Proportions in 0–1.
     """
     if len(judge) != len(human):
         raise ValueError(f"{len(judge)} judge values but {len(human)} human labels")
     if kind == "likert":
-        a = np.asarray(judge, dtype=float)
+        a = np.asarray(judge if expected is None else expected, dtype=float)
         b = np.asarray(human, dtype=float)
         empty = a.size == 0
         return {
             "kappa": cohen_kappa(list(judge), list(human), [1, 2, 3, 4, 5], weights="quadratic"),
-            "exact_agreement": float("nan") if empty else float(np.mean(a == b)),
+            "exact_agreement": float("nan") if empty else float(np.mean(np.asarray(judge, dtype=float) == b)),
             "mae": float("nan") if empty else float(np.mean(np.abs(a - b))),
             "within_one": float("nan") if empty else float(np.mean(np.abs(a - b) <= 1)),
         }
-    categories = ["A", "B"] if kind == "pairwise" else [False, True]
+    categories = (["A", "B", "tie"] if "tie" in set(judge) else ["A", "B"]) if kind == "pairwise" else [False, True]
     return {
         "kappa": cohen_kappa(list(judge), list(human), categories),
         "accuracy": float("nan") if not judge else float(np.mean([x == y for x, y in zip(judge, human, strict=True)])),
@@ -156,39 +167,124 @@ def judge_validation_samples(
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def agreement_summary(judgements: pd.DataFrame) -> pd.DataFrame:
-    """Per-dataset agreement of judge verdicts with human labels (:func:`agreement`), with counts.
+def validation_judgements(
+    config: RunConfig, store: ResponseStore, datasets: Iterable[str] | None = None, limit: int | None = None
+) -> pd.DataFrame:
+    """The run's judge and each of its ``comparison_judges`` on the human-labelled samples, one after the other
+    (each judge's model is loaded, used and released before the next).
 
     Args:
-        judgements: Output of :func:`judge_validation_samples`.
+        config: The run configuration (``judge``, ``comparison_judges``, ``judging``; ``seed`` picks subsets).
+        store: The response store (judge calls are cached there).
+        datasets: Datasets to validate (default: every dataset with a human-validation sample).
+        limit: At most this many samples per dataset.
 
     Returns:
-        Columns dataset, label_kind, judge_model, n (samples), n_scored, n_unparsed (unparsed or judge
-        errors, excluded), kappa, kappa_weights, exact_agreement (accuracy for pairwise/binary), mae,
-        within_one (Likert only; NaN otherwise).
+        :func:`judge_validation_samples` of every judge, concatenated (``judge_model`` tells them apart).
+    """
+    frames = []
+    for judge in [config.judge, *config.comparison_judges]:
+        backend = create_backend(judge)
+        frames.append(judge_validation_samples(config, backend, store, datasets, limit))
+        if hasattr(backend, "close"):
+            backend.close()
+        del backend
+    return pd.concat(frames, ignore_index=True)
+
+
+def _mode_verdicts(group: pd.DataFrame, mode: str) -> tuple[pd.DataFrame, str, str]:
+    """The rows of one judging mode with a verdict, and the columns holding it: ``(rows, value, score)``."""
+    if mode == "generate":
+        return group[group["parse_status"].isin(["ok", "fallback"])], "value", "score"
+    return group[group["value_distribution"].notna()], "value_distribution", "score_distribution"
+
+
+def _modes_in(group: pd.DataFrame) -> list[str]:
+    modes = list(dict.fromkeys(group["judge_mode"].dropna())) if "judge_mode" in group else []
+    if "value_distribution" in group and "distribution" not in modes and group["value_distribution"].notna().any():
+        modes.append("distribution")
+    return modes or ["generate"]
+
+
+def agreement_summary(judgements: pd.DataFrame) -> pd.DataFrame:
+    """Per-dataset agreement of judge verdicts with human labels (:func:`agreement`), per judge and judging mode.
+
+    Args:
+        judgements: Output of :func:`judge_validation_samples` (one or more judges).
+
+    Returns:
+        Columns dataset, label_kind, judge_model, judge_mode, n (samples), n_scored, n_unparsed (unparsed or
+        judge errors, excluded), parse_rate (n_scored / n, 0–1), kappa, kappa_weights, exact_agreement (accuracy
+        for pairwise/binary), mae, within_one (Likert only; NaN otherwise).
     """
     rows = []
     for (dataset, kind, judge_model), group in judgements.groupby(
         ["validation_dataset", "label_kind", "judge_model"], sort=False
     ):
-        parsed = group[group["parse_status"] == "ok"]
-        stats = agreement(list(parsed["value"]), list(parsed["human"]), kind)
-        rows.append(
-            {
-                "dataset": dataset,
-                "label_kind": kind,
-                "judge_model": judge_model,
-                "n": len(group),
-                "n_scored": len(parsed),
-                "n_unparsed": len(group) - len(parsed),
-                "kappa": stats["kappa"],
-                "kappa_weights": "quadratic" if kind == "likert" else "none",
-                "exact_agreement": stats.get("exact_agreement", stats.get("accuracy")),
-                "mae": stats.get("mae", float("nan")),
-                "within_one": stats.get("within_one", float("nan")),
-            }
-        )
+        for mode in _modes_in(group):
+            verdicts, value, score = _mode_verdicts(group, mode)
+            expected = None
+            if kind == "likert" and mode == "distribution":
+                expected = list(verdicts[score].astype(float) / 25 + 1)
+            stats = agreement(list(verdicts[value]), list(verdicts["human"]), kind, expected)
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "label_kind": kind,
+                    "judge_model": judge_model,
+                    "judge_mode": mode,
+                    "n": len(group),
+                    "n_scored": len(verdicts),
+                    "n_unparsed": len(group) - len(verdicts),
+                    "parse_rate": len(verdicts) / len(group) if len(group) else float("nan"),
+                    "kappa": stats["kappa"],
+                    "kappa_weights": "quadratic" if kind == "likert" else "none",
+                    "exact_agreement": stats.get("exact_agreement", stats.get("accuracy")),
+                    "mae": stats.get("mae", float("nan")),
+                    "within_one": stats.get("within_one", float("nan")),
+                }
+            )
     return pd.DataFrame(rows)
+
+
+def judge_pair_agreement(judgements: pd.DataFrame) -> pd.DataFrame:
+    """How far judges agree with each other on the same human-labelled samples, per dataset and judging mode.
+
+    Args:
+        judgements: Output of :func:`judge_validation_samples` for two or more judges (``judge_model`` differs).
+
+    Returns:
+        One row per dataset, judging mode and pair of judges: dataset, label_kind, judge_mode, judge_a, judge_b,
+        n (samples both judged), kappa (quadratic-weighted for Likert), agreement (share of equal verdicts).
+        Empty when fewer than two judges are present.
+    """
+    columns = ["dataset", "label_kind", "judge_mode", "judge_a", "judge_b", "n", "kappa", "agreement"]
+    rows = []
+    for (dataset, kind), group in judgements.groupby(["validation_dataset", "label_kind"], sort=False):
+        judges = list(dict.fromkeys(group["judge_model"]))
+        for mode in _modes_in(group):
+            verdicts = {}
+            for judge in judges:
+                chosen, value, _ = _mode_verdicts(group[group["judge_model"] == judge], mode)
+                verdicts[judge] = chosen.set_index("item_id")[value]
+            for position, first in enumerate(judges):
+                for second in judges[position + 1 :]:
+                    both = pd.concat([verdicts[first], verdicts[second]], axis=1, join="inner").dropna()
+                    a, b = list(both.iloc[:, 0]), list(both.iloc[:, 1])
+                    if kind == "likert":
+                        categories, weights = [1, 2, 3, 4, 5], "quadratic"
+                        a, b = [int(x) for x in a], [int(x) for x in b]
+                    else:
+                        categories = ["A", "B", "tie"] if kind == "pairwise" else [False, True]
+                        weights = "none"
+                    rows.append(
+                        {
+                            "dataset": dataset, "label_kind": kind, "judge_mode": mode, "judge_a": first,
+                            "judge_b": second, "n": len(both), "kappa": cohen_kappa(a, b, categories, weights),
+                            "agreement": float(np.mean([x == y for x, y in zip(a, b)])) if a else float("nan"),
+                        }
+                    )
+    return pd.DataFrame(rows, columns=columns)
 
 
 def validate_judge(
