@@ -111,6 +111,7 @@ benchmarks: setup
 	$(BIN)/python benchmarks/bootstrap.py
 	$(BIN)/python benchmarks/onset_validation.py
 	$(BIN)/python benchmarks/kv_reuse.py
+	$(BIN)/python benchmarks/judge_modes.py
 
 reproduce: setup
 	$(BIN)/persona-eval reproduce --out runs/reproduce
