@@ -1,9 +1,9 @@
 """Run-time choice of the weight dtype for the local backends (``model.dtype: auto``).
 
 On CPU, bfloat16 is only fast where the processor computes it natively (x86 ``avx512_bf16`` or ``amx_bf16``);
-elsewhere torch emulates it and it is about 3x slower than float32 (measured on one of this project's 2-core Xeon machines without
-those flags, see ``benchmarks/kv_reuse.py``). On CUDA, bfloat16 where the GPU supports it, else float16. An explicit
-dtype is used as given.
+elsewhere torch emulates it and it is about 3x slower than float32 (measured on one of this project's 2-core Xeon
+machines without those flags, see ``benchmarks/kv_reuse.py``). On CUDA, bfloat16 where the GPU supports it, else
+float16. An explicit dtype is used as given.
 """
 
 from __future__ import annotations
