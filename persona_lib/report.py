@@ -14,6 +14,7 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from persona_lib.config import BUNDLED_MODEL, ModelConfig, RunConfig
+from persona_lib.datasets import get_dataset
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.plots import metric_style
 
@@ -71,17 +72,64 @@ def describe_judging(config: RunConfig) -> str:
     return text
 
 
-def describe_agreement(agreement: pd.DataFrame | None) -> str:
-    """The judge's measured agreement with people, one κ per dataset (the main judge, its first mode).
+def _main_judge_rows(agreement: pd.DataFrame | None, config: RunConfig) -> pd.DataFrame:
+    """The agreement rows of the run's main judge in the mode its scores come from (empty when there are none)."""
+    if agreement is None or agreement.empty:
+        return pd.DataFrame(columns=["dataset", "kappa", "n"])
+    mode = "generate" if config.judging.mode == "both" else config.judging.mode
+    return agreement[(agreement["judge_model"] == config.judge.model) & (agreement["judge_mode"] == mode)]
+
+
+def describe_agreement(agreement: pd.DataFrame | None, config: RunConfig) -> str:
+    """The judge's measured agreement with people, one κ per dataset (the main judge, the mode of its scores).
 
     Args:
         agreement: The validate stage's table (:func:`persona_lib.scoring.agreement_summary`), or ``None``.
+        config: The run configuration.
     """
-    if agreement is None or agreement.empty:
+    rows = _main_judge_rows(agreement, config)
+    if rows.empty:
         return "not measured yet (run the validate stage)"
-    first = agreement.drop_duplicates("dataset")
-    parts = [f"{row.dataset} {format_number(row.kappa, 2)}" for row in first.itertuples()]
-    return f"κ {' · '.join(parts)} (n = {int(first['n'].max())} per dataset; *Judge validation*)"
+    parts = [f"{row.dataset} {format_number(row.kappa, 2)}" for row in rows.itertuples()]
+    return f"κ {' · '.join(parts)} (n = {int(rows['n'].max())} per dataset; *Judge validation*)"
+
+
+def judge_agreement(config: RunConfig) -> pd.DataFrame | None:
+    """The run's judge-validation table (``<output_dir>/tables/judge_validation.csv``), ``None`` before the validate
+    stage has run."""
+    table = Path(config.output_dir) / "tables" / JUDGE_VALIDATION_TABLE
+    return pd.read_csv(table) if table.is_file() else None
+
+
+def metric_judge_notes(
+    units: pd.DataFrame, config: RunConfig, agreement: pd.DataFrame | None
+) -> dict[str, str]:
+    """A short note per judged metric naming the judge and its measured κ against people, for figure panels.
+
+    The κ is the validate stage's for the metric's dataset, the run's main judge and its first judging mode; metrics
+    scored by rule (IFBench) and datasets without a human-labelled sample get no note.
+
+    Args:
+        units: The unit table (its ``dataset`` and ``metric`` columns).
+        config: The run configuration (the judge and the judging mode).
+        agreement: The validate stage's table (:func:`judge_agreement`), or ``None``.
+
+    Returns:
+        ``{metric: "judged by SmolLM2-135M-Instruct · κ 0.12"}`` (``κ not measured`` before validation).
+    """
+    judge = config.judge.name_in_dialogue
+    kappas = dict(zip(*_main_judge_rows(agreement, config)[["dataset", "kappa"]].T.values))
+    notes = {}
+    for dataset, metric in units[["dataset", "metric"]].drop_duplicates().itertuples(index=False):
+        if get_dataset(dataset).validation is None:
+            continue
+        kappa = kappas.get(dataset)
+        if kappa is None:
+            measured = "κ not measured"
+        else:
+            measured = "κ undefined" if pd.isna(kappa) else f"κ {format_number(kappa, 2)}"
+        notes[metric] = f"judged by {judge} \u00b7 {measured}"
+    return notes
 
 
 def provenance_markdown(
@@ -106,7 +154,7 @@ def provenance_markdown(
         lines += [
             f"| judge | {describe_model(config.judge)} |",
             f"| judging | {describe_judging(config)} |",
-            f"| judge vs people | {describe_agreement(judge_agreement)} |",
+            f"| judge vs people | {describe_agreement(judge_agreement, config)} |",
         ]
     lines += [
         f"| personas | {personas} |",
@@ -130,8 +178,7 @@ def show_provenance(config: RunConfig, *, judged: bool = True) -> None:
     (``<output_dir>/tables/judge_validation.csv``)."""
     from IPython.display import Markdown, display
 
-    table = Path(config.output_dir) / "tables" / JUDGE_VALIDATION_TABLE
-    agreement = pd.read_csv(table) if judged and table.is_file() else None
+    agreement = judge_agreement(config) if judged else None
     display(Markdown(provenance_markdown(config, judged=judged, judge_agreement=agreement)))
 
 

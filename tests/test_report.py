@@ -106,3 +106,32 @@ def test_fit_table_keeps_statsmodels_messages_and_counts_numpy_arithmetic_warnin
     assert row["estimate [95% CI]"] == "0.00 [\u2014,\u00a0\u2014]"
     assert row["statsmodels warnings"] == ("The MLE may be on the boundary of the parameter space.; "
                                            "2 numerical warnings (division by zero or invalid values)")
+
+
+def test_metric_notes_name_the_judge_and_its_kappa_for_judged_metrics_only():
+    import pandas as pd
+
+    from persona_lib.config import RunConfig
+    from persona_lib.report import metric_judge_notes, provenance_markdown
+
+    config = RunConfig(judging={"mode": "both"})
+    agreement = pd.DataFrame({
+        "dataset": ["bfi", "bfi", "xstest", "bfi"],
+        "judge_model": [config.judge.model, config.judge.model, config.judge.model, "another-judge"],
+        "judge_mode": ["generate", "distribution", "generate", "generate"],
+        "kappa": [0.123, 0.5, float("nan"), 0.9], "n": [4, 4, 4, 4],
+    })
+    units = pd.DataFrame({"dataset": ["bfi", "xstest", "ifbench", "fidelity"],
+                          "metric": ["bfi_error", "safety", "ifbench", "style"]})
+
+    notes = metric_judge_notes(units, config, agreement)
+
+    assert notes == {  # mode "both": the generated verdicts give the scores, so their κ is shown
+        "bfi_error": "judged by SmolLM2-135M-Instruct \u00b7 κ 0.12",
+        "safety": "judged by SmolLM2-135M-Instruct \u00b7 κ undefined",
+        "style": "judged by SmolLM2-135M-Instruct \u00b7 κ not measured",
+    }
+    block = provenance_markdown(config, judge_agreement=agreement)
+    assert "| judge vs people | κ bfi 0.12 · xstest — (n = 4 per dataset" in block
+    assert "label distributions read beside them" in block
+    assert "not measured yet (run the validate stage)" in provenance_markdown(config)

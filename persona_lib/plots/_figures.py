@@ -147,6 +147,7 @@ def plot_curve_grid(
     metric: str | None = None,
     ncols: int = 4,
     facet_labels: dict[str, str] | None = None,
+    panel_notes: dict[str, str] | None = None,
 ) -> Figure:
     """Small multiples: one panel of :func:`plot_checkpoint_curves` per ``facet`` value (model, persona or metric).
 
@@ -161,6 +162,7 @@ def plot_curve_grid(
         metric: Metric name for the y label.
         ncols: Panels per row.
         facet_labels: Optional display names for facet values (e.g. short model names).
+        panel_notes: Optional second title line per facet value (e.g. which judge scored a metric, and its κ).
     """
     _require(curves, [facet, "kind", x, "estimate", "ci_low", "ci_high"], "plot_curve_grid()")
     style = metric_style(_metric_of(curves, metric))
@@ -178,9 +180,11 @@ def plot_curve_grid(
                 ax.text(0.02, 0.03, panel_units(panel), transform=ax.transAxes, fontsize=8, va="bottom")
             if facet == "metric":
                 panel = metric_style(str(value))
-                ax.set_title(f"{panel.label}{DIRECTION_ARROWS[panel.higher_is_better]}", fontsize=10)
+                title = f"{panel.label}{DIRECTION_ARROWS[panel.higher_is_better]}"
             else:
-                ax.set_title((facet_labels or {}).get(value, str(value)))
+                title = (facet_labels or {}).get(value, str(value))
+            note = (panel_notes or {}).get(value)
+            ax.set_title(f"{title}\n{note}" if note else title, fontsize=10)
         for ax in axes[len(values):]:
             fig.delaxes(ax)
         fig.supxlabel(X_LABELS.get(x, x))
