@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from persona_lib.backends import create_backend, native_bf16_flags
+from persona_lib.backends import cpu_model, create_backend, native_bf16_flags
 from persona_lib.config import ModelConfig, RunConfig
 from persona_lib.datasets import get_dataset, load_validation_samples
 from persona_lib.judging import run_judge_tasks
@@ -43,16 +43,6 @@ def judge_tasks(items: int) -> list:
         spec = get_dataset(dataset)
         tasks += [spec.validation.to_task(sample, personas) for sample in load_validation_samples(spec)[:items]]
     return tasks
-
-
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

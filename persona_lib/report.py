@@ -8,6 +8,7 @@ and its model tables carry a plain verdict beside every estimate (:func:`fit_tab
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -132,8 +133,25 @@ def metric_judge_notes(
     return notes
 
 
+def describe_compute(info: dict | None) -> str | None:
+    """The stage timings recorded so far in ``run.json`` and the machine they come from (``None`` before any)."""
+    seconds = (info or {}).get("stage_seconds") or {}
+    if not seconds:
+        return None
+    stages = " · ".join(f"{stage} {value:,.0f} s" for stage, value in seconds.items())
+    machine = (info or {}).get("machine") or {}
+    if not machine:
+        return stages
+    bf16 = "native bfloat16" if machine.get("native_bf16") else "no native bfloat16"
+    return f"{stages} (on {machine.get('cpu', 'an unrecorded CPU')}, {machine.get('cores', '?')} cores, {bf16})"
+
+
 def provenance_markdown(
-    config: RunConfig, *, judged: bool = True, judge_agreement: pd.DataFrame | None = None
+    config: RunConfig,
+    *,
+    judged: bool = True,
+    judge_agreement: pd.DataFrame | None = None,
+    run_info: dict | None = None,
 ) -> str:
     """A Markdown block stating the backend, model, judge and data behind a chapter's numbers.
 
@@ -142,6 +160,7 @@ def provenance_markdown(
         judged: Whether the chapter shows judge-based numbers (adds the judge lines: the judge, how it was read and
             its measured agreement with people).
         judge_agreement: The validate stage's agreement table, when it has run.
+        run_info: The run's ``run.json`` (stage timings and machine), when stages have finished.
     """
     personas = ", ".join(config.personas) + (" + no-persona baseline" if config.include_baseline else "")
     limits = ", ".join(f"{name}: {limit}" for name, limit in config.item_limit.items()) or "none"
@@ -165,6 +184,9 @@ def provenance_markdown(
         f"{config.generation.max_new_tokens} new tokens |",
         f"| run | `{config.name}` in `{run_folder_name(config.output_dir)}` (seed {config.seed}) |",
     ]
+    compute = describe_compute(run_info)
+    if compute:
+        lines.append(f"| stage times so far | {compute} |")
     models = [config.model, *([config.judge] if judged else [])]
     if any(model.backend == "scripted" for model in models):
         lines += ["", f"**Note.** {SCRIPTED_WARNING}"]
@@ -174,12 +196,14 @@ def provenance_markdown(
 
 
 def show_provenance(config: RunConfig, *, judged: bool = True) -> None:
-    """Display :func:`provenance_markdown` in a notebook, with the judge's agreement table of the run if it exists
-    (``<output_dir>/tables/judge_validation.csv``)."""
+    """Display :func:`provenance_markdown` in a notebook, with the judge's agreement table of the run
+    (``<output_dir>/tables/judge_validation.csv``) and its stage timings (``run.json``) where they exist."""
     from IPython.display import Markdown, display
 
     agreement = judge_agreement(config) if judged else None
-    display(Markdown(provenance_markdown(config, judged=judged, judge_agreement=agreement)))
+    info_file = Path(config.output_dir) / "run.json"
+    info = json.loads(info_file.read_text()) if info_file.is_file() else None
+    display(Markdown(provenance_markdown(config, judged=judged, judge_agreement=agreement, run_info=info)))
 
 
 # ------------------------------------------------------------------------------------ tables as readers see them

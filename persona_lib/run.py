@@ -164,13 +164,17 @@ class Run:
         return json.loads(path.read_text()) if path.is_file() else {"stage_seconds": {}}
 
     def record_stages(self, seconds: Mapping[str, float]) -> None:
-        """Add stage timings to ``run.json`` with the library version, Python, platform and finishing time."""
+        """Add stage timings to ``run.json`` with the library version, Python, platform, the machine (CPU model,
+        cores, native bfloat16) and the finishing time."""
+        from persona_lib.backends import machine_summary
+
         info = self.info()
         info.setdefault("stage_seconds", {}).update(seconds)
         info.update(
             persona_lib_version=__version__,
             python=sys.version.split()[0],
             platform=platform.platform(),
+            machine=machine_summary(),
             finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
         self.path(self.INFO).write_text(json.dumps(info, indent=2))

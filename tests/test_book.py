@@ -299,6 +299,7 @@ def html_dir(built_book: Path) -> Path:
 def test_run_folder_records_how_it_was_made(tiny_run: Path) -> None:
     info = json.loads((tiny_run / "run.json").read_text())
     assert set(info["stage_seconds"]) == {stage.name for stage in STAGES}
+    assert info["machine"]["cores"] >= 1 and info["machine"]["cpu"]
     assert load_config(tiny_run / "config.yaml").output_dir == str(tiny_run)
     expected = {notebook for stage in STAGES for notebook in stage.notebooks}
     assert {path.name for path in (tiny_run / "notebooks").glob("*.ipynb")} == expected

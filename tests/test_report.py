@@ -135,3 +135,20 @@ def test_metric_notes_name_the_judge_and_its_kappa_for_judged_metrics_only():
     assert "| judge vs people | κ bfi 0.12 · xstest — (n = 4 per dataset" in block
     assert "label distributions read beside them" in block
     assert "not measured yet (run the validate stage)" in provenance_markdown(config)
+
+
+def test_provenance_states_stage_times_with_the_machine_they_came_from():
+    from persona_lib.backends import cpu_model
+    from persona_lib.config import RunConfig
+    from persona_lib.report import describe_compute, provenance_markdown
+
+    info = {"stage_seconds": {"generate": 312.4, "score": 80.0},
+            "machine": {"cpu": "Intel(R) Xeon(R) Processor", "cores": 2, "native_bf16": []}}
+
+    assert describe_compute(info) == (
+        "generate 312 s · score 80 s (on Intel(R) Xeon(R) Processor, 2 cores, no native bfloat16)"
+    )
+    assert describe_compute({"stage_seconds": {}}) is None and describe_compute(None) is None
+    assert "| stage times so far | generate 312 s" in provenance_markdown(RunConfig(), run_info=info)
+    assert "stage times" not in provenance_markdown(RunConfig())
+    assert cpu_model("processor : 0\nmodel name\t: Test CPU 9000\nflags : sse\n") == "Test CPU 9000"

@@ -13,7 +13,7 @@ from persona_lib.backends._chat import (
     prepare_conversation,
 )
 from persona_lib.backends._context import derive_max_model_len
-from persona_lib.backends._dtype import DtypeChoice, native_bf16_flags, resolve_dtype
+from persona_lib.backends._dtype import DtypeChoice, cpu_model, machine_summary, native_bf16_flags, resolve_dtype
 from persona_lib.backends._factory import create_backend
 from persona_lib.backends._labels import (
     decode_label_distribution,
@@ -34,6 +34,7 @@ __all__ = [
     "ScriptedBackend",
     "bundled_model_dir",
     "chat_template_for",
+    "cpu_model",
     "create_backend",
     "decode_label_distribution",
     "derive_max_model_len",
@@ -41,6 +42,7 @@ __all__ = [
     "encode_label_distribution",
     "label_token_ids",
     "local_renderer",
+    "machine_summary",
     "merge_system_into_first_user",
     "native_bf16_flags",
     "prepare_bundled_model",

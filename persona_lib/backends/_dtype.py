@@ -51,6 +51,37 @@ def cpu_flags(cpuinfo_text: str | None = None) -> set[str]:
     return flags
 
 
+def cpu_model(cpuinfo_text: str | None = None) -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (``platform.processor()`` where that file does not exist).
+
+    Args:
+        cpuinfo_text: The text of ``/proc/cpuinfo``; ``None`` reads the file.
+    """
+    import platform
+
+    if cpuinfo_text is None:
+        try:
+            cpuinfo_text = CPUINFO.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return platform.processor() or "unknown CPU"
+    for line in cpuinfo_text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == "model name":
+            return value.strip()
+    return platform.processor() or "unknown CPU"
+
+
+def machine_summary() -> dict[str, object]:
+    """What the timings of a run depend on: CPU model, usable cores and native bfloat16 flags."""
+    import os
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return {"cpu": cpu_model(), "cores": cores, "native_bf16": native_bf16_flags()}
+
+
 def native_bf16_flags(cpuinfo_text: str | None = None) -> list[str]:
     """The flags of :data:`NATIVE_BF16_FLAGS` this CPU has, sorted (empty: bfloat16 is emulated).
 
