@@ -302,3 +302,20 @@ def test_unknown_persona_fails_in_seconds_without_loading_a_model(tmp_path):
     assert "LOADED []" in result.stdout
     assert not (tmp_path / "run").exists()
     assert seconds < 5, f"took {seconds:.1f} s"
+
+
+def test_judging_fields_and_comparison_judges_are_checked(tmp_path):
+    path = _write(tmp_path / "judging.yaml", {
+        "output_dir": str(tmp_path / "run"),
+        "judging": {"mod": "distribution"},
+        "comparison_judges": [{"backend": "transformers", "model": str(tmp_path / "no-such-model")}],
+    })
+    report = check_config_file(path)
+    by_field = {problem.field: problem for problem in report.errors}
+    assert by_field["judging.mod"].fix.startswith("did you mean 'mode'?")
+
+    config = RunConfig(output_dir=str(tmp_path / "run"),
+                       comparison_judges=[ModelConfig(model=str(tmp_path / "no-such-model"))])
+    fields = _fields(check_config(config, stages=["validate"]))
+    assert "comparison_judges[0].model" in fields
+    assert "comparison_judges[0].model" not in _fields(check_config(config, stages=["score"]))

@@ -102,6 +102,8 @@ def check_config(
     problems += check_licences(config.dataset_files, source)
     if "validate" in stages:
         problems += check_validation(config, source)
+        for index, judge in enumerate(config.comparison_judges):
+            problems += check_model(judge, f"comparison_judges[{index}]", source)
     if "generate" in stages and "model" not in skip:
         problems += check_model(config.model, "model", source)
     if _judge_needed(config, stages) and "judge" not in skip:

@@ -16,13 +16,13 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from persona_lib.checks._report import Problem
-from persona_lib.config import ModelConfig, RunConfig, SamplingConfig
+from persona_lib.config import JudgingConfig, ModelConfig, RunConfig, SamplingConfig
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "model": ModelConfig,
     "judge": ModelConfig,
     "generation": SamplingConfig,
-    "judging": SamplingConfig,
+    "judging": JudgingConfig,
 }
 
 

@@ -202,8 +202,9 @@ def analyse_study(study: Study, *, seed: int | None = None) -> StudyAnalysis:
                         ("model_bars.csv", bars), ("model_metric_grid.csv", model_grid),
                         ("persona_metric_grid.csv", persona_grid)):
         files[name.removesuffix(".csv")] = study.write_table(name, table)
-    _save(files, "forest", plots.plot_forest(tables, title="Size coefficient with 95% CI: this study vs published",
-                                             label="this study"), study.figure("tables_5_6_forest"), tables)
+    forest = plots.plot_forest(tables, title="Size coefficient with 95% CI: this study vs published",
+                               label="this study", directions=reproduce.TABLE_DIRECTIONS)
+    _save(files, "forest", forest, study.figure("tables_5_6_forest"), tables)
     for (dataset, metric), part in _metric_groups(curves):
         part = part.assign(model=pd.Categorical(part["model"], order, ordered=True)).sort_values("model")
         figure = plots.plot_curve_grid(part, facet="model", metric=metric, facet_labels=labels)
