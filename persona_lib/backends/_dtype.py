@@ -32,23 +32,28 @@ class DtypeChoice:
     reason: str
 
 
+def _cpuinfo_values(field: str, cpuinfo_text: str | None) -> list[str] | None:
+    """Every value of ``field`` in ``/proc/cpuinfo`` (one per core); ``None`` when the file cannot be read."""
+    if cpuinfo_text is None:
+        try:
+            cpuinfo_text = CPUINFO.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+    values = []
+    for line in cpuinfo_text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == field:
+            values.append(value.strip())
+    return values
+
+
 def cpu_flags(cpuinfo_text: str | None = None) -> set[str]:
     """The CPU feature flags listed in ``/proc/cpuinfo`` (empty where that file does not exist).
 
     Args:
         cpuinfo_text: The text of ``/proc/cpuinfo``; ``None`` reads the file.
     """
-    if cpuinfo_text is None:
-        try:
-            cpuinfo_text = CPUINFO.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return set()
-    flags: set[str] = set()
-    for line in cpuinfo_text.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip() == "flags":
-            flags.update(value.split())
-    return flags
+    return {flag for value in _cpuinfo_values("flags", cpuinfo_text) or [] for flag in value.split()}
 
 
 def cpu_model(cpuinfo_text: str | None = None) -> str:
@@ -59,16 +64,8 @@ def cpu_model(cpuinfo_text: str | None = None) -> str:
     """
     import platform
 
-    if cpuinfo_text is None:
-        try:
-            cpuinfo_text = CPUINFO.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return platform.processor() or "unknown CPU"
-    for line in cpuinfo_text.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip() == "model name":
-            return value.strip()
-    return platform.processor() or "unknown CPU"
+    names = _cpuinfo_values("model name", cpuinfo_text)
+    return names[0] if names else (platform.processor() or "unknown CPU")
 
 
 def machine_summary() -> dict[str, object]:

@@ -143,6 +143,16 @@ class Handler(BaseHTTPRequestHandler):
         if not completion.ok:
             self._error(500, completion.error or "generation failed", "internal_server_error")
             return
+        self._send_completion(body, completion.text, completion.finish_reason, completion.prompt_tokens,
+                              completion.completion_tokens)
+
+    def _send_completion(
+        self, body: dict, content: str, finish_reason: str, prompt_tokens: int, completion_tokens: int,
+        logprobs: dict | None = None,
+    ) -> None:
+        choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}
+        if logprobs is not None:
+            choice["logprobs"] = logprobs
         self._send(
             200,
             {
@@ -150,21 +160,14 @@ class Handler(BaseHTTPRequestHandler):
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": body.get("model", "test"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": completion.text},
-                        "finish_reason": completion.finish_reason,
-                    }
-                ],
+                "choices": [choice],
                 "usage": {
-                    "prompt_tokens": completion.prompt_tokens,
-                    "completion_tokens": completion.completion_tokens,
-                    "total_tokens": completion.prompt_tokens + completion.completion_tokens,
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
                 },
             },
         )
-
 
     def _next_token_logprobs(self, body: dict, messages: list[dict]) -> None:
         """One token with its top log-probabilities (greedy), continuing a final assistant message if asked."""
@@ -180,24 +183,8 @@ class Handler(BaseHTTPRequestHandler):
             {"token": backend.tokenizer.decode([token]), "logprob": value, "bytes": None}
             for value, token in zip(values.tolist(), token_ids.tolist())
         ]
-        self._send(
-            200,
-            {
-                "id": f"chatcmpl-test-{self.state.requests}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", "test"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": top[0]["token"]},
-                        "logprobs": {"content": [{**top[0], "top_logprobs": top}]},
-                        "finish_reason": "length",
-                    }
-                ],
-                "usage": {"prompt_tokens": len(ids), "completion_tokens": 1, "total_tokens": len(ids) + 1},
-            },
-        )
+        self._send_completion(body, top[0]["token"], "length", len(ids), 1,
+                              logprobs={"content": [{**top[0], "top_logprobs": top}]})
 
 
 def main() -> None:
