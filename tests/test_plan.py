@@ -31,10 +31,12 @@ def _scripted_config(tmp_path, *extra_datasets: str):
                                      "datasets": [*config.datasets, *extra_datasets]})
 
 
-def test_plan_matches_what_a_scripted_run_sends_exactly(tmp_path):
+@pytest.mark.parametrize("judging", [{}, {"mode": "both", "pairwise_orders": 2}], ids=["generate", "both-two-orders"])
+def test_plan_matches_what_a_scripted_run_sends_exactly(tmp_path, judging):
     """The scripted backend counts words, so the plan's word counts must equal the prompts really sent (including
-    an analysis that reuses RoleBench's answers and only adds judge calls)."""
+    an analysis that reuses RoleBench's answers and only adds judge calls), in every judging mode and order."""
     config = _scripted_config(tmp_path, "rolebench_specific_vs_previous")
+    config = config.model_copy(update={"judging": config.judging.model_copy(update=judging)})
     before = plan_run(config).table().set_index("step", append=True)
     store = ResponseStore.for_output_dir(config.output_dir)
     model, judge = create_backend(config.model), create_backend(config.judge)

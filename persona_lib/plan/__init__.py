@@ -172,6 +172,17 @@ def plan_run(
     )
 
 
+def _judge_output_note(config: RunConfig) -> str:
+    generated = f"{min(JUDGE_OUTPUT_TOKENS, config.judging.max_new_tokens)} tokens each"
+    orders = "; RoleBench comparisons judged in both answer orders" if config.judging.pairwise_orders == 2 else ""
+    if config.judging.mode == "distribution":
+        return f"judge read by its label distribution: one forward pass per call, no generated tokens{orders}"
+    if config.judging.mode == "both":
+        return f"judge read both ways: generated verdicts assumed {generated}, plus one label-distribution pass per " \
+               f"call{orders}"
+    return f"judge outputs assumed {generated}{orders}"
+
+
 def _notes(config: RunConfig, counter: TokenCounter, judge_counter: TokenCounter, lengths: str, answer_tokens: int,
            throughput: Throughput | None, kv_budget: int | None) -> tuple[str, ...]:
     cache = (f"a {kv_budget:,}-token KV cache" if kv_budget else
@@ -181,7 +192,7 @@ def _notes(config: RunConfig, counter: TokenCounter, judge_counter: TokenCounter
                                                  if judge_counter is not counter else ""),
         f"answer lengths from {lengths}: dialogue answers per round (capped at max_new_tokens="
         f"{config.generation.max_new_tokens}); each benchmark answer assumed {answer_tokens:,} tokens (their mean)",
-        f"judge outputs assumed {min(JUDGE_OUTPUT_TOKENS, config.judging.max_new_tokens)} tokens each",
+        _judge_output_note(config),
         f"prefill with prefix caching: vLLM-like block cache simulated per stage with {cache}, in the pipeline's "
         "submission order; dialogue counts assume no dialogue stops early",
         "stored: final answers already in the run's store (persona-eval run reuses those it asks again)",

@@ -24,6 +24,7 @@ from persona_lib.config import RunConfig
 from persona_lib.datasets import BenchmarkItem, ScoringInputs, dataset_names, get_dataset, load_validation_samples
 from persona_lib.generation import dialogue_specs, schedule, simulate_prefix_cache
 from persona_lib.generation._common import ORIGINAL
+from persona_lib.judging import JudgeTask, judge_modes
 from persona_lib.personas import Persona, load_personas
 from persona_lib.plan._tokens import ReleasedLengths, TokenCounter, answer_lengths
 from persona_lib.store import Request
@@ -220,6 +221,25 @@ def _dialogue_table(config: RunConfig, dialogues: DialogueEstimate) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
+def _judge_calls(config: RunConfig, tasks: Sequence[JudgeTask]) -> list[tuple[str, str, JudgeTask]]:
+    """``(mode, prompt, task)`` of every judge request the tasks make: one per judging mode, and for pairwise tasks
+    judged in both orders, the swapped prompt too (as :func:`persona_lib.judging.run_judge_tasks` sends them)."""
+    calls = []
+    for mode in judge_modes(config):
+        for task in tasks:
+            texts = [task.prompt]
+            if config.judging.pairwise_orders == 2 and task.verdict == "pairwise" and task.swapped_prompt:
+                texts.append(task.swapped_prompt)
+            calls += [(mode, text, task) for text in texts]
+    return calls
+
+
+def _judge_output_tokens(config: RunConfig, modes: Sequence[str]) -> int:
+    """Tokens the judge generates: an assumed reasoning and verdict per generated judgement, none per distribution."""
+    per_call = min(JUDGE_OUTPUT_TOKENS, config.judging.max_new_tokens)
+    return sum(per_call for mode in modes if mode == "generate")
+
+
 def _judge_stream(
     prompts: Sequence[tuple[str, Hashable, int | None]], counter: TokenCounter, answer_tokens: Mapping[str, int]
 ) -> list[Segments]:
@@ -287,11 +307,13 @@ def judge_plan(
     # score_run sends the truncated (benchmark) prompts first, then the dialogue turns' whole prompts
     limit = config.judging.truncate_prompt_tokens
     ordered = [task for task in tasks if task.truncate_prompt] + [task for task in tasks if not task.truncate_prompt]
-    prompts = list({(task.prompt, task.truncate_prompt): (task.prompt, (task.row.get("dataset"), task.row.get(
-        "metric")), limit if task.truncate_prompt else None) for task in ordered}.values())
+    calls = _judge_calls(config, ordered)
+    unique = {(mode, text, task.truncate_prompt): (mode, text, task) for mode, text, task in calls}.values()
+    prompts = [(text, (task.row.get("dataset"), task.row.get("metric")), limit if task.truncate_prompt else None)
+               for _, text, task in unique]
     stats = simulate_prefix_cache(_judge_stream(prompts, counter, lengths), kv_budget)
-    generated = len(prompts) * min(JUDGE_OUTPUT_TOKENS, config.judging.max_new_tokens)
-    plans = [StagePlan("score", "judge", "judge", len(tasks), len(prompts), stats.prompt_tokens, stats.prefill_tokens,
+    generated = _judge_output_tokens(config, [mode for mode, _, _ in unique])
+    plans = [StagePlan("score", "judge", "judge", len(calls), len(prompts), stats.prompt_tokens, stats.prefill_tokens,
                        generated)]
     if rule_requests:
         plans.append(StagePlan("score", "rules", "none", rule_requests, rule_sent, 0, 0, 0))
@@ -302,6 +324,7 @@ def validation_plan(config: RunConfig, counter: TokenCounter, kv_budget: int | N
     """The validate stage: the judge on the human-labelled samples of every dataset that has them."""
     personas = load_personas()
     prompts: list[tuple[str, Hashable, int | None]] = []
+    modes: list[str] = []
     limit = config.judge_validation_items
     for dataset in dataset_names():
         spec = get_dataset(dataset)
@@ -311,11 +334,11 @@ def validation_plan(config: RunConfig, counter: TokenCounter, kv_budget: int | N
         if limit is not None and limit < len(samples):
             keep = sorted(random.Random(config.seed).sample(range(len(samples)), limit))
             samples = [samples[i] for i in keep]
-        for sample in samples:
-            task = spec.validation.to_task(sample, personas)
+        for mode, text, task in _judge_calls(config, [spec.validation.to_task(sample, personas) for sample in samples]):
             cap = config.judging.truncate_prompt_tokens if task.truncate_prompt else None
-            prompts.append((task.prompt, (dataset, sample.criterion), cap))
-    generated = len(prompts) * min(JUDGE_OUTPUT_TOKENS, config.judging.max_new_tokens)
+            prompts.append((text, (dataset, task.row.get("metric")), cap))
+            modes.append(mode)
+    generated = _judge_output_tokens(config, modes)
     stats = simulate_prefix_cache(_judge_stream(prompts, counter, {}), kv_budget)
     return StagePlan("validate", "judge", "judge", len(prompts), len(prompts), stats.prompt_tokens,
                      stats.prefill_tokens, generated)
