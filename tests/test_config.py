@@ -123,7 +123,7 @@ def test_default_config_is_the_small_cpu_run():
     assert [p.has_bfi_labels for p in personas] == [True, False]
     assert config.model.backend == "transformers" and config.model.model == BUNDLED_MODEL
     assert config.judge.model == BUNDLED_MODEL
-    assert config.n_rounds == 8 and config.resolved_checkpoints() == [0, 4, 8] and not config.shuffled_replicate
+    assert config.n_rounds == 12 and config.resolved_checkpoints() == [0, 6, 12] and not config.shuffled_replicate
     assert config.generation.max_new_tokens == 48 and config.judging.max_new_tokens == 64
     asked = [name for name in config.datasets if get_dataset(name).asked_at_checkpoints]
     assert set(config.item_limit) == set(asked) and "fidelity" in config.datasets
@@ -133,7 +133,7 @@ def test_default_config_is_the_small_cpu_run():
     bfi_items = load_items("bfi", limit=config.item_limit["bfi"], seed=config.seed)
     assert len({item.meta["dimension"] for item in bfi_items}) == 5
     for kind in config.dialogue_kinds:
-        assert len(load_script(kind, config.model.name_in_dialogue, n_rounds=config.n_rounds)) == 8
+        assert len(load_script(kind, config.model.name_in_dialogue, n_rounds=config.n_rounds)) == 12
 
 
 def test_unknown_dataset_error_lists_the_registered_ones():

@@ -36,6 +36,10 @@ from persona_lib.config import ModelConfig
 
 logger = logging.getLogger(__name__)
 
+MIN_SHARED_PREFIX = 32
+"""Label scoring caches a prefix two neighbouring prompts share only from this many tokens on (shorter ones cost a
+forward pass for little)."""
+
 DEFAULT_PREFIX_CACHE_MB = 2048
 """Memory for cached keys/values unless ``model.extra.prefix_cache_mb`` says otherwise (SmolLM2-135M in float32
 needs 45 KiB per token: 2 GiB hold about 46,000 tokens)."""
@@ -244,7 +248,8 @@ class TransformersBackend:
         label_ids: dict[int, list[int]],
         results: list[Completion | None],
     ) -> None:
-        indices = list(prompts)
+        indices = sorted(prompts, key=lambda index: prompts[index])  # shared prefixes end up next to each other
+        self._cache_neighbour_prefixes([prompts[index] for index in indices])
         for start in range(0, len(indices), self.config.batch_size):
             batch = indices[start : start + self.config.batch_size]
             try:
@@ -258,6 +263,17 @@ class TransformersBackend:
                 continue
             for index, row in zip(batch, logprobs):
                 results[index] = distribution_completion(labels, row, len(prompts[index]))
+
+    def _cache_neighbour_prefixes(self, sorted_prompts: list[list[int]]) -> None:
+        """Cache the prefix each prompt shares with the next one (prompts sorted by token ids).
+
+        Judge prompts form a tree of shared prefixes — the template's opening and the character's description, then
+        one dialogue turn judged on three criteria — so computing each neighbouring pair's common prefix once (only
+        the part not cached yet) leaves every prompt's own remainder for the batched pass.
+        """
+        for left, right in zip(sorted_prompts, sorted_prompts[1:]):
+            if common_prefix_length(left, right) >= MIN_SHARED_PREFIX:
+                self._compute_shared_prefix([left, right])
 
     def _generate_safely(
         self,

@@ -197,6 +197,7 @@ def run_judge_tasks(
         groups.setdefault((call.mode, task.truncate_prompt, task.verdict if call.mode == "distribution" else None),
                           []).append(call)
     for (mode, truncate, verdict), members in groups.items():
+        members.sort(key=lambda call: call.prompt)  # prompts sharing a prefix go out together (prefix caching)
         params = judge_sampling(config, truncate_prompt=truncate, distribution_of=verdict)
         requests = [
             Request(

@@ -86,3 +86,27 @@ def test_openai_distribution_without_logprobs_names_the_fix(openai_server, make_
 
     assert completion.finish_reason == "error"
     assert "no log-probabilities" in completion.error and "judging.mode: generate" in completion.error
+
+
+@pytest.mark.slow
+def test_label_distributions_reuse_shared_prefixes_without_changing_them(bundled_dir):
+    """Three criteria of one judged turn share everything up to the criterion: with prefix reuse the shared part is
+    computed once, and the distributions equal those computed from scratch (float32)."""
+    from persona_lib.backends import SamplingParams, create_backend, decode_label_distribution
+    from persona_lib.config import ModelConfig
+
+    turn = "Grade this reply of Gaston.\nUser: Who are you?\nReply: The finest hunter in the village, of course!\n"
+    conversations = [
+        [{"role": "user", "content": turn + f"Criterion: {criterion}. **Result:** <an integer from 1 to 5>"}]
+        for criterion in ("STYLE", "KNOWLEDGE", "IN CHARACTER")
+    ]
+    params = SamplingParams(max_new_tokens=1, answer_prefix="**Result:**", score_labels=(" 1", " 2", " 3", " 4", " 5"))
+    distributions = {}
+    for reuse in (False, True):
+        backend = create_backend(ModelConfig(dtype="float32", batch_size=8, extra={"prefix_cache": reuse}))
+        completions = backend.generate(conversations, params)
+        distributions[reuse] = [decode_label_distribution(completion.text)[0] for completion in completions]
+        if reuse:
+            assert backend.stats.reused_tokens >= 2 * 20  # the second and third prompt reuse the shared turn
+    for fresh, reused in zip(distributions[False], distributions[True]):
+        assert max(abs(fresh[label] - reused[label]) for label in fresh) < 1e-4
