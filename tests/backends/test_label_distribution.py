@@ -9,11 +9,15 @@ import pytest
 
 
 @pytest.mark.slow
-def test_label_distribution_matches_a_hand_computed_softmax_of_the_logits(transformers_backend):
-    """The transformers path: one forward pass over prompt + prefix, softmax over the labels' first tokens."""
+def test_label_distribution_matches_a_hand_computed_softmax_of_the_logits(bundled_dir):
+    """The transformers path: one forward pass over prompt + prefix, softmax over the labels' first tokens (a fresh
+    float32 backend, so neither cached keys/values nor bfloat16 rounding come between the two computations)."""
     import torch
 
-    from persona_lib.backends import SamplingParams, decode_label_distribution
+    from persona_lib.backends import SamplingParams, create_backend, decode_label_distribution
+    from persona_lib.config import ModelConfig
+
+    transformers_backend = create_backend(ModelConfig(dtype="float32", batch_size=4))
 
     conversation = [{"role": "user", "content": "Is water wet? End with **Result:** <yes or no>"}]
     params = SamplingParams(max_new_tokens=1, answer_prefix="**Result:**", score_labels=(" yes", " no"))
