@@ -20,28 +20,16 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
-from persona_lib.backends import SamplingParams, create_backend, native_bf16_flags, resolve_dtype
+from persona_lib.backends import SamplingParams, cpu_model, create_backend, native_bf16_flags, resolve_dtype
 from persona_lib.backends._transformers import DEFAULT_PREFIX_CACHE_MB, default_num_threads
 from persona_lib.config import RunConfig, load_config
 from persona_lib.generation import generate_benchmarks, generate_dialogues
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.store import ResponseStore
-
-
-def cpu_model_name() -> str:
-    """The CPU model name from ``/proc/cpuinfo`` (else ``platform.processor()``)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def variant_config(config: RunConfig, dtype: str | None, reuse: bool, threads: int, budget_mb: float) -> RunConfig:
@@ -154,7 +142,7 @@ def main() -> None:
     print(f"config: {args.config}{' (--quick)' if args.quick else ''}; model {config.model.model}; "
           f"{config.n_rounds} rounds, checkpoints {config.resolved_checkpoints()}, "
           f"max_new_tokens {config.generation.max_new_tokens}, batch_size {config.model.batch_size}")
-    print(f"machine: {cpu_model_name()}; {os.cpu_count()} cores, torch threads {args.threads}; "
+    print(f"machine: {cpu_model()}; {os.cpu_count()} cores, torch threads {args.threads}; "
           f"native bf16: {', '.join(native) if native else 'no'}; dtype auto -> {auto.dtype} ({auto.reason})")
     print(f"variants run in dtype: {dtype or config.model.dtype}; prefix cache budget {args.prefix_cache_mb:g} MiB")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
