@@ -219,7 +219,7 @@ def test_every_figure_cell_carries_a_numbered_caption() -> None:
     # A cell that shows a figure (a saved PNG) gets a caption and a name from its metadata; the built book then
     # numbers it (numfig). The built pages are checked for a caption under every image as well.
     notebooks = [*(PROJECT_ROOT / PIPELINE_NOTEBOOK_DIR / name for stage in STAGES for name in stage.notebooks),
-                 *(PROJECT_ROOT / "book").glob("*.ipynb")]  # the book's chapters (07_study is not one)
+                 *(PROJECT_ROOT / "book").glob("*.ipynb")]  # the book's chapters (08_study is not one)
     uncaptioned, names = [], []
     for path in notebooks:
         for cell in nbformat.read(path, as_version=4).cells:

@@ -23,7 +23,7 @@ from persona_lib.study import load_study_config
 SCRIPTED_CONFIG = PROJECT_ROOT / "tests" / "configs" / "scripted.yaml"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 #: The study notebook analyses a study folder (`persona-eval study analyse`), not a run: its `config` is a study's.
-STUDY_NOTEBOOK = "07_study.ipynb"
+STUDY_NOTEBOOK = "08_study.ipynb"
 PIPELINE_NOTEBOOKS = {notebook for stage in STAGES for notebook in stage.notebooks}
 
 
