@@ -116,7 +116,9 @@ def openai_server(bundled_dir):
     pytest.importorskip("openai")
     pytest.importorskip("torch")
     process = subprocess.Popen(
-        [sys.executable, str(SERVER_SCRIPT), "--port", "0", "--max-model-len", str(CONTEXT)],
+        # float32, so its log-probabilities can be checked against a local computation on any CPU: bfloat16
+        # rounding differs between kernel paths (batched, prefix-reused) and between CPUs.
+        [sys.executable, str(SERVER_SCRIPT), "--port", "0", "--max-model-len", str(CONTEXT), "--dtype", "float32"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -1,6 +1,6 @@
 """A small OpenAI-compatible chat server for the backend tests, answering with the bundled model.
 
-Run: ``python tests/backends/openai_test_server.py [--port 0] [--max-model-len 256]``. Once the model is loaded it
+Run: ``python tests/backends/openai_test_server.py [--port 0] [--max-model-len 256] [--dtype auto]``. Once the model is loaded it
 prints ``READY <port>`` on stdout. Endpoints:
 
 - ``GET /health`` — 200 when ready.
@@ -34,8 +34,8 @@ _ERROR_TYPES = {429: "rate_limit_exceeded", 500: "internal_server_error", 503: "
 class ServerState:
     """The model, the context length and the queue of failures to inject."""
 
-    def __init__(self, max_model_len: int) -> None:
-        self.backend = TransformersBackend(ModelConfig(max_model_len=max_model_len, batch_size=1))
+    def __init__(self, max_model_len: int, dtype: str) -> None:
+        self.backend = TransformersBackend(ModelConfig(max_model_len=max_model_len, batch_size=1, dtype=dtype))
         self.max_model_len = max_model_len
         self.generate_lock = threading.Lock()
         self.state_lock = threading.Lock()
@@ -192,8 +192,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed in the READY line)")
     parser.add_argument("--max-model-len", type=int, default=256)
+    parser.add_argument("--dtype", default="auto", help="the model's weight dtype (model.dtype values)")
     args = parser.parse_args()
-    Handler.state = ServerState(args.max_model_len)
+    Handler.state = ServerState(args.max_model_len, args.dtype)
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     print(f"READY {server.server_address[1]}", flush=True)
     server.serve_forever()

@@ -63,10 +63,13 @@ def test_stored_distributions_round_trip_and_renormalise():
 
 
 @pytest.mark.slow
-def test_openai_distribution_matches_the_local_model(openai_backend, transformers_backend):
+def test_openai_distribution_matches_the_local_model(openai_backend, bundled_dir):
     """Through the live test server (top log-probabilities, continued assistant prefix) the distribution is the
-    one the same model gives locally."""
-    from persona_lib.backends import SamplingParams, decode_label_distribution
+    one the same model gives locally (both in float32)."""
+    from persona_lib.backends import SamplingParams, create_backend, decode_label_distribution
+    from persona_lib.config import ModelConfig
+
+    transformers_backend = create_backend(ModelConfig(dtype="float32", batch_size=4))
 
     conversation = [{"role": "user", "content": "Rate the reply 'Get lost.' for politeness. **Result:** <1 to 5>"}]
     params = SamplingParams(max_new_tokens=1, answer_prefix="**Result:**", score_labels=(" 1", " 2", " 3", " 4", " 5"))
