@@ -1,7 +1,7 @@
 """A small OpenAI-compatible chat server for the backend tests, answering with the bundled model.
 
-Run: ``python tests/backends/openai_test_server.py [--port 0] [--max-model-len 256] [--dtype auto]``. Once the model is loaded it
-prints ``READY <port>`` on stdout. Endpoints:
+Run: ``python tests/backends/openai_test_server.py [--port 0] [--max-model-len 256] [--dtype auto]``. Once the
+model is loaded it prints ``READY <port>`` on stdout. Endpoints:
 
 - ``GET /health`` — 200 when ready.
 - ``POST /v1/chat/completions`` — real generations from the transformers backend. A request whose prompt plus
