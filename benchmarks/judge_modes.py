@@ -5,9 +5,11 @@ samples, ``--items`` per dataset (fidelity criteria, BFI, RoleBench, XSTest) —
 
   generate      the judge writes reasoning and a result line (``--max-new-tokens``, the embedded default's 64),
   distribution  one forward pass reads its probability over the allowed labels after the result prefix,
-  both          both of the above (the sum of the two costs, measured as one run).
+  both          both of the above in one run (the label read reuses the keys/values of the prompt that
+                generation computed, so it costs little more than generate alone).
 
-Each mode starts from an empty response store, so nothing is served from a cache. Printed per mode: wall seconds,
+Each mode starts from an empty response store and a freshly loaded judge (so no key/value cache of an earlier mode
+is reused), warmed up by one short request before the clock starts. Printed per mode: wall seconds,
 verdicts per second, the share of items with a verdict (parse rate), and the ratio to ``distribution``; then the
 machine the figures come from (CPU model, cores, native bfloat16, load average, dtype).
 
@@ -24,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from persona_lib.backends import cpu_model, create_backend, native_bf16_flags
+from persona_lib.backends import SamplingParams, cpu_model, create_backend, native_bf16_flags
 from persona_lib.config import ModelConfig, RunConfig
 from persona_lib.datasets import get_dataset, load_validation_samples
 from persona_lib.judging import run_judge_tasks
@@ -54,12 +56,15 @@ def main() -> None:
 
     tasks = judge_tasks(args.items)
     judge = ModelConfig(batch_size=args.batch_size)
-    backend = create_backend(judge)
-    print(f"{len(tasks)} judge prompts ({args.items} per validated dataset), judge {judge.model}, "
-          f"{backend.version_info()['dtype']}, batch {args.batch_size}, generate budget {args.max_new_tokens} tokens")
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         for mode in MODES:
+            backend = create_backend(judge)
+            backend.generate([[{"role": "user", "content": "Hello"}]], SamplingParams(max_new_tokens=4))
+            if mode == MODES[0]:
+                print(f"{len(tasks)} judge prompts ({args.items} per validated dataset), judge {judge.model}, "
+                      f"{backend.version_info()['dtype']}, batch {args.batch_size}, "
+                      f"generate budget {args.max_new_tokens} tokens")
             config = RunConfig(output_dir=scratch, judge=judge,
                                judging={"mode": mode, "max_new_tokens": args.max_new_tokens})
             store = ResponseStore(Path(scratch) / f"{mode}.sqlite")
