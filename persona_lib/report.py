@@ -8,7 +8,6 @@ and its model tables carry a plain verdict beside every estimate (:func:`fit_tab
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +17,7 @@ from persona_lib.config import BUNDLED_MODEL, ModelConfig, RunConfig
 from persona_lib.datasets import get_dataset
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.plots import metric_style
+from persona_lib.run import Run
 
 CPU_MODEL_WARNING = (
     "These numbers come from **SmolLM2-135M-Instruct on CPU** (the embedded default), with a deliberately small "
@@ -61,8 +61,6 @@ JUDGE_MODE_NAMES = {
     "distribution": "label distributions (expected score over the allowed labels, one forward pass)",
     "both": "generated verdicts, with label distributions read beside them",
 }
-JUDGE_VALIDATION_TABLE = "judge_validation.csv"
-"""The validate stage's agreement table under the run's ``tables/`` folder (read by :func:`show_provenance`)."""
 
 
 def describe_judging(config: RunConfig) -> str:
@@ -95,13 +93,6 @@ def describe_agreement(agreement: pd.DataFrame | None, config: RunConfig) -> str
     return f"κ {' · '.join(parts)} (n = {int(rows['n'].max())} per dataset; *Judge validation*)"
 
 
-def judge_agreement(config: RunConfig) -> pd.DataFrame | None:
-    """The run's judge-validation table (``<output_dir>/tables/judge_validation.csv``), ``None`` before the validate
-    stage has run."""
-    table = Path(config.output_dir) / "tables" / JUDGE_VALIDATION_TABLE
-    return pd.read_csv(table) if table.is_file() else None
-
-
 def metric_judge_notes(
     units: pd.DataFrame, config: RunConfig, agreement: pd.DataFrame | None
 ) -> dict[str, str]:
@@ -113,7 +104,7 @@ def metric_judge_notes(
     Args:
         units: The unit table (its ``dataset`` and ``metric`` columns).
         config: The run configuration (the judge and the judging mode).
-        agreement: The validate stage's table (:func:`judge_agreement`), or ``None``.
+        agreement: The validate stage's table (:meth:`persona_lib.run.Run.judge_validation`), or ``None``.
 
     Returns:
         ``{metric: "judged by SmolLM2-135M-Instruct · κ 0.12"}`` (``κ not measured`` before validation).
@@ -196,14 +187,13 @@ def provenance_markdown(
 
 
 def show_provenance(config: RunConfig, *, judged: bool = True) -> None:
-    """Display :func:`provenance_markdown` in a notebook, with the judge's agreement table of the run
-    (``<output_dir>/tables/judge_validation.csv``) and its stage timings (``run.json``) where they exist."""
+    """Display :func:`provenance_markdown` in a notebook, with the run's judge-validation table and stage timings
+    (:class:`persona_lib.run.Run`) where they exist."""
     from IPython.display import Markdown, display
 
-    agreement = judge_agreement(config) if judged else None
-    info_file = Path(config.output_dir) / "run.json"
-    info = json.loads(info_file.read_text()) if info_file.is_file() else None
-    display(Markdown(provenance_markdown(config, judged=judged, judge_agreement=agreement, run_info=info)))
+    run = Run(config.output_dir, config)
+    agreement = run.judge_validation() if judged else None
+    display(Markdown(provenance_markdown(config, judged=judged, judge_agreement=agreement, run_info=run.info())))
 
 
 # ------------------------------------------------------------------------------------ tables as readers see them

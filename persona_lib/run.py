@@ -11,7 +11,7 @@ always has the same layout:
 ``benchmark_answers.jsonl``  every benchmark answer (:func:`persona_lib.generation.generate_benchmarks`)
 ``scores.csv``               one row per scored item (:func:`persona_lib.scoring.score_run`)
 ``units.csv``                one 0–100 score per unit and metric (:func:`persona_lib.scoring.protocol_units`)
-``tables/<name>.csv``        analysis tables (curves, model fits, similarity, judge validation...)
+``tables/<name>.csv``        analysis tables, written by name (curves, model fits, similarity, judge validation...)
 ``figures/<name>.{png,svg,csv}``  every figure and the data it plots
 ``notebooks/``               the executed notebooks
 ===========================  ==================================================================================
@@ -50,6 +50,9 @@ class Run:
     ANSWERS = "benchmark_answers.jsonl"
     SCORES = "scores.csv"
     UNITS = "units.csv"
+    TABLES = "tables"
+    SIMILARITY = "baseline_similarity"
+    JUDGE_VALIDATION = "judge_validation"
 
     def __init__(self, folder: str | Path, config: RunConfig) -> None:
         self.folder = Path(folder)
@@ -118,7 +121,7 @@ class Run:
 
     def write_scores(self, table: pd.DataFrame) -> Path:
         """Save the scores table."""
-        return self.write_table(self.SCORES, table)
+        return write_csv(self.path(self.SCORES), table)
 
     def scores(self) -> pd.DataFrame:
         """The scores table written by the score stage (``item_id`` as text)."""
@@ -126,23 +129,37 @@ class Run:
 
     def write_units(self, table: pd.DataFrame) -> Path:
         """Save the unit scores."""
-        return self.write_table(self.UNITS, table)
+        return write_csv(self.path(self.UNITS), table)
 
     def units(self) -> pd.DataFrame:
         """The unit scores written by the score stage."""
         return self._read_csv(self.UNITS, "run the score stage first")
 
+    def write_similarity(self, table: pd.DataFrame) -> Path:
+        """Save the baseline-similarity unit scores (score stage; read by the analysis)."""
+        return self.write_table(self.SIMILARITY, table)
+
+    def similarity(self) -> pd.DataFrame:
+        """The baseline-similarity unit scores written by the score stage."""
+        return self.table(self.SIMILARITY)
+
+    def write_judge_validation(self, table: pd.DataFrame) -> Path:
+        """Save the judge-vs-people agreement table (validate stage; read by every chapter's provenance)."""
+        return self.write_table(self.JUDGE_VALIDATION, table)
+
+    def judge_validation(self) -> pd.DataFrame | None:
+        """The validate stage's agreement table, ``None`` before that stage has run."""
+        path = self._table_path(self.JUDGE_VALIDATION)
+        return pd.read_csv(path) if path.is_file() else None
+
     def write_table(self, name: str, table: pd.DataFrame) -> Path:
-        """Save an analysis table as CSV: ``scores.csv``/``units.csv`` at the top, anything else under ``tables/``.
+        """Save an analysis table as ``tables/<name>.csv``.
 
         Args:
-            name: A file name ending in ``.csv`` (e.g. ``checkpoint_curves.csv``).
+            name: The table's name, without folder or suffix (e.g. ``checkpoint_curves``).
             table: The table.
         """
-        path = self._table_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(path, index=False)
-        return path
+        return write_csv(self._table_path(name), table)
 
     def table(self, name: str) -> pd.DataFrame:
         """An analysis table written with :meth:`write_table`."""
@@ -181,9 +198,7 @@ class Run:
 
     # ------------------------------------------------------------------------------------------------ helpers
     def _table_path(self, name: str) -> Path:
-        if not name.endswith(".csv"):
-            raise ValueError(f"table names end in .csv, got {name!r}")
-        return self.folder / (name if name in (self.SCORES, self.UNITS) else f"tables/{name}")
+        return self.folder / self.TABLES / table_file_name(name)
 
     def _write_jsonl(self, name: str, table: pd.DataFrame) -> Path:
         path = self.path(name)
@@ -201,3 +216,21 @@ class Run:
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist: {hint} (persona-eval run --config ... --stages ...)")
         return path
+
+
+def table_file_name(name: str) -> str:
+    """``<name>.csv`` for a table name; the folder that owns the table decides where it goes.
+
+    Raises:
+        ValueError: when ``name`` already has a suffix or a folder (tables are named, not spelled as files).
+    """
+    if not name or "/" in name or "\\" in name or "." in name:
+        raise ValueError(f"a table is named without folder or suffix (e.g. 'checkpoint_curves'), got {name!r}")
+    return f"{name}.csv"
+
+
+def write_csv(path: Path, table: pd.DataFrame) -> Path:
+    """Write ``table`` to ``path`` as CSV without the index, creating the folder; return ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False)
+    return path

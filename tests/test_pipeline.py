@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -51,8 +52,22 @@ def test_every_notebook_takes_one_config_parameter(notebook):
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.name)
 def test_no_notebook_spells_a_run_file_name(notebook):
     code = "".join("".join(cell["source"]) for cell in _code_cells(notebook))
-    for spelled in (".jsonl", "scores.csv", "units.csv", "output_dir", "responses.sqlite", "figures/"):
+    for spelled in (".jsonl", "scores.csv", "units.csv", "output_dir", "responses.sqlite", "figures/", "tables/"):
         assert spelled not in code, f"{notebook.name} spells {spelled!r}; use persona_lib.run.Run"
+    file_argument = re.search(r"""run\.\w+\(f?["'][^"']*\.\w+["']""", code)
+    assert file_argument is None, f"{notebook.name}: {file_argument[0]!r} names a file; name the table instead"
+
+
+def test_the_run_owns_where_a_named_table_goes(tmp_path):
+    run = Run(tmp_path, load_config(SCRIPTED_CONFIG, output_dir=str(tmp_path)))
+    assert run.judge_validation() is None  # before the validate stage
+    table = pd.DataFrame({"dataset": ["xstest"], "kappa": [0.5]})
+    assert run.write_table("curves", table) == tmp_path / "tables" / "curves.csv"
+    assert run.write_judge_validation(table) == tmp_path / "tables" / "judge_validation.csv"
+    assert run.judge_validation().equals(table) and run.table("curves").equals(table)
+    for spelled in ("curves.csv", "tables/curves", ""):
+        with pytest.raises(ValueError, match="without folder or suffix"):
+            run.write_table(spelled, table)
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +101,8 @@ def test_the_whole_pipeline_runs_on_the_scripted_backend(scripted_run):
     for contrast in ("kind", "length", "persona"):
         assert scripted_run.figure(f"difference_{contrast}").with_suffix(".png").is_file(), contrast
     assert scripted_run.figure("released_survival").with_suffix(".png").is_file()
-    assert set(scripted_run.table("break_onsets.csv")["metric"]) >= {"ifbench", "safety"}
-    validation = scripted_run.table("judge_validation.csv")
+    assert set(scripted_run.table("break_onsets")["metric"]) >= {"ifbench", "safety"}
+    validation = scripted_run.judge_validation()
     assert set(validation["n"]) == {config.judge_validation_items}
     executed = json.loads((scripted_run.notebooks_dir / "01_dialogues.ipynb").read_text())
     injected = [cell for cell in executed["cells"] if "injected-parameters" in cell["metadata"].get("tags", [])]

@@ -123,7 +123,7 @@ def test_the_study_path_reproduces_the_published_ifbench_rows_from_the_released_
     assert analysis.files["forest_png"].is_file() and analysis.files["curves_ifbench_png"].is_file()
     for name in ("length_cost", "personalisation_cost", "kind_difference", "model_grid", "persona_grid"):
         assert analysis.files[f"{name}_png"].is_file(), name
-    written = study.table("tables_5_6.csv")
+    written = study.table("tables_5_6")
     assert written.loc[written["dataset"] == "IFBench", "status"].tolist() == ["matched", "matched"]
     bars = analysis.bars[analysis.bars["contrast"] == LENGTH_COST]
     assert list(bars["model"]) == list(released.MODEL_INFO)  # the configuration's order

@@ -137,8 +137,8 @@ def test_three_models_on_two_ray_workers_are_generated_judged_merged_and_analyse
     executed = folder / "notebooks" / "08_study.ipynb"
     assert "model(s) with scores" in executed.read_text()
     study = Study.open(folder)
-    assert set(study.table("units.csv")["model"]) == {"smollm2", "scripted-large", "scripted-other"}
-    tables = study.table("tables_5_6.csv")
+    assert set(study.table("units")["model"]) == {"smollm2", "scripted-large", "scripted-other"}
+    tables = study.table("tables_5_6")
     assert len(tables) == 11 and tables.loc[tables["dataset"] == "IFBench", "n"].notna().all()
     for name in ("tables_5_6_forest", "curves_ifbench_ifbench", "bars_length_cost", "grid_model_metric"):
         assert study.figure(name).with_suffix(".png").is_file(), name

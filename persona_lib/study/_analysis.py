@@ -186,7 +186,7 @@ def analyse_study(study: Study, *, seed: int | None = None) -> StudyAnalysis:
     if units.empty:
         empty = pd.DataFrame()
         analysis = StudyAnalysis(models, units, tables, empty, empty, empty, empty, notes, files)
-        files["tables"] = study.write_table("tables_5_6.csv", tables)
+        files["tables"] = study.write_table("tables_5_6", tables)
         return analysis
     order = [name for name in models["model"] if name in set(units["model"])]
     units = units.assign(model=pd.Categorical(units["model"], order, ordered=True)).sort_values(
@@ -198,10 +198,9 @@ def analyse_study(study: Study, *, seed: int | None = None) -> StudyAnalysis:
         ["contrast", "dataset", "metric", "model"], ignore_index=True).astype({"model": str})
     notes += bar_notes
     model_grid, persona_grid = metric_grid(units, "model"), metric_grid(units, "condition")
-    for name, table in (("units.csv", units), ("tables_5_6.csv", tables), ("model_curves.csv", curves),
-                        ("model_bars.csv", bars), ("model_metric_grid.csv", model_grid),
-                        ("persona_metric_grid.csv", persona_grid)):
-        files[name.removesuffix(".csv")] = study.write_table(name, table)
+    for name, table in (("units", units), ("tables_5_6", tables), ("model_curves", curves), ("model_bars", bars),
+                        ("model_metric_grid", model_grid), ("persona_metric_grid", persona_grid)):
+        files[name] = study.write_table(name, table)
     forest = plots.plot_forest(tables, title="Size coefficient with 95% CI: this study vs published",
                                label="this study", directions=reproduce.TABLE_DIRECTIONS)
     _save(files, "forest", forest, study.figure("tables_5_6_forest"), tables)

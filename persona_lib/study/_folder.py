@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from persona_lib.config import ConfigError
-from persona_lib.run import Run
+from persona_lib.run import Run, table_file_name, write_csv
 from persona_lib.study._config import (
     StudyConfig,
     load_study_config,
@@ -124,17 +124,12 @@ class Study:
         return self.folder / "analysis"
 
     def write_table(self, name: str, table: pd.DataFrame) -> Path:
-        """Save a cross-model table as ``analysis/tables/<name>`` (a ``.csv`` name)."""
-        if not name.endswith(".csv"):
-            raise ValueError(f"table names end in .csv, got {name!r}")
-        path = self.analysis_dir / "tables" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(path, index=False)
-        return path
+        """Save a cross-model table as ``analysis/tables/<name>.csv`` (``name`` without folder or suffix)."""
+        return write_csv(self.analysis_dir / "tables" / table_file_name(name), table)
 
     def table(self, name: str) -> pd.DataFrame:
         """A table written with :meth:`write_table`."""
-        path = self.analysis_dir / "tables" / name
+        path = self.analysis_dir / "tables" / table_file_name(name)
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist: run `persona-eval study analyse --study {self.folder}`")
         return pd.read_csv(path)
