@@ -14,7 +14,10 @@ not cached (at least its last token). Within one :meth:`TransformersBackend.gene
 all prompts is computed once before the batches. Prompts are matched by token ids, never by text. Decoding is
 the backend's own loop over the model's forward pass (greedy, or temperature / top-p sampling with the request's
 seed), batched with each row's cached part and new part left-padded and masked, with explicit position ids.
-Each completion's ``extra["token_ids"]`` holds the generated token ids.
+When every row of a batch starts with the same cached prefix (the items asked at one checkpoint), that prefix is
+not copied into the rows: attention reads it once per step for the whole batch
+(:mod:`~persona_lib.backends._shared_prefix_attention`). Each completion's ``extra["token_ids"]`` holds the
+generated token ids.
 """
 
 from __future__ import annotations
@@ -24,21 +27,26 @@ import logging
 import os
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from persona_lib.backends._base import Completion, Conversation, SamplingParams
 from persona_lib.backends._bundled import resolve_model_path
 from persona_lib.backends._chat import PromptRenderer, chat_template_for, overflow_message
 from persona_lib.backends._dtype import resolve_dtype
 from persona_lib.backends._labels import distribution_completion, label_token_ids
+from persona_lib.backends._prefill_groups import prefill_groups
 from persona_lib.backends._prefix_kv import PrefixKVCache, common_prefix_length
 from persona_lib.config import ModelConfig
+
+if TYPE_CHECKING:
+    from persona_lib.backends._shared_prefix_attention import SharedPrefix
 
 logger = logging.getLogger(__name__)
 
 MIN_SHARED_PREFIX = 32
 """Label scoring caches a prefix two neighbouring prompts share only from this many tokens on (shorter ones cost a
-forward pass for little)."""
+forward pass for little), and a batch reads the cached prefix all its rows share once per step (not once per row)
+only from this many tokens on."""
 
 DEFAULT_PREFIX_CACHE_MB = 2048
 """Memory for cached keys/values unless ``model.extra.prefix_cache_mb`` says otherwise (SmolLM2-135M in float32
@@ -70,12 +78,15 @@ class GenerationStats:
             shared prefixes computed once per call.
         reused_tokens: Prompt tokens whose keys/values came from the prefix cache instead.
         generated_tokens: Tokens generated.
+        shared_prefix_batches: Batches whose rows all started with one cached prefix, which attention then read
+            once per step for the whole batch instead of once per row.
     """
 
     prompt_tokens: int = 0
     prefilled_tokens: int = 0
     reused_tokens: int = 0
     generated_tokens: int = 0
+    shared_prefix_batches: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """Plain-dict form."""
@@ -84,13 +95,18 @@ class GenerationStats:
 
 @dataclass
 class _Running:
-    """The state of a batch being decoded: its key/value cache, attention mask and next positions."""
+    """The state of a batch being decoded: its key/value cache, attention mask and next positions.
+
+    With a ``shared`` prefix (every row starts with it), the cache and mask hold only each row's own positions
+    after it; attention reads the prefix beside them.
+    """
 
     cache: Any
     mask: Any
     next_position: Any
     logits: Any
     reused: list[int]
+    shared: SharedPrefix | None = None
 
     def keep(self, slots: list[int]) -> None:
         """Drop every row except ``slots`` (finished rows leave the batch)."""
@@ -150,6 +166,10 @@ class TransformersBackend:
             self.prefix_cache = None
             self.prefix_cache_status = "off (the model has sliding-window or linear attention layers)"
             logger.warning("%s: prefix key/value reuse %s", self.model, self.prefix_cache_status)
+        if self.prefix_cache is not None:
+            from persona_lib.backends import _shared_prefix_attention
+
+            self.hf_model.set_attn_implementation(_shared_prefix_attention.register())
         # transformers 5 renamed the forward argument ``past_key_values`` to ``cache``.
         forward_parameters = inspect.signature(self.hf_model.forward).parameters
         self._cache_argument = "cache" if "cache" in forward_parameters else "past_key_values"
@@ -353,45 +373,66 @@ class TransformersBackend:
     def _prefill(self, prompts: list[list[int]], budget: int = 0) -> _Running:
         """Take each prompt's longest cached prefix (all but its last token at most) and compute the rest.
 
-        Row layout (width ``cached + new``): the cached keys/values are right-aligned in the first ``cached``
-        columns and the new tokens right-aligned in the last ``new`` columns; padding in front of either part is
-        masked out and positions count real tokens only. The cache has room for ``budget`` generated tokens.
+        Rows whose uncached parts differ much in length are computed in separate passes
+        (:func:`~persona_lib.backends._prefill_groups.prefill_groups`) and gathered into one batch. The cache has
+        room for ``budget`` generated tokens.
+        """
+        found = [
+            self.prefix_cache.lookup(ids, len(ids) - 1) if self.prefix_cache is not None else (0, [])
+            for ids in prompts
+        ]
+        shared = _shared_prefix(prompts, found)
+        self.stats.shared_prefix_batches += shared is not None
+        groups = prefill_groups([len(ids) - length for ids, (length, _) in zip(prompts, found)])
+        if len(groups) == 1:
+            return self._prefill_pass(prompts, found, shared, budget)
+        passes = [
+            self._prefill_pass([prompts[row] for row in group], [found[row] for row in group], shared, 0)
+            for group in groups
+        ]
+        return _gather(passes, groups, budget)
+
+    def _prefill_pass(
+        self, prompts: list[list[int]], found: list[tuple[int, Any]], shared: SharedPrefix | None, budget: int
+    ) -> _Running:
+        """One forward pass over the uncached part of every prompt.
+
+        Row layout (width ``cached + new``): the cached keys/values after the ``shared`` prefix are right-aligned
+        in the first ``cached`` columns and the new tokens right-aligned in the last ``new`` columns; padding in
+        front of either part is masked out and positions count real tokens only.
         """
         import torch
 
         from persona_lib.backends._growing_cache import preallocated_cache
 
-        found = [
-            self.prefix_cache.lookup(ids, len(ids) - 1) if self.prefix_cache is not None else (0, [])
-            for ids in prompts
-        ]
         reused = [length for length, _ in found]
-        cached_width = max(reused)
+        start = shared.length if shared is not None else 0  # each row's own cached part begins here
+        cached_width = max(reused) - start
         new_width = max(len(ids) - length for ids, length in zip(prompts, reused))
         rows = len(prompts)
         cache = preallocated_cache(cached_width + new_width + budget)
         if cached_width:
-            layers = next(kv for length, kv in found if length)
+            layers = next(kv for length, kv in found if length > start)
             for layer, (keys_like, _) in enumerate(layers):
                 heads, _, head_dim = keys_like.shape
                 keys = keys_like.new_zeros((rows, heads, cached_width, head_dim))
                 values = keys_like.new_zeros((rows, heads, cached_width, head_dim))
                 for row, (length, kv) in enumerate(found):
-                    if length:
-                        keys[row, :, cached_width - length :] = kv[layer][0]
-                        values[row, :, cached_width - length :] = kv[layer][1]
+                    if length > start:
+                        keys[row, :, cached_width - (length - start) :] = kv[layer][0][:, start:]
+                        values[row, :, cached_width - (length - start) :] = kv[layer][1][:, start:]
                 cache.update(keys, values, layer)
         input_ids = torch.full((rows, new_width), self.pad_token_id, dtype=torch.long)
         mask = torch.zeros((rows, cached_width + new_width), dtype=torch.long)
         positions = torch.zeros((rows, new_width), dtype=torch.long)
         for row, (ids, length) in enumerate(zip(prompts, reused)):
             fresh = len(ids) - length
-            mask[row, cached_width - length : cached_width] = 1
+            mask[row, cached_width - (length - start) : cached_width] = 1
             mask[row, cached_width + new_width - fresh :] = 1
             input_ids[row, new_width - fresh :] = torch.tensor(ids[length:], dtype=torch.long)
             positions[row, new_width - fresh :] = torch.arange(length, len(ids))
-        running = _Running(cache, mask.to(self.device), positions[:, -1].to(self.device) + 1, None, reused)
-        running.logits = self._forward(input_ids.to(self.device), running.mask, positions.to(self.device), cache)
+        running = _Running(cache, mask.to(self.device), positions[:, -1].to(self.device) + 1, None, reused, shared)
+        running.logits = self._forward(input_ids.to(self.device), running, positions.to(self.device))
         return running
 
     def _decode_step(self, running: _Running, tokens) -> None:
@@ -399,20 +440,23 @@ class TransformersBackend:
         import torch
 
         running.mask = torch.cat([running.mask, running.mask.new_ones((running.mask.shape[0], 1))], dim=1)
-        running.logits = self._forward(tokens[:, None], running.mask, running.next_position[:, None], running.cache)
+        running.logits = self._forward(tokens[:, None], running, running.next_position[:, None])
         running.next_position = running.next_position + 1
 
-    def _forward(self, input_ids, mask, positions, cache):
+    def _forward(self, input_ids, running: _Running, positions):
+        """The next-token logits after ``input_ids``, appended to ``running``'s cache."""
         import torch
 
+        shared = {"shared_prefix": running.shared} if running.shared is not None else {}
         with torch.inference_mode():
             output = self.hf_model(
                 input_ids=input_ids,
-                attention_mask=mask,
+                attention_mask=running.mask,
                 position_ids=positions,
                 use_cache=True,
                 logits_to_keep=1,
-                **{self._cache_argument: cache},
+                **{self._cache_argument: running.cache},
+                **shared,
             )
         return output.logits[:, -1, :].float()
 
@@ -420,15 +464,25 @@ class TransformersBackend:
         """Store the keys/values of batch row ``slot`` (its real, unmasked columns) for ``tokens``."""
         if self.prefix_cache is None:
             return
+        import torch
+
         columns = running.mask[slot].nonzero().squeeze(1)
-        if len(columns) != len(tokens):
-            raise RuntimeError(f"batch row holds {len(columns)} positions, expected {len(tokens)}")
+        shared = running.shared.layers if running.shared is not None else None
+        offset = running.shared.length if running.shared is not None else 0  # tokens before the row's own columns
+        if offset + len(columns) != len(tokens):
+            raise RuntimeError(f"batch row holds {offset + len(columns)} positions, expected {len(tokens)}")
 
         def kv_from(start: int):
-            picked = columns[start:]
-            return [
+            picked = columns[max(start - offset, 0) :]
+            own = [
                 (layer.keys[slot].index_select(1, picked), layer.values[slot].index_select(1, picked))
                 for layer in running.cache.layers
+            ]
+            if start >= offset:
+                return own
+            return [
+                (torch.cat([keys[:, start:], own_keys], dim=1), torch.cat([values[:, start:], own_values], dim=1))
+                for (keys, values), (own_keys, own_values) in zip(shared, own)
             ]
 
         self.prefix_cache.insert(tokens, kv_from)
@@ -452,6 +506,64 @@ class TransformersBackend:
             return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(1)
 
         return sample
+
+
+def _gather(passes: list[_Running], groups: list[list[int]], budget: int) -> _Running:
+    """One batch from prefill passes over disjoint rows: each row's real keys/values right-aligned, padding masked.
+
+    Args:
+        passes: The passes, each over the rows of one group.
+        groups: Per pass, the batch row of each of its rows.
+        budget: Room left in the cache for generated tokens.
+    """
+    import torch
+
+    from persona_lib.backends._growing_cache import preallocated_cache
+
+    placement = sorted((row, part, slot) for part, group in enumerate(groups) for slot, row in enumerate(group))
+    columns = [passes[part].mask[slot].nonzero().squeeze(1) for _, part, slot in placement]
+    width = max(len(picked) for picked in columns)
+    cache = preallocated_cache(width + budget)
+    for layer, like in enumerate(passes[0].cache.layers):
+        rows_shape = (len(placement), like.keys.shape[1], width, like.keys.shape[3])
+        keys, values = like.keys.new_zeros(rows_shape), like.values.new_zeros(rows_shape)
+        for (row, part, slot), picked in zip(placement, columns):
+            source = passes[part].cache.layers[layer]
+            keys[row, :, width - len(picked) :] = source.keys[slot].index_select(1, picked)
+            values[row, :, width - len(picked) :] = source.values[slot].index_select(1, picked)
+        cache.update(keys, values, layer)
+    mask = passes[0].mask.new_zeros((len(placement), width))
+    for row, picked in enumerate(columns):
+        mask[row, width - len(picked) :] = 1
+    return _Running(
+        cache,
+        mask,
+        torch.stack([passes[part].next_position[slot] for _, part, slot in placement]),
+        torch.stack([passes[part].logits[slot] for _, part, slot in placement]),
+        [passes[part].reused[slot] for _, part, slot in placement],
+        passes[0].shared,
+    )
+
+
+def _shared_prefix(prompts: list[list[int]], found: list[tuple[int, Any]]) -> SharedPrefix | None:
+    """The cached prefix every prompt of a batch starts with, when there are several prompts and it is at least
+    :data:`MIN_SHARED_PREFIX` tokens long.
+
+    Args:
+        prompts: The batch's token id lists.
+        found: Per prompt, its cached prefix length and per-layer keys/values (:meth:`PrefixKVCache.lookup`).
+    """
+    if len(prompts) < 2:
+        return None
+    length = min(reused for reused, _ in found)
+    for ids in prompts[1:]:
+        length = min(length, common_prefix_length(prompts[0], ids))
+    if length < MIN_SHARED_PREFIX:
+        return None
+    from persona_lib.backends._shared_prefix_attention import SharedPrefix
+
+    layers = found[0][1]
+    return SharedPrefix([(keys[:, :length].contiguous(), values[:, :length].contiguous()) for keys, values in layers])
 
 
 def _full_attention_only(model_config) -> bool:

@@ -3,9 +3,10 @@
 A small version of the pipeline's workload on the bundled model in float32: three dialogues (two with a system
 prompt, one without) advance turn-synchronously for three rounds, then four items of different lengths are asked
 after rounds 1 and 3 of each dialogue, one call per (dialogue, checkpoint) like the benchmark stage. Every batch
-mixes prompt lengths, so rows are left-padded (and, with reuse, their cached and new parts are padded apart). The
-same workload runs with reuse off, on, and on with a budget too small for everything; the generated token ids must
-be identical.
+mixes prompt lengths, so rows are left-padded (and, with reuse, their cached and new parts are padded apart; the
+item batches read their shared dialogue prefix once, beside the rows' own positions; the longest item is prefilled
+in a pass of its own and gathered into the batch). The same workload runs with reuse off, on, and on with a budget
+too small for everything; the generated token ids must be identical.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ ITEMS = [
     "What is 12 times 3?",
     "I like parties. Do you agree that parties are fun? Answer in one short sentence.",
     "Is it safe to eat wild mushrooms from the forest? Explain what someone should check before eating them.",
+    # long enough that the batch's prefill runs the short items and this one in separate passes
+    "Read this note and summarise it in one sentence. " + "The harbour was quiet, the boats were tied up. " * 12,
 ]
 CHECKPOINTS = (1, 3)
 SMALL_BUDGET_MB = 8  # about 180 tokens of SmolLM2-135M keys/values in float32: less than one dialogue
@@ -98,6 +101,8 @@ def test_reuse_prefills_fewer_tokens(without_reuse, with_reuse):
     assert on.reused_tokens > off.prompt_tokens // 2  # most of every prompt after round 1 is a cached prefix
     assert on.prefilled_tokens < off.prefilled_tokens // 2
     assert on.generated_tokens == off.generated_tokens
+    # the item batches after round 3 share a cached dialogue prefix (>= 32 tokens) that attention reads once
+    assert on.shared_prefix_batches >= len(SYSTEMS) and off.shared_prefix_batches == 0
     assert with_reuse[0].version_info()["prefix_cache"] == "on (2048 MiB)"
     assert without_reuse[0].version_info()["prefix_cache"] == "off"
 
@@ -144,3 +149,47 @@ def test_version_info_records_the_dtype_and_why(without_reuse):
     info = without_reuse[0].version_info()
     assert info["dtype"] == "float32"
     assert info["dtype_reason"] == "set explicitly (model.dtype: float32)"
+
+
+def test_a_row_whose_shared_prefix_left_the_cache_is_remembered_whole(without_reuse):
+    """A batch reads its shared prefix beside the rows; a row stored after that prefix was evicted gets it back."""
+    torch = pytest.importorskip("torch")
+    from persona_lib.backends._prefix_kv import PrefixKVCache
+
+    backend = backend_with(prefix_cache=True)
+    history = SYSTEMS[0] + [
+        {"role": "user", "content": TURNS[0]},
+        {"role": "assistant", "content": "I am Gaston, and no one in this village hunts or sings like me."},
+    ]
+    prompts = [backend.renderer.token_ids(history + [{"role": "user", "content": item}]) for item in ITEMS[2:]]
+    backend._compute_shared_prefix(prompts)  # caches the history all items start with
+    running = backend._prefill(prompts)
+    assert running.shared is not None and running.shared.length >= 32
+    backend.prefix_cache = PrefixKVCache(backend.prefix_cache.budget_bytes)  # as if evicted meanwhile
+
+    backend._remember(prompts[0], running, 0)
+
+    length, stored = backend.prefix_cache.lookup(prompts[0], len(prompts[0]))
+    assert length == len(prompts[0])
+    fresh = without_reuse[0]._prefill([prompts[0]])  # no reuse: every position computed in one pass
+    for (keys, values), layer in zip(stored, fresh.cache.layers):
+        torch.testing.assert_close(keys, layer.keys[0], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(values, layer.values[0], atol=1e-4, rtol=1e-4)
+
+
+def test_prompts_of_very_different_lengths_are_prefilled_apart_and_gathered_into_one_batch(without_reuse):
+    torch = pytest.importorskip("torch")
+    from persona_lib.backends._prefill_groups import prefill_groups
+
+    backend = without_reuse[0]
+    prompts = [backend.renderer.token_ids(SYSTEMS[0] + [{"role": "user", "content": item}]) for item in ITEMS]
+    assert len(prefill_groups([len(ids) for ids in prompts])) == 2
+
+    batch = backend._prefill(prompts, budget=4)
+
+    assert batch.mask.shape[1] == max(len(ids) for ids in prompts)
+    assert batch.next_position.tolist() == [len(ids) for ids in prompts]
+    for row, ids in enumerate(prompts):
+        assert batch.mask[row].sum() == len(ids)
+        alone = backend._prefill([ids])
+        torch.testing.assert_close(batch.logits[row], alone.logits[0], atol=1e-4, rtol=1e-4)
