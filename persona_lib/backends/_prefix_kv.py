@@ -45,6 +45,17 @@ def common_prefix_length(left: Sequence[int], right: Sequence[int]) -> int:
     return min(len(left), len(right))
 
 
+def shared_prefix_length(sequences: Sequence[Sequence[int]], limit: int) -> int:
+    """How many leading items all of ``sequences`` share, at most ``limit``."""
+    length = min(limit, *(len(sequence) for sequence in sequences))
+    first = sequences[0]
+    for other in sequences[1:]:
+        if length <= 0:
+            break
+        length = common_prefix_length(first[:length], other)
+    return max(length, 0)
+
+
 class PrefixKVCache:
     """Keys/values of recently processed token sequences, looked up by longest common token prefix.
 

@@ -35,7 +35,7 @@ from persona_lib.backends._chat import PromptRenderer, chat_template_for, overfl
 from persona_lib.backends._dtype import resolve_dtype
 from persona_lib.backends._labels import distribution_completion, label_token_ids
 from persona_lib.backends._prefill_groups import prefill_groups
-from persona_lib.backends._prefix_kv import PrefixKVCache, common_prefix_length
+from persona_lib.backends._prefix_kv import PrefixKVCache, common_prefix_length, shared_prefix_length
 from persona_lib.config import ModelConfig
 
 if TYPE_CHECKING:
@@ -319,9 +319,7 @@ class TransformersBackend:
         """Put the prefix every prompt shares into the prefix cache, computed once (not once per batch row)."""
         if self.prefix_cache is None or len(prompts) < 2:
             return
-        shared = prompts[0][: min(len(ids) for ids in prompts) - 1]
-        for ids in prompts[1:]:
-            shared = shared[: common_prefix_length(shared, ids)]
+        shared = prompts[0][: shared_prefix_length(prompts, min(len(ids) for ids in prompts) - 1)]
         if len(shared) <= self.prefix_cache.match_length(shared):
             return
         try:
@@ -555,9 +553,7 @@ def _shared_prefix(prompts: list[list[int]], found: list[tuple[int, Any]]) -> Sh
     """
     if len(prompts) < 2:
         return None
-    length = min(reused for reused, _ in found)
-    for ids in prompts[1:]:
-        length = min(length, common_prefix_length(prompts[0], ids))
+    length = shared_prefix_length(prompts, min(reused for reused, _ in found))
     if length < MIN_SHARED_PREFIX:
         return None
     from persona_lib.backends._shared_prefix_attention import SharedPrefix

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from persona_lib.backends._prefix_kv import PrefixKVCache, common_prefix_length  # noqa: E402
+from persona_lib.backends._prefix_kv import PrefixKVCache, common_prefix_length, shared_prefix_length  # noqa: E402
 
 LAYERS, HEADS, HEAD_DIM = 2, 1, 2
 BYTES_PER_TOKEN = LAYERS * 2 * HEADS * HEAD_DIM * 4  # keys and values, float32
@@ -38,6 +38,14 @@ def test_common_prefix_length():
     assert common_prefix_length([1, 2, 3], [1, 2, 4]) == 2
     assert common_prefix_length([1, 2], [1, 2, 3]) == 2
     assert common_prefix_length([], [1]) == 0
+
+
+def test_shared_prefix_length_is_the_prefix_all_sequences_share_up_to_the_limit():
+    assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 9]], limit=10) == 2
+    assert shared_prefix_length([[1, 2, 3], [1, 2, 3]], limit=10) == 3
+    assert shared_prefix_length([[1, 2, 3], [1, 2, 3]], limit=1) == 1
+    assert shared_prefix_length([[1, 2, 3], [1, 2, 3]], limit=-1) == 0  # a one-token prompt leaves nothing to share
+    assert shared_prefix_length([[4, 2], [1, 2]], limit=10) == 0
 
 
 def test_lookup_returns_the_longest_prefix_up_to_the_limit():
