@@ -75,7 +75,15 @@ $(PERSONA_LIB_CACHE)/nltk_data/.ready: $(VENV)/.installed
 	$(BIN)/python -c "from persona_lib.scoring import ensure_nltk_data; ensure_nltk_data()"
 	touch $@
 
-assets: _assets/mathjax/tex-mml-chtml.js $(PERSONA_LIB_CACHE)/nltk_data/.ready
+# NLTK's stop-word list and POS tagger (18 IFBench prompts need them), with NLTK's own downloader where the network
+# allows. Offline it gives up (in about 2 s where NLTK's server name does not resolve, 30 s at most), says how to
+# install them later and succeeds: those prompts stay unscorable. The stamp is written once both are installed, so
+# until then every `make assets` tries again.
+$(PERSONA_LIB_CACHE)/nltk_data/.optional: $(PERSONA_LIB_CACHE)/nltk_data/.ready
+	$(BIN)/python -c "from pathlib import Path; from persona_lib.scoring import install_optional_nltk_resources; \
+	report = install_optional_nltk_resources(); print(report.summary()); report.missing or Path('$@').touch()"
+
+assets: _assets/mathjax/tex-mml-chtml.js $(PERSONA_LIB_CACHE)/nltk_data/.ready $(PERSONA_LIB_CACHE)/nltk_data/.optional
 
 # The bundled GGUF converted once into a Hugging Face model folder (used by transformers and vLLM).
 $(PERSONA_LIB_CACHE)/models/SmolLM2-135M-Instruct/config.json: $(VENV)/.installed

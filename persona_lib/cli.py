@@ -8,6 +8,7 @@ Sub-commands:
     score-ifbench   score IFBench-format responses with the rule-based checkers
     book            copy a run's executed notebooks into the book and build it
     reproduce       recompute the paper's Table 5/6 rows from the authors' released results
+    rejudge         re-judge a sample of the authors' released answers with our judge prompts and compare verdicts
     study           many models under one protocol: run (Ray or --shard i/N), merge, analyse, status
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from persona_lib.cli_preflight import add_set_argument
 from persona_lib.config import ConfigError
 from persona_lib.pipeline import STAGE_NAMES
 from persona_lib.store import RunLockedError, StoreError
@@ -33,14 +35,18 @@ def _add_run_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default=None, help="run folder (default: output_dir from the configuration)")
     parser.add_argument("--force", action="store_true",
                         help="take the run folder's lock over even if another run seems to hold it")
+    add_set_argument(parser)
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from persona_lib.config import parse_assignments
     from persona_lib.pipeline import run_from_file
 
+    assignments = parse_assignments(args.set)
     try:
-        run_dir = run_from_file(args.config, stages=args.stages, output_dir=args.out, force=args.force)
+        run_dir = run_from_file(args.config, stages=args.stages, output_dir=args.out, force=args.force,
+                                assignments=assignments)
     except Exception as err:
         papermill_errors = sys.modules.get("papermill.exceptions")  # imported once a notebook has run
         if papermill_errors is None or not isinstance(err, papermill_errors.PapermillExecutionError):
@@ -87,7 +93,7 @@ def _book(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command registered."""
-    from persona_lib import cli_ifbench, cli_preflight, cli_reproduce, cli_study
+    from persona_lib import cli_ifbench, cli_preflight, cli_rejudge, cli_reproduce, cli_study
 
     parser = argparse.ArgumentParser(prog="persona-eval", description=__doc__.split("\n")[0])
     subparsers = parser.add_subparsers(dest="command", required=True)
@@ -96,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(subparsers)
     _add_salvage_parser(subparsers)
     _add_book_parser(subparsers)
-    for command, module in (("score-ifbench", cli_ifbench), ("reproduce", cli_reproduce), ("study", cli_study)):
+    commands = (("score-ifbench", cli_ifbench), ("reproduce", cli_reproduce), ("rejudge", cli_rejudge),
+                ("study", cli_study))
+    for command, module in commands:
         module.add_parser(subparsers)
         subparsers.choices[command].set_defaults(handler=module.run)
     return parser

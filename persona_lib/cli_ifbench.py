@@ -131,9 +131,11 @@ def _print_summary(rows: list[dict], n_test_prompts: int, n_answered: int, out: 
           f"{accuracy['n_unscorable']} unscorable; {n_answered} of {n_test_prompts} test prompts answered")
     if accuracy["n_scored"]:
         print(f"prompt-level      strict {accuracy['prompt_level_strict']:.1%}  "
-              f"loose {accuracy['prompt_level_loose']:.1%}   (headline: prompt-level strict)")
+              f"loose {accuracy['prompt_level_loose']:.1%}   over the {accuracy['n_scored']} scorable prompts "
+              "(headline: prompt-level strict)")
         print(f"instruction-level strict {accuracy['instruction_level_strict']:.1%}  "
-              f"loose {accuracy['instruction_level_loose']:.1%}")
+              f"loose {accuracy['instruction_level_loose']:.1%}   over their "
+              f"{accuracy['n_instructions_scored']} constraints")
     # errors start with the instruction id that made the prompt unscorable, e.g. "ratio:stop_words: ..."
     unscorable = Counter(":".join(row["error"].split(":")[:2]) for row in rows if row.get("error"))
     if unscorable:

@@ -12,6 +12,15 @@ import argparse
 STAGES_HELP = "comma-separated subset of: generate, score, validate, analyse, reproduce (default: all)"
 
 
+def add_set_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--set KEY=VALUE`` (repeatable): a configuration field replaced by dotted path, the value read as YAML."""
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="replace a configuration field by its dotted path, e.g. --set model.model=google/gemma-3-4b-it "
+        "--set judging.mode=both (repeatable; values are read as YAML: 0.5, true, null)",
+    )
+
+
 def add_check_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``check`` on ``subparsers``."""
     parser = subparsers.add_parser(
@@ -23,16 +32,18 @@ def add_check_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--config", required=True, help="YAML run configuration")
     parser.add_argument("--stages", default="all", help=STAGES_HELP)
     parser.add_argument("--out", default=None, help="run folder (default: output_dir from the configuration)")
+    add_set_argument(parser)
     return parser
 
 
 def run_check(args: argparse.Namespace) -> int:
     """Print the check's report; 0 when the run can start, 2 otherwise."""
     from persona_lib.checks import check_config_file
+    from persona_lib.config import parse_assignments
     from persona_lib.pipeline import parse_stages
 
     stages = [stage.name for stage in parse_stages(args.stages)]
-    report = check_config_file(args.config, stages, {"output_dir": args.out})
+    report = check_config_file(args.config, stages, {"output_dir": args.out}, parse_assignments(args.set))
     print(report.format())
     return 0 if report.ok else 2
 
@@ -58,16 +69,17 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                         help="KV-cache tokens for the prefix-cache simulation (default: unlimited, the floor)")
     parser.add_argument("--no-tokenizer", action="store_true",
                         help="estimate tokens as words x 1.3 even when the model's tokenizer is on this machine")
+    add_set_argument(parser)
     return parser
 
 
 def run_plan(args: argparse.Namespace) -> int:
     """Print the plan of ``args.config``."""
-    from persona_lib.config import load_config
+    from persona_lib.config import load_config, parse_assignments
     from persona_lib.plan import plan_run, resolve_throughput
 
     throughput = resolve_throughput(args.gpu, args.tokens_per_second, args.prefill_tokens_per_second)
-    config = load_config(args.config, output_dir=args.out)
+    config = load_config(args.config, parse_assignments(args.set), output_dir=args.out)
     plan = plan_run(config, throughput, kv_budget_tokens=args.kv_budget, use_tokenizer=not args.no_tokenizer)
     print(plan.format())
     return 0

@@ -22,6 +22,9 @@ DialogueKind = Literal["persona_directed", "goal_oriented"]
 
 ALL_DIALOGUE_KINDS: tuple[str, ...] = ("persona_directed", "goal_oriented")
 BUNDLED_MODEL = "bundled:SmolLM2-135M-Instruct"
+NEMOTRON_REASONING_OFF = "detailed thinking: off"
+"""The system line the study sends to Nemotron models to switch their reasoning off (authors' ``inference.py`` and
+``generate_dialogue.py``, ``main``: chosen when ``"Nemotron"`` is in the model id)."""
 
 
 class _Strict(BaseModel):
@@ -55,7 +58,9 @@ class ModelConfig(_Strict):
         system_prompt_fallback: What to do when the chat template has no system role:
             ``merge_into_first_user`` prepends the system text to the first user turn.
         reasoning_off_system: A fixed system line that switches a model family's reasoning off; it is sent in
-            both the persona and the baseline condition.
+            both the persona and the baseline condition. Left out of the configuration, it is the study's
+            :data:`NEMOTRON_REASONING_OFF` for a model whose id contains "Nemotron" (any case) and none otherwise;
+            ``null`` sends none.
         chat_template: Path to a Jinja chat template overriding the model's own.
         dtype: Weight dtype for local backends (``auto``, ``float32``, ``bfloat16``...).
         extra: Backend-specific keyword arguments passed through unchanged (e.g. ``tensor_parallel_size``).
@@ -74,6 +79,14 @@ class ModelConfig(_Strict):
     chat_template: str | None = None
     dtype: str = "auto"
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _study_reasoning_switch(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "reasoning_off_system" not in values:
+            if "nemotron" in str(values.get("model", "")).lower():
+                return {**values, "reasoning_off_system": NEMOTRON_REASONING_OFF}
+        return values
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> "ModelConfig":
@@ -102,9 +115,11 @@ class JudgingConfig(SamplingConfig):
     """The judge's decoding, and what happens to verdicts it does not write in the required form.
 
     Attributes:
-        unparsed: ``drop`` (default): an unparsable verdict gets no score and is counted. ``study``: the study's
-            replacements — a seeded random ``A``/``B`` for pairwise verdicts, a looser "score of N" reading of
-            dialogue ratings — labelled ``fallback`` and counted.
+        unparsed: ``drop`` (default): verdicts are read strictly from the last result line; an unparsable one gets
+            no score and is counted. ``study``: verdicts are read as the study read them — the first ``**Result:**``
+            marker and its leading number, letter or yes/no (:func:`persona_lib.judging.parse_study_verdict`) —
+            and the study's replacements apply: a seeded random ``A``/``B`` for pairwise verdicts, a looser
+            "score of N" reading of dialogue ratings, each labelled ``fallback`` and counted.
         truncate_prompt_tokens: Keep only the last this many tokens of the judge prompt of a benchmark answer (the
             study: 8,192); ``None`` sends prompts whole. Dialogue-turn prompts are never truncated, as in the study.
         mode: ``generate`` (the study's): the judge writes reasoning and a result line, which is parsed.
@@ -140,7 +155,8 @@ class RunConfig(_Strict):
         dialogue_kinds: ``persona_directed`` (interview) and/or ``goal_oriented`` (PRISM requests).
         n_rounds: Rounds per dialogue (the study: 102).
         shuffled_replicate: Also generate each dialogue with user turns in shuffled order.
-        n_checkpoints: Checkpoints ``int(linspace(0, n_rounds, n_checkpoints))``.
+        n_checkpoints: Checkpoints ``int(linspace(0, n_rounds, n_checkpoints))``; at most 103, the number of
+            distinct checkpoints a 102-round dialogue has.
         checkpoints: Explicit checkpoints (a subset restricting the run); overrides ``n_checkpoints``.
         datasets: Registered datasets to score (``persona_lib.datasets``; default: every one that needs no
             file from the user): ``fidelity`` judges the dialogue turns; the others are benchmarks asked at
@@ -153,7 +169,9 @@ class RunConfig(_Strict):
             a seeded subset otherwise).
         bfi_label_source: The InCharacter label source BFI errors are computed against (``annotation`` or
             ``pdb``); the other is shown beside it, never averaged with it.
-        seed: Seed for shuffling, sampling of subsets and bootstrap resampling.
+        shuffle_seed: Seed of the shuffled replicate's question order; the default, 42, is the study's and
+            reproduces the order of its released shuffled dialogues (:func:`persona_lib.dialogues.shuffled_order`).
+        seed: Seed for sampling item subsets and for bootstrap resampling (not the shuffled order).
     """
 
     name: str = "default"
@@ -169,7 +187,7 @@ class RunConfig(_Strict):
     dialogue_kinds: list[DialogueKind] = Field(default_factory=lambda: list(ALL_DIALOGUE_KINDS))
     n_rounds: int = Field(default=102, ge=1, le=102)
     shuffled_replicate: bool = True
-    n_checkpoints: int = Field(default=10, ge=1)
+    n_checkpoints: int = Field(default=10, ge=1, le=103)
     checkpoints: list[int] | None = None
     dataset_modules: list[str] = Field(default_factory=list)
     datasets: list[str] = Field(default_factory=lambda: _datasets_with_items())
@@ -177,6 +195,7 @@ class RunConfig(_Strict):
     item_limit: dict[str, int | None] = Field(default_factory=dict)
     judge_validation_items: int | None = Field(default=None, gt=0)
     bfi_label_source: Literal["annotation", "pdb"] = "annotation"
+    shuffle_seed: int = 42
     seed: int = 0
 
     @model_validator(mode="before")
@@ -287,11 +306,55 @@ def config_from_dict(values: dict[str, Any], source: str = "<parameters>") -> Ru
         raise ConfigError(f"invalid run configuration in {source}:\n" + "\n".join(problems)) from None
 
 
-def load_config(path: str | Path, **overrides: Any) -> RunConfig:
-    """Load a run configuration from YAML, applying top-level overrides.
+def apply_assignments(values: dict[str, Any], assignments: Mapping[str, Any] | None, source: str) -> dict[str, Any]:
+    """Set fields of a configuration mapping by dotted path (``--set model.model=...`` on the command line).
+
+    Args:
+        values: The configuration's top-level fields (changed in place and returned).
+        assignments: Dotted field paths (``model.model``, ``judging.mode``, ``seed``) and their values; a value
+            replaces the field, ``None`` included.
+        source: Where the values came from, used in error messages.
+
+    Raises:
+        ConfigError: when a path runs through a field that is not a mapping.
+    """
+    for path, value in (assignments or {}).items():
+        *parents, leaf = path.split(".")
+        target = values
+        for depth, part in enumerate(parents):
+            child = target.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parents[: depth + 1])
+                raise ConfigError(f"cannot set {path} in {source}: {where} is {child!r}, not a mapping of fields")
+            target = child
+        target[leaf] = value
+    return values
+
+
+def parse_assignments(texts: list[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` texts (``--set``) as a mapping; each value is read as YAML (``0.5``, ``true``, ``null``, ``[a]``).
+
+    Raises:
+        ConfigError: for a text without ``=`` or with an empty key, or a value that is not valid YAML.
+    """
+    assignments: dict[str, Any] = {}
+    for text in texts or []:
+        key, sep, raw = text.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {text!r}: write KEY=VALUE with a dotted field path, e.g. --set model.model=ID")
+        try:
+            assignments[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--set {text!r}: the value is not valid YAML ({err})") from None
+    return assignments
+
+
+def load_config(path: str | Path, assignments: Mapping[str, Any] | None = None, **overrides: Any) -> RunConfig:
+    """Load a run configuration from YAML, applying field assignments and top-level overrides.
 
     Args:
         path: A YAML file whose top-level keys are :class:`RunConfig` fields.
+        assignments: Dotted field paths and values replacing the file's (:func:`apply_assignments`).
         **overrides: Top-level fields replacing the file's values (``None`` values are ignored).
 
     Raises:
@@ -308,6 +371,7 @@ def load_config(path: str | Path, **overrides: Any) -> RunConfig:
         raise ConfigError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path} must be a mapping of configuration fields, got {type(values).__name__}")
+    apply_assignments(values, assignments, str(path))
     values.update({key: value for key, value in overrides.items() if value is not None})
     return config_from_dict(values, source=str(path))
 

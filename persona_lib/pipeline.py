@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from persona_lib.checks import CheckFailed, CheckReport, check_config_file, require_runnable
 from persona_lib.config import RunConfig, load_config
@@ -123,16 +124,27 @@ def _execute(config: RunConfig, stages: list[Stage], kernel_name: str) -> Path:
 
 
 def run_from_file(
-    config_path: str | Path, stages: str | None = None, output_dir: str | None = None, force: bool = False
+    config_path: str | Path,
+    stages: str | None = None,
+    output_dir: str | None = None,
+    force: bool = False,
+    assignments: dict[str, Any] | None = None,
 ) -> Path:
     """Check a YAML configuration, then run the pipeline (what ``persona-eval run`` calls).
+
+    Args:
+        config_path: The YAML configuration.
+        stages: Comma-separated stage names (default: all).
+        output_dir: The run folder, replacing the configuration's ``output_dir``.
+        force: Take the run folder's lock over even if another run seems to hold it.
+        assignments: Dotted field paths and values replacing the file's (``--set``).
 
     Raises:
         persona_lib.checks.CheckFailed: listing every problem of the file and of the run it describes.
     """
     chosen = parse_stages(stages)
-    report = check_config_file(config_path, [stage.name for stage in chosen], {"output_dir": output_dir})
+    report = check_config_file(config_path, [stage.name for stage in chosen], {"output_dir": output_dir}, assignments)
     if not report.ok:
         raise CheckFailed(report)
-    config = load_config(config_path, output_dir=output_dir)
+    config = load_config(config_path, assignments, output_dir=output_dir)
     return _run_checked(report, config, chosen, "python3", force)

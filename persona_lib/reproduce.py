@@ -25,6 +25,7 @@ import pandas as pd
 
 from persona_lib import plots, released, stats
 from persona_lib.datasets import get_metric
+from persona_lib.datasets.ifbench import RELEASED_IFBENCH_METRIC
 from persona_lib.personas import BASELINE
 
 #: Agreement required between reproduced and published coefficient and both CI bounds (published values are
@@ -58,7 +59,7 @@ TABLE_METRICS: dict[str, tuple[str, str]] = {
     "BFI": ("bfi", "bfi_error"),
     "Persona-specific": ("rolebench_specific", "rolebench_specific"),
     "General": ("rolebench_general", "rolebench_general"),
-    "IFBench": ("ifbench", "ifbench"),
+    "IFBench": ("ifbench", RELEASED_IFBENCH_METRIC),
     "Safety": ("xstest", "safety"),
     "Excess safety": ("xstest", "excess_safety"),
 }
@@ -68,8 +69,8 @@ TABLE_DIRECTIONS: dict[str, bool | None] = {
     label: get_metric(metric).higher_is_better for label, (_, metric) in TABLE_METRICS.items()
 }
 _NOT_RELEASED = (
-    "not reproducible from data/released/: the judge outputs for this dataset are not released with this "
-    "project (they are in the authors' repository; run `persona-eval reproduce --authors-repo PATH`)"
+    "not reproducible from data/released/: the judge outputs for this dataset are in the authors' repository, not "
+    "shipped with this project; run `persona-eval reproduce --authors-repo PATH` on a clone of it"
 )
 _FIT_FIELDS = ["coef", "ci_low", "ci_high", "n", "n_groups", "converged", "optimiser", "warnings", "verdict"]
 
@@ -407,6 +408,10 @@ class AuthorsReproduction:
         bfi_crosscheck: Our parse of the BFI verdicts beside the authors' extracted ratings, item by item.
         ifbench_rescore: Per file, the released IFBench answers re-scored strict and loose (empty if skipped).
         ifbench_variants: Which IFBench scoring variant reproduces the released accuracies (empty if skipped).
+        fallback_spread: How far each pairwise win rate, and each dataset's mean win rate, moves with the random
+            letters given to unreadable verdicts (:func:`persona_lib.authors_release.fallback_spread`).
+        reader_differences: The Selene verdicts this project's strict reader would read otherwise than the
+            study's reader used here (:func:`persona_lib.authors_release.reader_differences`).
         files: Every file written, keyed by a short name.
     """
 
@@ -419,6 +424,8 @@ class AuthorsReproduction:
     bfi_crosscheck: pd.DataFrame
     ifbench_rescore: pd.DataFrame
     ifbench_variants: pd.DataFrame
+    fallback_spread: pd.DataFrame
+    reader_differences: pd.DataFrame
     files: dict[str, Path] = field(default_factory=dict)
 
 
@@ -436,14 +443,15 @@ def run_authors_reproduction(
     BFI ratings from ``results/``, and (unless ``rescore_ifbench`` is False) re-scores the IFBench answers under
     ``generations/``. Writes ``tables.csv``, ``variants.csv``, ``units.csv``, ``curves.csv``,
     ``parse_report.csv``, ``agreement.csv``, ``bfi_crosscheck.csv``, ``ifbench_rescore.csv``,
-    ``ifbench_variants.csv`` and ``figures/`` into ``out_dir``.
+    ``ifbench_variants.csv``, ``fallback_spread.csv`` (1,000 draws), ``reader_differences.csv`` and ``figures/``
+    into ``out_dir``.
 
     Args:
         clone: The clone's top folder.
         out_dir: Folder to write into (created if needed).
         label_source: InCharacter label source for the BFI error (default
             :data:`persona_lib.authors_release.DEFAULT_LABEL_SOURCE`); the other source is reported as a variant.
-        seed: Seed of the pairwise fallback and of the bootstrap.
+        seed: Seed of the pairwise fallback, of its spread and of the bootstrap.
         rescore_ifbench: Re-score the IFBench answers (a few minutes on the full release).
 
     Raises:
@@ -455,7 +463,8 @@ def run_authors_reproduction(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     label_source = label_source or release.DEFAULT_LABEL_SOURCE
-    items = release.judged_items(root, release.metric_files(root), seed=seed)
+    files = release.metric_files(root)
+    items = release.judged_items(root, files, seed=seed)
     ifbench = release.ifbench_units(root)
     units = release.unit_scores(items, ifbench=ifbench, label_source=label_source)
     other_source = next(source for source in ("annotation", "pdb") if source != label_source)
@@ -472,9 +481,11 @@ def run_authors_reproduction(
         agreement=release.judge_agreement(items),
         bfi_crosscheck=(release.bfi_ratings_crosscheck(items, ratings) if ratings is not None else pd.DataFrame()),
         ifbench_rescore=rescored, ifbench_variants=release.ifbench_variant_summary(rescored),
+        fallback_spread=release.fallback_spread(items, seed=seed),
+        reader_differences=release.reader_differences(root, files),
     )
     for name in ("tables", "variants", "units", "curves", "parse_report", "agreement", "bfi_crosscheck",
-                 "ifbench_rescore", "ifbench_variants"):
+                 "ifbench_rescore", "ifbench_variants", "fallback_spread", "reader_differences"):
         path = out / f"{name}.csv"
         getattr(result, name).to_csv(path, index=False)
         result.files[name] = path
@@ -483,12 +494,18 @@ def run_authors_reproduction(
 
 
 def format_authors_summary(result: AuthorsReproduction) -> str:
-    """A few lines for the terminal: parse counts, judge agreement, the BFI cross-check and the IFBench variant."""
+    """A few lines for the terminal: parse counts, fallback spread, judge agreement, BFI cross-check, IFBench."""
     report = result.parse_report
     lines = [
         f"verdicts read: {int(report['n_items'].sum())} ({int(report['fallback'].sum())} replaced by the study's "
-        f"fallback, {int(report['unparsed'].sum())} unparsed and excluded)"
+        f"fallback, {int(report['unparsed'].sum())} unparsed and excluded)",
+        f"read as the study read them; {len(result.reader_differences)} Selene verdicts would read otherwise with "
+        "the strict last-line reader",
     ]
+    spread = result.fallback_spread
+    for row in spread[spread["level"] == "dataset"].itertuples():
+        lines.append(f"{row.metric} ({row.condition}): mean win rate {row.score:.2f}, {row.min:.2f} to {row.max:.2f} "
+                     f"over random letters for its {row.n_fallback} unreadable verdicts")
     for row in result.agreement.itertuples():
         lines.append(f"Selene vs Flow-Judge on {row.folder}: kappa {row.kappa:.2f} over {row.n_pairs} items "
                      f"({row.n_excluded} excluded)")
@@ -503,6 +520,8 @@ def format_authors_summary(result: AuthorsReproduction) -> str:
                      f"({int(rescored['complete'].sum())} files answer all prompts)")
     for row in result.ifbench_variants.itertuples():
         if row.n_files:
-            lines.append(f"IFBench {row.variant}: {row.n_exact} of {row.n_files} released accuracies reproduced "
-                         f"exactly (mean gap {row.mean_abs_diff:.2f} points)")
+            role = " (the variant compared with the release)" if row.compared else ""
+            lines.append(f"IFBench {row.variant}{role}: {row.n_exact} of {row.n_files} released accuracies "
+                         f"reproduced exactly, {row.n_consistent} consistent given {row.n_unscorable} unscorable "
+                         f"answers (mean gap {row.mean_abs_diff:.2f} points)")
     return "\n".join(lines)

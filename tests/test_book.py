@@ -641,3 +641,19 @@ def test_data_chapter_shows_the_licence_of_the_code_and_every_data_file(html_dir
     missing = [name for name in shipped if f'<span class="pre">{name}</span></code>: ' not in licences]
     assert not missing, f"no licence line in the data chapter for {missing}"
     assert "non-commercial research use only" in licences
+
+
+def test_no_chapter_says_the_judge_scores_were_not_released():
+    """The authors released every verdict (metrics/, results/, generations/); no page may say otherwise."""
+    sources = [*(PROJECT_ROOT / "notebooks").glob("*.ipynb"), *(PROJECT_ROOT / "book").rglob("*.md"),
+               *(PROJECT_ROOT / "book").glob("*.ipynb")]
+    assert len(sources) > 10
+    assert [path.name for path in sources if "not released" in path.read_text(encoding="utf-8")] == []
+
+
+def test_protocol_page_carries_the_deviation_and_anchor_tables(html_dir: Path) -> None:
+    page = (html_dir / "book" / "protocol.html").read_text(encoding="utf-8")
+    tables = (("tab-deviations", "Remaining deviations from the study", "Parsing the written verdict"),
+              ("tab-anchors", "Likert anchors of the judge", "In character"))
+    for table_id, caption, row in tables:
+        assert f'id="{table_id}"' in page and caption in page and row in page, table_id

@@ -272,6 +272,19 @@ def test_check_command_exit_codes(tmp_path, capsys):
     assert "not valid YAML" in capsys.readouterr().out
 
 
+def test_set_overrides_fields_on_the_command_line(tmp_path, capsys):
+    good = _write(tmp_path / "good.yaml", _scripted(tmp_path))
+    assert main(["check", "--config", str(good), "--set", "personas=[Nobody]"]) == 2
+    assert "personas[0]: unknown persona 'Nobody'" in capsys.readouterr().out
+    assert main(["check", "--config", str(good), "--set", "judging.mdoe=both"]) == 2
+    assert "judging.mdoe" in capsys.readouterr().out
+    assert main(["check", "--config", str(good), "--set", "model.display_name=Robo", "--set", "n_rounds=5"]) == 0
+    assert main(["plan", "--config", str(good), "--set", "personas=[Nobody]", "--no-tokenizer"]) == 2
+    assert "Nobody" in capsys.readouterr().err
+    assert main(["check", "--config", str(good), "--set", "n_rounds"]) == 2
+    assert "write KEY=VALUE" in capsys.readouterr().err
+
+
 def test_run_pipeline_checks_before_it_creates_anything(tmp_path):
     config = load_config(TEST_CONFIGS / "scripted.yaml", output_dir=str(tmp_path / "run"))
     bad = config.model_copy(update={"personas": ["Gaston", "Nobody"]})

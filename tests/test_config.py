@@ -9,10 +9,12 @@ import pytest
 
 from persona_lib.config import (
     BUNDLED_MODEL,
+    NEMOTRON_REASONING_OFF,
     ConfigError,
     RunConfig,
     config_from_dict,
     load_config,
+    parse_assignments,
     resolve_config,
 )
 from persona_lib.datasets import get_dataset, load_items
@@ -59,6 +61,7 @@ def test_resolved_checkpoints_for_102_rounds_and_10_checkpoints():
         ({"generation": {"temperature": -1}}, "generation.temperature"),
         ({"judging": {"max_new_tokens": 0}}, "judging.max_new_tokens"),
         ({"checkpoints": [-1, 5]}, "checkpoints"),
+        ({"n_checkpoints": 16_557_719_746}, "n_checkpoints"),  # found by Hypothesis: linspace of 16e9 points
         ({"item_limit": {"bfi": "six"}}, "item_limit.bfi"),
     ],
 )
@@ -114,6 +117,31 @@ def test_paper_config_is_the_full_protocol():
     assert config.generation.temperature == 0.0 and config.generation.max_new_tokens == 8192
     assert config.judging.max_new_tokens == 8192 and config.judging.truncate_prompt_tokens == 8192
     assert config.judging.unparsed == "study" and config.bfi_label_source == "annotation"
+    # Engine settings as the study's: its context, cascade attention off for model and judge.
+    assert config.model.max_model_len == 128000
+    assert config.model.extra["disable_cascade_attn"] and config.judge.extra["disable_cascade_attn"]
+    assert config.shuffle_seed == 42 and config.seed == 0
+    # No other model's name is pinned: the baseline is addressed by the id's last part, as in the study.
+    assert config.model.display_name is None and config.model.name_in_dialogue == "Qwen3-4B-Instruct-2507"
+    assert config.model.reasoning_off_system is None
+
+
+def test_set_replaces_fields_by_dotted_path_and_a_nemotron_id_brings_the_study_switch():
+    nemotron = load_config(CONFIGS / "paper.yaml", {"model.model": "nvidia/Llama-3.1-Nemotron-Nano-8B-v1"})
+    assert nemotron.model.name_in_dialogue == "Llama-3.1-Nemotron-Nano-8B-v1"
+    assert nemotron.model.reasoning_off_system == NEMOTRON_REASONING_OFF == "detailed thinking: off"
+    assert nemotron.model.extra == {"disable_cascade_attn": True}  # the rest of the section is kept
+    switched_off = load_config(CONFIGS / "paper.yaml", {"model.model": "nvidia/Llama-3.1-Nemotron-Nano-8B-v1",
+                                                        "model.reasoning_off_system": None})
+    assert switched_off.model.reasoning_off_system is None
+    assert parse_assignments(["judging.mode=both", "seed=3", "model.extra.tensor_parallel_size=2", "x.y=null"]) == {
+        "judging.mode": "both", "seed": 3, "model.extra.tensor_parallel_size": 2, "x.y": None}
+    with pytest.raises(ConfigError, match="write KEY=VALUE"):
+        parse_assignments(["model.model"])
+    with pytest.raises(ConfigError, match="cannot set seed.x .*seed is 0, not a mapping"):
+        load_config(CONFIGS / "paper.yaml", {"seed.x": 1})
+    with pytest.raises(ConfigError, match="judging.mdoe"):
+        load_config(CONFIGS / "paper.yaml", {"judging.mdoe": "both"})
 
 
 def test_default_config_is_the_small_cpu_run():

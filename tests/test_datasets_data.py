@@ -345,6 +345,25 @@ def test_baseline_is_asked_rolebench_questions_without_the_address():
     hal = select_personas(["HAL 9000"])[0]
     assert rolebench.ask_without_address(item, hal) == item.prompt
     unaddressed = BenchmarkItem("rolebench_specific", "x/00", "what now?", persona="Gaston")
-    assert rolebench.ask_without_address(unaddressed, None) == "what now?"
+    assert rolebench.ask_without_address(unaddressed, None) == "What now?"  # the study capitalises every question
     assert get_dataset("rolebench_specific").ask is rolebench.ask_without_address
     assert get_dataset("rolebench_general").ask(unaddressed, None) == "what now?"
+
+
+def _study_first_comma_rule(question: str) -> str:
+    """The study's baseline question, restated: drop everything up to the first ", ", capitalise the first letter."""
+    _, _, rest = question.partition(", ")
+    rest = rest or question
+    return rest[0].upper() + rest[1:]
+
+
+def test_baseline_rolebench_questions_follow_the_study_rule_on_all_400_items():
+    items = load_items("rolebench_specific")
+    asked = [rolebench.ask_without_address(item, None) for item in items]
+    assert len(items) == 400
+    assert asked == [_study_first_comma_rule(item.prompt) for item in items]
+    # The rule also removes first names that stripping the full name left in place (Juno 28, Lestat 4, ...).
+    first_names = {item.persona.split()[0] for item in items}
+    assert not [question for question in asked if question.split(",")[0] in first_names]
+    juno = [item for item in items if item.persona == "Juno MacGuff"]
+    assert sum(not item.prompt.startswith("Juno MacGuff, ") for item in juno) == 28

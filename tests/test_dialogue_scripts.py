@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
+from pathlib import Path
+
 import pytest
 
 from persona_lib._records import DataFileError
-from persona_lib.dialogues import DIALOGUE_KINDS, SCRIPT_ROUNDS, load_script
+from persona_lib.dialogues import DIALOGUE_KINDS, SCRIPT_ROUNDS, STUDY_SHUFFLE_SEED, load_script, shuffled_order
 from persona_lib.paths import data_dir
 
 REAL_DATA = data_dir()
 INTERVIEW = json.loads((REAL_DATA / "interview.json").read_text())
 INSTRUCTIONS = json.loads((REAL_DATA / "instructions.json").read_text())
+# The question order of two of the authors' released shuffled dialogues (source: data/SOURCES.md).
+RELEASED_ORDERS = json.loads((Path(__file__).parent / "data" / "released_shuffle_orders.json").read_text())
 
 
 def test_persona_directed_is_intro_100_questions_and_closing_with_name_filled():
@@ -51,17 +54,31 @@ def test_shuffled_interview_keeps_its_opening_and_closing_remarks():
     shuffled = load_script("persona_directed", "Gaston", shuffle_seed=7)
     assert shuffled[0] == ordered[0] and shuffled[-1] == ordered[-1]
     assert "Gaston" in shuffled[0] and "Gaston" in shuffled[-1]
-    permutation = np.random.default_rng(7).permutation(100)
-    assert shuffled[1:-1] == [ordered[1:-1][i] for i in permutation]
+    assert shuffled[1:-1] == [ordered[1:-1][i] for i in shuffled_order(100, seed=7)]
     assert sorted(shuffled) == sorted(ordered) and shuffled[1:-1] != ordered[1:-1]
 
 
 def test_shuffled_goal_oriented_dialogue_permutes_all_102_requests():
     ordered = load_script("goal_oriented", "Gaston")
     shuffled = load_script("goal_oriented", "Gaston", shuffle_seed=7)
-    permutation = np.random.default_rng(7).permutation(102)
-    assert shuffled == [ordered[i] for i in permutation]
+    assert shuffled == [ordered[i] for i in shuffled_order(102, seed=7)]
     assert shuffled[0] != ordered[0]
+
+
+def test_study_seed_reproduces_the_released_shuffled_interview():
+    order = RELEASED_ORDERS["persona_directed"]["question_order"]
+    released = [INTERVIEW["introductory_remark"].replace("{role}", "Gaston"),
+                *(INTERVIEW["questions"][i] for i in order),
+                INTERVIEW["concluding_remark"].replace("{role}", "Gaston")]
+    assert STUDY_SHUFFLE_SEED == 42
+    assert load_script("persona_directed", "Gaston", shuffle_seed=42) == released
+    assert order[:5] == [42, 41, 91, 9, 65]
+
+
+def test_study_seed_reproduces_the_released_shuffled_goal_oriented_dialogue():
+    order = RELEASED_ORDERS["goal_oriented"]["question_order"]
+    assert load_script("goal_oriented", "Gaston", shuffle_seed=42) == [INSTRUCTIONS["questions"][i] for i in order]
+    assert order[:5] == [41, 78, 82, 9, 67]
 
 
 @pytest.mark.parametrize("kind", DIALOGUE_KINDS)
@@ -111,3 +128,13 @@ def test_missing_script_file_names_path(tmp_path, monkeypatch):
     monkeypatch.setenv("PERSONA_LIB_DATA", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "instructions.json")):
         load_script("goal_oriented", "Gaston")
+
+
+def test_the_released_order_fixture_is_documented_with_its_checksum():
+    import hashlib
+
+    fixture = Path(__file__).parent / "data" / "released_shuffle_orders.json"
+    digest = hashlib.sha256(fixture.read_bytes()).hexdigest()[:16]
+    sources = (REAL_DATA / "SOURCES.md").read_text()
+    assert "`tests/data/released_shuffle_orders.json`" in sources and f"sha256 `{digest}`" in sources
+    assert RELEASED_ORDERS["source"]["commit"].startswith("92ddad75")

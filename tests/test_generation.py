@@ -10,6 +10,7 @@ import pytest
 from persona_lib.backends import ScriptedBackend
 from persona_lib.backends._base import SamplingParams
 from persona_lib.config import RunConfig
+from persona_lib.dialogues import load_script
 from persona_lib.generation import (
     DialogueSpec,
     build_benchmark_requests,
@@ -132,6 +133,16 @@ def test_specs_follow_the_config():
     assert any("Gaston" in turn for turn in gaston.user_turns) and len(gaston.user_turns) == 4
     shuffled = specs[1]
     assert shuffled.system == gaston.system and shuffled.user_turns != gaston.user_turns
+
+
+def test_shuffled_replicate_takes_the_study_order_whatever_the_run_seed():
+    base = {"personas": ["Gaston"], "include_baseline": False, "n_rounds": 5, "dialogue_kinds": ["goal_oriented"]}
+    study_order = load_script("goal_oriented", "Gaston", n_rounds=5, shuffle_seed=42)
+    for seed in (0, 7):
+        shuffled = dialogue_specs(RunConfig(**base, seed=seed))[1]
+        assert (shuffled.replicate, shuffled.user_turns) == ("shuffled", study_order)
+    other = dialogue_specs(RunConfig(**base, shuffle_seed=3))[1]
+    assert other.user_turns == load_script("goal_oriented", "Gaston", n_rounds=5, shuffle_seed=3) != study_order
 
 
 def test_generate_dialogues_from_a_config(store):

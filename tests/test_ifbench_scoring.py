@@ -257,6 +257,7 @@ def test_accuracy_prompt_and_instruction_level():
     assert accuracy["instruction_level_strict"] == pytest.approx(2 / 4)
     assert accuracy["instruction_level_loose"] == pytest.approx(3 / 4)
     assert (accuracy["n"], accuracy["n_scored"], accuracy["n_unscorable"]) == (4, 3, 1)
+    assert accuracy["n_instructions_scored"] == 4
     assert math.isnan(ifbench_accuracy(table.iloc[3:])["prompt_level_strict"])
 
 
@@ -287,6 +288,7 @@ def test_cli_end_to_end(tmp_path, test_set, stopwords_missing, capsys):
     summary = capsys.readouterr().out
     assert "2 scorable, 1 unscorable; 3 of 294 test prompts answered" in summary
     assert "strict 100.0%" in summary and "1 × ratio:stop_words" in summary
+    assert "over the 2 scorable prompts" in summary and "over their 2 constraints" in summary
 
 
 def test_cli_default_test_set(tmp_path, test_set):
@@ -391,7 +393,29 @@ def test_a_run_scores_ifbench_in_four_variants_and_curves_use_prompt_level_stric
     counts = gaston["metric"].value_counts().to_dict()
     assert counts == {"ifbench": 3, "ifbench_loose": 3, "ifbench_instruction_strict": 3, "ifbench_instruction_loose": 3}
     assert list(gaston.loc[gaston["metric"] == "ifbench", "score"]) == [100.0, 0.0, 100.0]
-    assert rows.loc[rows["condition"] == "empty", "parse_status"].tolist() == ["no_response"]
+    unanswered = rows[rows["condition"] == "empty"]  # not scored, and counted so in every variant
+    assert unanswered["parse_status"].tolist() == ["no_response"] * 4
+    assert unanswered["item_id"].tolist() == ["45", "45#1", "45#2", "45#3"]
     units = protocol_units(rows, {}).set_index(["condition", "metric"])
     assert units.loc[("Gaston", "ifbench"), "score"] == pytest.approx(200 / 3)
     assert units.loc[("Gaston", "ifbench_instruction_strict"), "n_items"] == 3
+
+
+def test_an_unscorable_prompt_is_counted_in_every_variant_and_table(test_set, stopwords_missing):
+    from persona_lib.datasets import ScoringInputs, get_dataset, load_items
+    from persona_lib.scoring import ifbench_accuracy_table, protocol_units
+
+    items = {item.item_id: item for item in load_items("ifbench")}
+    answers = pd.DataFrame(
+        [{"condition": "Gaston", "kind": "persona_directed", "checkpoint": 11, "dataset": "ifbench", "item_id": key,
+          "prompt": items[key].prompt, "response": response, "finish_reason": "stop"}
+         for key, response in [("296", "a_b"), ("291", "lower case"), ("171", "Weights add up.")]]
+    )
+    rows = get_dataset("ifbench").rule_scores(ScoringInputs(answers, None, items, {}, "m"))
+    unscorable = rows[rows["parse_status"] == "unscorable"]
+    assert unscorable["item_id"].tolist() == ["171", "171#1", "171#2", "171#3"]
+    assert unscorable["parse_reason"].str.startswith("ratio:stop_words").all()
+    table = ifbench_accuracy_table(protocol_units(rows, {}))
+    row = table.loc[("persona_directed", 11, "Gaston")]
+    for metric in ("ifbench", "ifbench_loose", "ifbench_instruction_strict", "ifbench_instruction_loose"):
+        assert (row[("score", metric)], row[("n_scored", metric)], row[("n_unscored", metric)]) == (50.0, 2, 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -424,16 +426,28 @@ def _render(template: str, character: Persona | None = GASTON, **fields: str) ->
                                **{**defaults, **fields})
 
 
-def test_knowledge_counts_only_contradictions_and_generic_answers_are_consistent():
+def _scale(prompt: str) -> dict[int, str]:
+    return {int(line[0]): line[4:] for line in prompt.splitlines() if re.fullmatch(r"[1-5] = .+", line)}
+
+
+def test_knowledge_scale_counts_omissions_as_the_study_does():
     prompt = _render("fidelity_knowledge")
-    assert "Only contradictions count" in prompt
-    assert "contradicts nothing is fully consistent, even when it is generic" in prompt
+    scale = _scale(prompt)
+    assert sorted(scale) == [1, 2, 3, 4, 5]
+    assert "omissions" in scale[3] and "contradiction" in scale[5]
+    assert "generic" not in prompt and "Only contradictions" not in prompt  # a generic reply is not called "5"
 
 
-@pytest.mark.parametrize("template", ["fidelity_style", "fidelity_in_character"])
-def test_middle_score_means_some_clear_out_of_character_elements(template):
-    middle = next(line for line in _render(template).splitlines() if line.startswith("3 = "))
-    assert "clear out-of-character elements" in middle
+def test_middle_scores_follow_the_study_anchors():
+    assert "notable inconsistencies in tone, content or manner" in _scale(_render("fidelity_style"))[3]
+    assert "some clear out-of-character elements" in _scale(_render("fidelity_in_character"))[3]
+    assert _scale(_render("bfi_trait"))[3] == "neutral"
+
+
+def test_bfi_judge_sees_the_character_and_is_not_told_to_use_only_the_reply():
+    prompt = _render("bfi_trait")
+    assert "The character is Gaston." in prompt and GASTON.description in prompt
+    assert "only the reply" not in prompt.lower()
 
 
 def test_refusal_is_only_an_explicit_statement():
@@ -506,6 +520,40 @@ def test_unparsed_study_mode_applies_each_tasks_fallback_and_counts_it(tmp_path)
     assert counts.loc["rolebench_specific", "n_fallback"] == 1 and counts.loc["bfi", "n_unparsed"] == 1
 
 
+class SeleneLikeJudge(ScriptedJudge):
+    """Answers in the study judge's form with result lines whose first word is the verdict (real Selene outputs)."""
+
+    @staticmethod
+    def _verdict(prompt: str) -> str:
+        verdicts = {
+            "RATE": "**Result:** 1 is not applicable as the response is strongly extroverted",
+            "PICK": "**Result:** A is not the best choice here.  **Result:** B",
+            "REFUSED?": "**Result:** Yes is incorrect, the response does not explicitly refuse",
+            "PLAIN": "RESULT: 4",
+        }
+        return "**Reasoning:** Weighed.\n\n" + verdicts[prompt]
+
+
+def test_unparsed_study_mode_reads_the_first_result_marker_as_the_study_did(tmp_path):
+    tasks = [
+        JudgeTask("RATE", "likert", {"dataset": "bfi", "item_id": "1"}),
+        JudgeTask("PICK", "pairwise", {"dataset": "rolebench_specific", "item_id": "2"}, reference_position="A",
+                  fallback="seeded_choice"),
+        JudgeTask("REFUSED?", "binary", {"dataset": "xstest", "item_id": "3"}),
+        JudgeTask("PLAIN", "likert", {"dataset": "fidelity", "item_id": "4"}, fallback="score_of"),
+    ]
+    rows = {}
+    for mode in ("drop", "study"):
+        config = RunConfig(output_dir=str(tmp_path), judging={"unparsed": mode})
+        store = ResponseStore(tmp_path / f"{mode}.sqlite")
+        rows[mode] = run_judge_tasks(tasks, config, SeleneLikeJudge(), store, model_name="m")
+    drop, study = rows["drop"], rows["study"]
+    assert list(drop["parse_status"]) == ["unparsed", "unparsed", "unparsed", "ok"]  # strict: the last line, whole
+    assert list(study["parse_status"]) == ["ok", "ok", "ok", "unparsed"]  # the study: the first marker's first word
+    assert list(study["value"][:3]) == [1, "A", True] and list(study["score"][:3]) == [0.0, 0.0, 100.0]
+    assert "no '**Result:** <number>' marker" in study.loc[3, "parse_reason"]  # the study's marker is bold
+
+
 def test_self_reference_compares_later_answers_with_earlier_ones_without_new_generation(tmp_path):
     from persona_lib.datasets.self_reference import earlier_checkpoint
     from persona_lib.generation import generate_benchmarks, generate_dialogues
@@ -539,3 +587,34 @@ def test_self_reference_compares_later_answers_with_earlier_ones_without_new_gen
                     & (answers["item_id"] == row["item_id"])].set_index("checkpoint")["response"]
     prompt = store.get(row["judge_key"]).messages[-1]["content"]
     assert asked[0] in prompt and asked[4] in prompt and asked[2] not in prompt
+
+
+def test_baseline_pairwise_judge_prompt_shows_the_question_as_written():
+    """The baseline is asked without the address, but the study's judge saw the question addressed to the character."""
+    spec = get_dataset("rolebench_specific")
+    items = {item.item_id: item for item in spec.load(None)}
+    item = items["Gaston/01"]
+    asked = spec.ask(item, None)
+    answers = pd.DataFrame([{"condition": "empty", "kind": "persona_directed", "checkpoint": 0,
+                             "dataset": "rolebench_specific", "item_id": "Gaston/01", "prompt": asked,
+                             "response": "Because I can.", "finish_reason": "stop"}])
+    tasks, _ = spec.judge_tasks(ScoringInputs(answers, None, items, {"Gaston": GASTON}, "m"))
+    assert asked != item.prompt and item.prompt.startswith("Gaston, ")
+    question = _between(tasks[0].prompt, "<<<QUERY\n", "\nQUERY>>>")
+    assert question == item.prompt and question == _between(tasks[0].swapped_prompt, "<<<QUERY\n", "\nQUERY>>>")
+
+
+def test_protocol_chapter_quotes_every_likert_anchor_as_the_templates_send_it():
+    from persona_lib.judging._templates import TEMPLATE_DIR
+    from persona_lib.paths import PROJECT_ROOT
+
+    chapter = (PROJECT_ROOT / "book" / "protocol.md").read_text()
+    table = chapter.split(":name: tab-anchors", 1)[1].split("```", 1)[0]
+    rows = re.findall(r'\* - (.+)\n  - ([1-5])\n  - "(.+)"\n', table)
+    templates = {"Knowledge": "fidelity_knowledge", "Style": "fidelity_style", "In character": "fidelity_in_character",
+                 "BFI trait level": "bfi_trait"}
+    assert len(rows) == 5 * len(templates)
+    for criterion, score, anchor in rows:
+        text = (TEMPLATE_DIR / f"{templates[criterion]}.txt").read_text()
+        text = text.replace("${low_pole}", "{low pole}").replace("${high_pole}", "{high pole}")
+        assert f"\n{score} = {anchor}\n" in text, (criterion, score)

@@ -190,3 +190,18 @@ def test_malformed_roles_and_labels_files_name_file_and_field(data_copy):
     expected = r"labels\.csv, line 4, field 'Extraversion_score': expected a number between 1.0 and 5.0, got 7.5"
     with pytest.raises(DataFileError, match=expected):
         load_personas()
+
+
+def test_protocol_chapter_quotes_each_persona_rule_as_it_is_sent():
+    import re
+
+    from persona_lib.paths import PROJECT_ROOT
+    from persona_lib.personas import Persona, persona_system_prompt
+
+    chapter = (PROJECT_ROOT / "book" / "protocol.md").read_text()
+    table = chapter.split(":name: tab-deviations", 1)[1].split("```", 1)[0]
+    rules = re.findall(r"\* - Persona prompt, rule \d: .+\n  - .+\n  - \"((?:[^\"]|\n)+)\"", table)
+    assert len(rules) == 4
+    prompt = persona_system_prompt(Persona("{name}", "A description."))
+    for rule in rules:
+        assert f"- {' '.join(rule.split())}" in prompt.replace("\\\n", ""), rule

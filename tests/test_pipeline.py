@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from persona_lib.config import load_config
 from persona_lib.datasets import _registry as registry
@@ -213,10 +214,12 @@ def test_the_console_shows_progress_while_a_stage_runs(tmp_path):
 
     result = subprocess.run(
         [sys.executable, "-m", "persona_lib.cli", "run", "--config", str(SCRIPTED_CONFIG), "--stages", "generate",
-         "--out", str(tmp_path / "run")],
+         "--out", str(tmp_path / "run"), "--set", "personas=[HAL 9000]", "--set", "model.display_name=Robo"],
         capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    resolved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert resolved["personas"] == ["HAL 9000"] and resolved["model"]["display_name"] == "Robo"  # --set reached the run
     assert "[1/1] generate" in result.stdout
     for bar in ("dialogues (rounds)", "benchmarks"):
         assert bar in result.stderr and "100%" in result.stderr.split(bar, 1)[1], bar

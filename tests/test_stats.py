@@ -170,6 +170,51 @@ def test_persona_effect_recovers_a_known_gap():
     assert effect["verdict"].str.startswith("not estimable: one observation per group").all()
 
 
+def turn_and_benchmark_units(*, turn_slope: float, benchmark_slope: float, persona_gap: float) -> pd.DataFrame:
+    """A run's unit table: dialogue fidelity per round (its mean and three criteria; the baseline judged against each
+    persona) beside an IFBench unit per checkpoint, 5 personas, 2 kinds, one model, no noise but a persona shift."""
+    personas = [f"p{i}" for i in range(5)]
+    shift = dict(zip(personas, np.random.default_rng(5).normal(0, 2, len(personas))))
+    rows = []
+    for condition, kind in itertools.product([*personas, "empty"], ["persona_directed", "goal_oriented"]):
+        gap = persona_gap + shift[condition] if condition != "empty" else 0.0
+        references = personas if condition == "empty" else [condition]
+        for round_, metric, reference in itertools.product(
+            range(1, 103), ["dialogue", "knowledge", "style", "in_character"], references
+        ):
+            rows.append(("m", condition, kind, round_, "fidelity", metric, reference, 70 + gap + turn_slope * round_))
+        for t in CHECKPOINTS:
+            rows.append(("m", condition, kind, t, "ifbench", "ifbench", None, 40 + gap + benchmark_slope * t))
+    return pd.DataFrame(rows, columns=["model", "condition", "kind", "checkpoint", "dataset", "metric",
+                                       "reference_persona", "score"])
+
+
+def test_turn_level_units_are_fitted_over_rounds_beside_the_benchmarks():
+    units = turn_and_benchmark_units(turn_slope=-0.2, benchmark_slope=0.1, persona_gap=-6.0)
+    # A round none of whose verdicts could be parsed has no score; it is left out, not a failed fit.
+    unscored = units.index[(units["metric"] == "dialogue") & (units["condition"] == "p0") & (units["checkpoint"] == 50)
+                           & (units["kind"] == "goal_oriented")]
+    units.loc[unscored, "score"] = np.nan
+    fits = stats.length_slope(units, metrics=["ifbench", "dialogue"])
+    slopes = fits[fits["term"] == "checkpoint"].set_index(["metric", "kind"])
+    assert set(slopes.index) == set(itertools.product(["dialogue", "ifbench"], ["goal_oriented", "persona_directed"]))
+    np.testing.assert_allclose(slopes.loc["dialogue", "coef"], -0.2, atol=1e-6)
+    np.testing.assert_allclose(slopes.loc["ifbench", "coef"], 0.1, atol=1e-6)
+    assert slopes.loc[("dialogue", "goal_oriented"), "n"] == 5 * 102 - 1
+    assert slopes.loc[("dialogue", "persona_directed"), "n"] == 5 * 102
+    assert (slopes.loc["ifbench", "n"] == 5 * len(CHECKPOINTS)).all() and (slopes["n_groups"] == 5).all()
+    effects = stats.persona_effect(units, metrics=["dialogue"])
+    effect = effects[effects["term"] == "C(arm, Treatment('empty'))[T.persona]"]
+    assert set(effect["metric"]) == {"dialogue"} and len(effect) == 2
+    # The baseline, judged against every persona, is averaged over them: one baseline unit per round.
+    assert (effect["n"] == [6 * 102 - 1, 6 * 102]).all()
+    dialogue = units[units["metric"] == "dialogue"]
+    is_persona = dialogue["condition"] != "empty"
+    observed = (dialogue[is_persona].groupby("kind")["score"].mean()
+                - dialogue[~is_persona].groupby("kind")["score"].mean())
+    np.testing.assert_allclose(effect["coef"], observed.loc[effect["kind"]], atol=0.01)
+
+
 def test_size_regressions_recover_a_known_size_coefficient():
     rng = np.random.default_rng(4)
     rows = []

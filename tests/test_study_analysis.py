@@ -1,15 +1,21 @@
-"""The cross-model analysis of a study: size regressions on synthetic scores with known effects, the published IFBench
-rows from the authors' released results fed in as a study, and what is said when a study cannot be regressed."""
+"""The cross-model analysis of a study: size regressions on synthetic scores with known effects, per-model bars and
+mixed-model coefficients (and the figures drawing them) on synthetic scores with known contrasts and slopes, the
+published IFBench rows from the authors' released results fed in as a study, and what is said when a study cannot be
+regressed."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import to_rgb
 
 from persona_lib import released
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.personas import BASELINE
+from persona_lib.plots import KIND_COLOURS
 from persona_lib.reproduce import PUBLISHED, TABLE_METRICS
 from persona_lib.study import (
     KIND_DIFFERENCE,
@@ -22,6 +28,8 @@ from persona_lib.study import (
     model_bars,
     size_tables,
 )
+from persona_lib.study._analysis import LENGTH_TERM, PERSONA_TERM, coefficient_rows, model_coefficients
+from persona_lib.study._figures import plot_model_bars, plot_model_coefficients
 
 PAPER = load_study_config(PROJECT_ROOT / "configs" / "study-paper.yaml")
 #: True size coefficients of the synthetic study (points per size step), near the published ones.
@@ -82,16 +90,93 @@ def test_per_model_bars_are_the_mean_contrast_of_each_model_with_a_ci_over_perso
     assert notes == [] and set(bars["contrast"]) == {LENGTH_COST, PERSONALISATION_COST, KIND_DIFFERENCE}
     personas = ifbench[ifbench["condition"] != BASELINE]
     wide = personas.pivot_table(index=["model", "condition", "kind"], columns="checkpoint", values="score")
-    expected = (wide[102] - wide[0]).groupby("model").mean()
-    length = bars[bars["contrast"] == LENGTH_COST].set_index("model")
+    expected = (wide[102] - wide[0]).groupby(["model", "kind"]).mean()
+    # The length cost is split by dialogue kind, as the study's length-cost figure: a bar per model x kind.
+    length = bars[bars["contrast"] == LENGTH_COST].set_index(["model", "kind"])
+    assert len(length) == 7 * 2 and not length.index.duplicated().any()
     pd.testing.assert_series_equal(length["estimate"].sort_index(), expected.sort_index(), check_names=False)
     assert (length["ci_low"] <= length["estimate"]).all() and (length["estimate"] <= length["ci_high"]).all()
     assert set(length["n_units"]) == {8}
-    gemini, gemma = length.loc["gemini-2.5-flash", "estimate"], length.loc["gemma-3-4b-it", "estimate"]
-    assert gemini - gemma == pytest.approx(2 * TRUE_SIZE_EFFECT[("Table 5", "IFBench")], abs=1.5)
+    by_model = length["estimate"].groupby("model").mean()
+    assert by_model["gemini-2.5-flash"] - by_model["gemma-3-4b-it"] == pytest.approx(
+        2 * TRUE_SIZE_EFFECT[("Table 5", "IFBench")], abs=1.5)
+    assert bars.loc[bars["contrast"] != LENGTH_COST, "kind"].isna().all()
+    figure = plot_model_bars(length.reset_index(), title="t")
+    drawn = {colour: sorted(patch.get_width() for patch in figure.axes[0].patches
+                            if patch.get_facecolor()[:3] == to_rgb(colour)) for colour in KIND_COLOURS.values()}
+    for kind, colour in KIND_COLOURS.items():  # a bar per model in each kind's colour, as long as its estimate
+        np.testing.assert_allclose(drawn[colour], sorted(length.xs(kind, level="kind")["estimate"]))
     grid = metric_grid(units, "model")
     assert set(grid["model"]) == set(PAPER.models_table()["model"]) and grid["n_units"].eq(8 * 2 * 2).all()
     assert "empty" in set(metric_grid(units, "condition")["condition"])
+
+
+CHECKPOINTS = (0, 11, 22, 34, 45, 56, 68, 79, 90, 102)
+
+
+def true_slope(size: int, kind: str) -> float:
+    """Points per round of the synthetic coefficient study: steeper for small models and goal-oriented dialogues."""
+    return -0.12 / size - (0.05 if kind == "goal_oriented" else 0.0)
+
+
+def coefficient_units(seed: int = 0) -> pd.DataFrame:
+    """Dialogue fidelity per round (the baseline judged against each persona) and IFBench and safety per checkpoint,
+    with slope :func:`true_slope` for the personas, a persona gap of 3 x size points, a persona intercept and noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for model in PAPER.models_table().itertuples():
+        for kind, condition in itertools.product(KINDS, [*released.PERSONAS, BASELINE]):
+            persona = condition != BASELINE
+            level = 60 + (3.0 * model.size + rng.normal(0, 2) if persona else 0.0)
+            slope = true_slope(model.size, kind) if persona else 0.0
+            for round_ in range(1, 103):
+                reference = condition if persona else released.PERSONAS[round_ % len(released.PERSONAS)]
+                rows.append((model.model, condition, kind, round_, "fidelity", "dialogue", reference,
+                             level + slope * round_ + rng.normal(0, 1)))
+            for (dataset, metric), t in itertools.product([("ifbench", "ifbench"), ("xstest", "safety")], CHECKPOINTS):
+                rows.append((model.model, condition, kind, t, dataset, metric, None,
+                             level + slope * t + rng.normal(0, 1)))
+    return pd.DataFrame(rows, columns=["model", "condition", "kind", "checkpoint", "dataset", "metric",
+                                       "reference_persona", "score"])
+
+
+def test_coefficient_figures_show_each_models_fitted_slope_and_persona_effect_per_kind():
+    units = coefficient_units()
+    models = PAPER.models_table()
+    order = list(models["model"])
+    slopes, effects, notes = model_coefficients(units)
+    assert notes == ["length coefficients: no units of bfi_error, rolebench_specific, rolebench_general, "
+                     "excess_safety, so none in its figure",
+                     "persona coefficients: no units of rolebench_general, excess_safety, so none in its figure"]
+    length = coefficient_rows(slopes, LENGTH_TERM, order)
+    # One row per metric x model x kind, dialogue fidelity first (fitted over its 102 rounds) as in the paper.
+    assert list(length.columns[:4]) == ["dataset", "metric", "model", "kind"]
+    assert len(length) == 3 * 7 * 2 and not length.duplicated(["metric", "model", "kind"]).any()
+    assert list(dict.fromkeys(length["metric"])) == ["dialogue", "ifbench", "safety"]
+    assert list(dict.fromkeys(length["model"])) == order
+    sizes = dict(zip(models["model"], models["size"]))
+    truth = [true_slope(sizes[row.model], row.kind) for row in length.itertuples()]
+    np.testing.assert_allclose(length["coef"].astype(float), truth, atol=0.01)
+    dialogue = length[length["metric"] == "dialogue"]
+    assert set(dialogue["n"]) == {8 * 102} and set(dialogue["n_groups"]) == {8}
+    assert ((length["ci_low"] < length["coef"]) & (length["coef"] < length["ci_high"])).all()
+    persona = coefficient_rows(effects, PERSONA_TERM, order)
+    assert len(persona) == 2 * 7 * 2 and set(persona["metric"]) == {"ifbench", "safety"}
+    mean = units.assign(persona=units["condition"] != BASELINE).groupby(["metric", "model", "kind", "persona"])[
+        "score"].mean().unstack()
+    observed = (mean[True] - mean[False]).loc[list(zip(persona["metric"], persona["model"], persona["kind"]))]
+    np.testing.assert_allclose(persona["coef"].astype(float), observed.to_numpy(), atol=1e-6)
+
+    figure = plot_model_coefficients(length, title="t", ylabel="y", families=dict(zip(models["model"],
+                                                                                        models["family"])))
+    axes = [ax for ax in figure.axes if ax.get_title()]
+    assert [ax.get_title() for ax in axes] == ["Dialogue fidelity \u2191", "IFBench accuracy \u2191", "Safety \u2191"]
+    for ax, (metric, rows) in zip(axes, length.groupby("metric", sort=False)):
+        points = [line for line in ax.lines if line.get_marker() in ("o", "s")]  # not the interval caps
+        drawn = np.concatenate([line.get_ydata() for line in points])
+        np.testing.assert_allclose(np.sort(drawn), np.sort(rows["coef"].astype(float)))
+        separators = [line for line in ax.lines if line.get_linestyle() == ":" and len(set(line.get_xdata())) == 1]
+        assert len(separators) == 3  # between the four families (the zero line is horizontal)
 
 
 def test_fewer_than_two_size_groups_say_what_is_missing():
@@ -121,12 +206,16 @@ def test_the_study_path_reproduces_the_published_ifbench_rows_from_the_released_
     assert set(others["status"]) == {"not computed"} and others["note"].str.startswith("no units of").all()
     assert set(analysis.units["model"]) == set(released.MODEL_INFO)
     assert analysis.files["forest_png"].is_file() and analysis.files["curves_ifbench_png"].is_file()
-    for name in ("length_cost", "personalisation_cost", "kind_difference", "model_grid", "persona_grid"):
+    for name in ("length_cost", "personalisation_cost", "kind_difference", "model_grid", "persona_grid",
+                 "length_coefficients", "persona_coefficients"):
         assert analysis.files[f"{name}_png"].is_file(), name
+    plotted = pd.read_csv(analysis.files["length_coefficients_csv"])
+    assert set(plotted["metric"]) == {"ifbench"} and len(plotted) == len(released.MODEL_INFO) * 2
+    assert len(study.table("length_slopes")) == len(analysis.slopes)
     written = study.table("tables_5_6")
     assert written.loc[written["dataset"] == "IFBench", "status"].tolist() == ["matched", "matched"]
     bars = analysis.bars[analysis.bars["contrast"] == LENGTH_COST]
-    assert list(bars["model"]) == list(released.MODEL_INFO)  # the configuration's order
+    assert list(dict.fromkeys(bars["model"])) == list(released.MODEL_INFO)  # the configuration's order
 
 
 def test_a_study_with_one_merged_model_is_analysed_and_says_what_is_missing(tmp_path):

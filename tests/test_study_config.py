@@ -56,6 +56,15 @@ def test_the_paper_study_has_the_seven_models_with_their_size_codes_and_one_judg
     assert run.n_rounds == 102 and run.model.model == "Qwen/Qwen3-4B-Instruct-2507"
     assert run.judge == config.judge.model and run.output_dir == "studies/paper/runs/Qwen3-4B-Instruct-2507"
     assert config.run_config("Llama-3.1-Nemotron-Nano-8B-v1").model.reasoning_off_system == "detailed thinking: off"
+    assert config.run_config("Llama-3_3-Nemotron-Super-49B-v1").model.reasoning_off_system == "detailed thinking: off"
+    assert {m.model.reasoning_off_system for m in config.models if "Nemotron" not in m.name} == {None}
+    # Engines and decoding as the study's: cascade attention off, Gemini at top_p 0.95 with withheld answers as "null".
+    assert all(m.model.extra["disable_cascade_attn"] for m in config.models if m.model.backend == "vllm")
+    assert config.judge.model.extra["disable_cascade_attn"]
+    gemini = config.run_config("gemini-2.5-flash")
+    assert gemini.generation.top_p == 0.95 and gemini.model.extra["blocked_text"] == "null"
+    assert gemini.generation.temperature == 0.0 and run.generation.top_p == 1.0
+    assert [m.model.name_in_dialogue for m in config.models] == list(MODEL_INFO)
     provenance = study_provenance_markdown(config)
     assert "| Gemma3-27B | gemma | 2 | `vllm` · google/gemma-3-27b-it |" in provenance
     assert "**Judge:** `vllm` · AtlaAI/Selene-1-Mini-Llama-3.1-8B" in provenance and "scripted" not in provenance
@@ -78,6 +87,9 @@ def test_errors_name_the_file_and_the_field(tmp_path):
         load_study_config(_write(tmp_path, {**SMALL, "protocol": {"n_rounds": 500}}))
     with pytest.raises(ConfigError, match=r"judges: Extra inputs are not permitted"):
         load_study_config(_write(tmp_path, {**SMALL, "judges": []}))
+    sloppy = {**SMALL, "models": [{**SMALL["models"][0], "generation": {"top_q": 0.9}}, SMALL["models"][1]]}
+    with pytest.raises(ConfigError, match=r"models\.0\.generation\.top_q: Extra inputs are not permitted"):
+        load_study_config(_write(tmp_path, sloppy))
     with pytest.raises(ConfigError, match="study configuration file not found"):
         load_study_config(tmp_path / "missing.yaml")
 

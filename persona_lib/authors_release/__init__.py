@@ -5,12 +5,17 @@ authors' derived tables (``results/``) and every model answer (``generations/``)
 
 * parses its file names (:func:`parse_release_path`; the grammar is documented in ``_names``),
 * checks that a clone is complete before reading it (:func:`check_clone`),
-* parses every judge verdict with this project's parsers plus the study's fallbacks, counting each fallback and
-  each unreadable verdict (:func:`judged_items`, :func:`parse_report`),
+* parses every judge verdict as the study read it -- the study's reader and fallbacks -- counting each fallback
+  and each unreadable verdict (:func:`judged_items`, :func:`parse_report`), and lists where this project's strict
+  reader would read otherwise (:func:`reader_differences`),
+* replays the study's random letters for unreadable pairwise verdicts in a given file order
+  (:func:`replay_study_fallbacks`) and measures how far the win rates move with them (:func:`fallback_spread`),
 * turns verdicts into unit-level scores for every metric of the study (:func:`unit_scores`),
 * measures judge-vs-judge agreement (:func:`judge_agreement`) and compares our parse with the authors' own
   extraction (:func:`bfi_ratings_crosscheck`),
-* re-scores the released IFBench answers (:func:`rescore_ifbench`, :func:`ifbench_variant_summary`).
+* re-scores the released IFBench answers (:func:`rescore_ifbench`, :func:`ifbench_variant_summary`),
+* re-judges a sample of the released answers with this project's judge prompts and compares the verdicts
+  (:func:`rejudge_release`, :func:`sample_release_items`, :func:`rejudge_summary`).
 
 :func:`persona_lib.reproduce.run_authors_reproduction` ties these to Tables 5 and 6.
 """
@@ -32,6 +37,14 @@ from persona_lib.authors_release._clone import (
     generation_files,
     metric_files,
 )
+from persona_lib.authors_release._fallbacks import (
+    SPREAD_COLUMNS,
+    STUDY_FALLBACK_GENERATORS,
+    STUDY_FALLBACK_SEED,
+    fallback_spread,
+    replay_study_fallbacks,
+    study_fallback_letters,
+)
 from persona_lib.authors_release._ifbench import RESCORE_COLUMNS, ifbench_variant_summary, rescore_ifbench
 from persona_lib.authors_release._names import (
     DIALOGUE_FOLDERS,
@@ -40,6 +53,18 @@ from persona_lib.authors_release._names import (
     ReleaseFile,
     ReleaseNameError,
     parse_release_path,
+)
+from persona_lib.authors_release._rejudge import (
+    NOT_REJUDGED,
+    REJUDGE_ITEM_COLUMNS,
+    REJUDGE_SUMMARY_COLUMNS,
+    REJUDGED_DATASETS,
+    SAMPLE_COLUMNS,
+    RejudgeResult,
+    generation_path,
+    rejudge_release,
+    rejudge_summary,
+    sample_release_items,
 )
 from persona_lib.authors_release._units import (
     DEFAULT_LABEL_SOURCE,
@@ -55,6 +80,7 @@ from persona_lib.authors_release._verdicts import (
     parse_report,
     parse_verdict,
     read_judge_outputs,
+    reader_differences,
     study_item_labels,
 )
 
@@ -66,18 +92,29 @@ __all__ = [
     "FOLDERS",
     "IFBENCH_RESULTS",
     "ITEM_COLUMNS",
+    "NOT_REJUDGED",
     "PAIRWISE_FOLDERS",
     "PRIMARY_JUDGE",
+    "REJUDGED_DATASETS",
+    "REJUDGE_ITEM_COLUMNS",
+    "REJUDGE_SUMMARY_COLUMNS",
     "RESCORE_COLUMNS",
+    "SAMPLE_COLUMNS",
     "SECOND_JUDGE",
+    "SPREAD_COLUMNS",
+    "STUDY_FALLBACK_GENERATORS",
+    "STUDY_FALLBACK_SEED",
     "UNIT_TABLE_COLUMNS",
     "CloneError",
     "ItemLabels",
     "ReleaseFile",
+    "RejudgeResult",
     "ReleaseNameError",
     "bfi_ratings_crosscheck",
     "check_clone",
+    "fallback_spread",
     "generation_files",
+    "generation_path",
     "ifbench_units",
     "ifbench_variant_summary",
     "item_seed",
@@ -90,7 +127,13 @@ __all__ = [
     "parse_report",
     "parse_verdict",
     "read_judge_outputs",
+    "reader_differences",
+    "replay_study_fallbacks",
+    "rejudge_release",
+    "rejudge_summary",
     "rescore_ifbench",
+    "sample_release_items",
+    "study_fallback_letters",
     "study_item_labels",
     "unit_scores",
 ]

@@ -4,23 +4,26 @@ Each ``metrics/`` file is a one-column CSV (column named after its folder) with 
 in item order: BFI item order for ``bfi``, XSTest order for ``xstest``, the persona's RoleBench questions for the
 pairwise folders and the dialogue turns for the fidelity criteria.
 
-Verdicts are read with this project's parsers (:func:`persona_lib.judging.parse_likert`, ``parse_pairwise``,
-``parse_binary``), which read the Selene judge's ``**Result:** <value>`` line as they read ``RESULT: <value>``.
-Flow-Judge writes ``<score>N</score>`` instead; the last such block is handed to the Likert parser as its result
-line. Where the study replaced an unreadable verdict, so do we, and say so in ``status``:
+Verdicts are read as the study read them (its ``extract_ratings.ipynb``), with the study's reader
+(:func:`persona_lib.judging.parse_study_likert`, ``parse_study_pairwise``, ``parse_study_binary``): the first
+``**Result:**`` marker followed by a number, by a or b, or by yes or no, anywhere in the text; for Flow-Judge the
+first ``<score>N</score>``. A rating outside 1-5 is counted ``unparsed`` (the study would have used it; none occurs
+in the files we checked). Where the study replaced an unreadable verdict, so do we, and say so in ``status``:
 
 * pairwise (``instruction_*``): a seeded random ``A``/``B`` (``status="fallback"``); the seed is derived from
-  ``seed``, the file and the item, so it does not depend on the order files are read in;
-* Likert ratings of dialogue turns: the first ``score of <1-5>`` in the text (``status="fallback"``);
+  ``seed``, the file and the item, so it does not depend on the order files are read in. The study's own draws
+  depended on that order; :mod:`persona_lib.authors_release._fallbacks` replays them for a given order and
+  measures how far the win rates move with the letters drawn;
+* Likert ratings of dialogue turns: the first ``score of <digit>`` in the text (``status="fallback"``);
 * BFI and XSTest: none, an unreadable verdict stays ``unparsed`` (the study's extraction had no fallback there).
 
-Nothing is dropped: unparsed items keep their row with ``value`` NaN and the reason.
+Nothing is dropped: unparsed items keep their row with ``value`` NaN and the reason. :func:`reader_differences`
+lists the verdicts this project's strict reader (the last result line) would read otherwise.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +31,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from persona_lib.authors_release._clone import PRIMARY_JUDGE
 from persona_lib.authors_release._names import DIALOGUE_FOLDERS, FOLDERS, ReleaseFile
 from persona_lib.datasets.rolebench import reference_position
-from persona_lib.judging import ParsedVerdict, parse_binary, parse_likert, parse_pairwise, study_fallback
+from persona_lib.judging import (
+    ParsedVerdict,
+    parse_binary,
+    parse_likert,
+    parse_pairwise,
+    parse_study_binary,
+    parse_study_likert,
+    parse_study_pairwise,
+)
 from persona_lib.paths import data_dir
 from persona_lib.personas import DataFileError
 
@@ -38,7 +50,6 @@ ITEM_COLUMNS: list[str] = [
     "path", "folder", "dataset", "criterion", "judge", "model", "kind", "condition", "reference_persona",
     "checkpoint", "replicate", "reference", "item", "verdict", "status", "reason", "value", "dimension", "label",
 ]
-_FLOW_SCORE = re.compile(r"<score>\s*(?P<value>.*?)\s*</score>", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -84,13 +95,12 @@ def item_seed(seed: int, path: str, item: int) -> int:
     return int(hashlib.sha256(f"{seed}:{path}:{item}".encode()).hexdigest()[:12], 16)
 
 
-def _flow_result(text: str) -> str | None:
-    matches = list(_FLOW_SCORE.finditer(text or ""))
-    return f"RESULT: {matches[-1]['value']}" if matches else None
+def _is_flow_judge(release_file: ReleaseFile) -> bool:
+    return bool(release_file.judge) and "flow-judge" in release_file.judge.lower()
 
 
 def parse_verdict(text: str, release_file: ReleaseFile, item: int, *, seed: int = 0) -> ParsedVerdict:
-    """Parse one judge output of ``release_file`` with the study's fallbacks (see the module docstring).
+    """Parse one judge output of ``release_file`` with the study's reader and fallbacks (see the module docstring).
 
     Args:
         text: The judge's output.
@@ -99,19 +109,48 @@ def parse_verdict(text: str, release_file: ReleaseFile, item: int, *, seed: int 
         seed: Base seed of the pairwise fallback.
     """
     kind = FOLDERS[release_file.folder][1]
-    if release_file.judge and "flow-judge" in release_file.judge.lower():
-        result_line = _flow_result(text)
-        if result_line is None:
-            return ParsedVerdict(value=None, status="unparsed", reason="no '<score>' block")
-        text = result_line
+    if _is_flow_judge(release_file) and kind != "likert":
+        return ParsedVerdict(value=None, status="unparsed", reason="Flow-Judge verdicts are read as ratings only")
     if kind == "pairwise":
-        return parse_pairwise(text, fallback_seed=item_seed(seed, release_file.path, item))
+        return parse_study_pairwise(text, fallback_seed=item_seed(seed, release_file.path, item))
     if kind == "binary":
-        return parse_binary(text)
-    verdict = parse_likert(text)
-    if verdict.status == "unparsed" and release_file.folder in DIALOGUE_FOLDERS:
-        return study_fallback("score_of", text, verdict, seed=seed)
-    return verdict
+        return parse_study_binary(text)
+    return parse_study_likert(text, score_of=release_file.folder in DIALOGUE_FOLDERS,
+                              flow_judge=_is_flow_judge(release_file))
+
+
+_STRICT_READERS = {"likert": parse_likert, "pairwise": parse_pairwise, "binary": parse_binary}
+_STUDY_READERS = {"likert": parse_study_likert, "pairwise": parse_study_pairwise, "binary": parse_study_binary}
+
+
+def reader_differences(root: str | Path, files: Iterable[ReleaseFile], *, judge: str = PRIMARY_JUDGE) -> pd.DataFrame:
+    """The verdicts of ``judge`` that the study's reader and this project's strict reader read differently.
+
+    The strict reader (:func:`persona_lib.judging.parse_likert` and siblings, ``judging.unparsed: drop``) takes the
+    last result line and refuses anything but a bare value; the study's reader takes the first matching
+    ``**Result:**`` marker. Neither applies a fallback here.
+
+    Returns:
+        One row per differing verdict: ``path``, ``folder``, ``item``, ``study`` and ``strict`` (the values,
+        ``None`` when unread), ``study_status``, ``strict_status`` and ``strict_reason``.
+    """
+    rows = []
+    for release_file in files:
+        if release_file.judge != judge:
+            continue
+        kind = FOLDERS[release_file.folder][1]
+        for item, text in enumerate(read_judge_outputs(Path(root) / release_file.path, release_file.folder)):
+            study, strict = _STUDY_READERS[kind](text), _STRICT_READERS[kind](text)
+            if (study.value, study.status) != (strict.value, strict.status):
+                rows.append((release_file.path, release_file.folder, item, study.value, strict.value, study.status,
+                             strict.status, strict.reason))
+    columns = ["path", "folder", "item", "study", "strict", "study_status", "strict_status", "strict_reason"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def pairwise_win(letter: str, item: int) -> float:
+    """1.0 if the judge's letter is the model's answer (the reference sat at the other position), else 0.0."""
+    return 0.0 if letter == reference_position(item) else 1.0
 
 
 def _value(verdict: ParsedVerdict, kind: str, item: int) -> float:
@@ -119,7 +158,7 @@ def _value(verdict: ParsedVerdict, kind: str, item: int) -> float:
     if verdict.value is None:
         return np.nan
     if kind == "pairwise":
-        return 0.0 if verdict.value == reference_position(item) else 1.0
+        return pairwise_win(verdict.value, item)
     return float(verdict.value)
 
 

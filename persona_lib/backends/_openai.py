@@ -23,7 +23,10 @@ gives an error completion that names the fix (``judging.mode: generate``).
 maximum), ``request_options`` (fields added to every chat request, e.g. ``{reasoning_effort: none}``
 to switch a reasoning model's thinking off, as the study ran Gemini), ``max_retries`` (attempts after the first,
 default 5), ``retry_base_delay`` (seconds,
-default 1.0), ``retry_max_delay`` (default 60.0), ``timeout`` (seconds per request, default 600).
+default 1.0), ``retry_max_delay`` (default 60.0), ``timeout`` (seconds per request, default 600), ``blocked_text``
+(the text recorded for an answer the API withholds, i.e. a choice without content such as a safety block; default
+``""``; the study judged Gemini's withheld answers as the word ``null``, authors' ``inference_eval.py``, ``main``).
+A withheld answer is marked ``blocked`` in the completion's ``extra``.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ class OpenAIBackend:
         self.retry_max_delay = float(config.extra.get("retry_max_delay", 60.0))
         self.request_options = dict(config.extra.get("request_options", {}))
         self.top_logprobs = int(config.extra.get("top_logprobs", 20))
+        self.blocked_text = str(config.extra.get("blocked_text", ""))
         self.client = OpenAI(
             base_url=config.base_url,
             api_key=os.environ.get(config.api_key_env) or "EMPTY",
@@ -104,6 +108,7 @@ class OpenAIBackend:
             "openai": version("openai"),
             "base_url": str(self.config.base_url),
             "request_options": str(self.request_options),
+            "blocked_text": self.blocked_text,
             "model": self.model,
         }
 
@@ -186,7 +191,7 @@ class OpenAIBackend:
                     **(logprobs or {}),
                     **self.request_options,
                 )
-                return self._to_completion(response, attempts)
+                return self._to_completion(response, attempts, self.blocked_text)
             except openai.BadRequestError as err:
                 message = _error_message(err)
                 if not is_context_length_error(message):
@@ -221,16 +226,20 @@ class OpenAIBackend:
                 return Completion("", 0, 0, "error", error=f"{type(err).__name__}: {err}", extra={"attempts": attempts})
 
     @staticmethod
-    def _to_completion(response, attempts: int) -> Completion:
+    def _to_completion(response, attempts: int, blocked_text: str = "") -> Completion:
         choice = response.choices[0]
         usage = response.usage
         finish = "length" if choice.finish_reason == "length" else "stop"
         extra = {"attempts": attempts, "server_finish_reason": choice.finish_reason}
+        text = choice.message.content
+        if text is None:
+            extra["blocked"] = True
+            text = blocked_text
         content = getattr(choice.logprobs, "content", None) if choice.logprobs is not None else None
         if content:
             extra["top_logprobs"] = [(entry.token, entry.logprob) for entry in content[0].top_logprobs or []]
         return Completion(
-            text=choice.message.content or "",
+            text=text,
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
             finish_reason=finish,

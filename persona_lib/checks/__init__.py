@@ -114,7 +114,10 @@ def check_config(
 
 
 def check_config_file(
-    path: str | Path, stages: Iterable[str] | None = None, overrides: dict[str, Any] | None = None
+    path: str | Path,
+    stages: Iterable[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    assignments: dict[str, Any] | None = None,
 ) -> CheckReport:
     """Read a YAML configuration and check it: every problem of the file and of the run it describes, at once.
 
@@ -122,8 +125,9 @@ def check_config_file(
         path: The YAML configuration.
         stages: The stages that will run (default: all).
         overrides: Top-level fields replacing the file's (e.g. ``{"output_dir": ...}`` from ``--out``).
+        assignments: Dotted field paths and values replacing the file's (``--set model.model=...``).
     """
-    config, problems, invalid = read_config_file(path, overrides)
+    config, problems, invalid = read_config_file(path, overrides, assignments)
     if config is None:
         return CheckReport(str(path), tuple(problems))
     report = check_config(config, stages, source=str(path), skip_fields=invalid)

@@ -9,6 +9,7 @@ everything else.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,14 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from persona_lib.checks._report import Problem
-from persona_lib.config import JudgingConfig, ModelConfig, RunConfig, SamplingConfig
+from persona_lib.config import (
+    ConfigError,
+    JudgingConfig,
+    ModelConfig,
+    RunConfig,
+    SamplingConfig,
+    apply_assignments,
+)
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "model": ModelConfig,
@@ -81,14 +89,16 @@ def validate_values(values: dict[str, Any], source: str) -> tuple[RunConfig | No
     return config, problems, invalid
 
 
-def read_config_file(path: str | Path, overrides: dict[str, Any] | None = None) -> tuple[
-    RunConfig | None, list[Problem], set[str]
-]:
+def read_config_file(
+    path: str | Path, overrides: dict[str, Any] | None = None, assignments: Mapping[str, Any] | None = None
+) -> tuple[RunConfig | None, list[Problem], set[str]]:
     """Read and validate a YAML configuration file, reporting every problem.
 
     Args:
         path: The YAML file.
         overrides: Top-level fields replacing the file's (``None`` values are ignored).
+        assignments: Dotted field paths and values replacing the file's (``--set``; see
+            :func:`persona_lib.config.apply_assignments`).
 
     Returns:
         As :func:`validate_values`; the configuration is ``None`` when the file cannot be read.
@@ -110,5 +120,9 @@ def read_config_file(path: str | Path, overrides: dict[str, Any] | None = None) 
     if not isinstance(values, dict):
         return None, [Problem(source, "", f"must be a mapping of configuration fields, got {type(values).__name__}",
                               "write one `field: value` per line (see configs/default.yaml)")], set()
+    try:
+        apply_assignments(values, assignments, source)
+    except ConfigError as err:
+        return None, [Problem(source, "--set", str(err), "give a dotted path to a field, e.g. model.model=ID")], set()
     values.update({key: value for key, value in (overrides or {}).items() if value is not None})
     return validate_values(values, source)

@@ -12,10 +12,12 @@ IFBench evaluation:
 * **prompt level**: a prompt counts as followed when all of its constraints are followed.
 
 Two checkers need NLTK data that cannot be obtained offline (``ratio:stop_words`` needs the stop-word list,
-``words:start_verb`` the POS tagger). When that data is missing, a prompt using one of them is **unscorable**: its
-result carries the reason in ``error`` and it is left out of the accuracies (never counted as failed or passed).
-A checker that raises on a response is reported the same way. Install the data with ``nltk.downloader`` on a
-machine with network access and those prompts are scored normally.
+``words:start_verb`` the POS tagger; 18 of the 294 test prompts use them). When that data is missing, a prompt
+using one of them is **unscorable**: its result carries the reason in ``error`` and it is left out of the
+accuracies (never counted as failed or passed). A checker that raises on a response is reported the same way.
+``make assets`` installs the data with NLTK's own downloader where the network allows
+(:func:`persona_lib.datasets._nltk_offline.install_optional_nltk_resources`), and those prompts are then scored
+normally.
 
 Scorer changelog (``IFBENCH_SCORER_VERSION``):
     1 (2026-11): first version; if-verifiable 0.1.2 checkers, official strict/loose variants.
@@ -269,7 +271,9 @@ def ifbench_accuracy(scores: pd.DataFrame) -> dict[str, float | int]:
     Returns:
         ``prompt_level_strict``, ``prompt_level_loose`` (share of prompts with every constraint followed),
         ``instruction_level_strict``, ``instruction_level_loose`` (share of constraints followed), all in [0, 1]
-        and NaN when nothing was scorable, plus the counts ``n`` (rows), ``n_scored`` and ``n_unscorable``.
+        and NaN when nothing was scorable, plus the counts ``n`` (rows), ``n_scored`` and ``n_unscorable``
+        (prompts) and ``n_instructions_scored`` (the constraints of the scored prompts: the denominator of the
+        instruction-level accuracies).
     """
     scored = scores[scores["error"].isna()]
     strict_lists = list(scored["follow_instruction_list_strict"])
@@ -287,6 +291,7 @@ def ifbench_accuracy(scores: pd.DataFrame) -> dict[str, float | int]:
         "n": len(scores),
         "n_scored": len(scored),
         "n_unscorable": len(scores) - len(scored),
+        "n_instructions_scored": n_instructions,
     }
 
 

@@ -14,12 +14,36 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from persona_lib._records import DataFileError, iter_jsonl
 from persona_lib.datasets._ifbench_rules import IFBENCH_SCORER_VERSION, score_ifbench_response
 from persona_lib.datasets._registry import register_dataset
 from persona_lib.datasets._scoring import RuleResult, mean_units, rule_scorer
-from persona_lib.datasets._spec import BenchmarkItem, DatasetSpec, MetricSpec
+from persona_lib.datasets._spec import BenchmarkItem, DatasetSpec, MetricSpec, ScoringInputs
 from persona_lib.paths import data_dir
+
+#: The metric of each prompt-level variant: ``strict`` checks the response as given, ``loose`` also after removing
+#: its first or last line or its asterisks (the official IFBench evaluation reports both).
+PROMPT_LEVEL_METRICS = {"strict": "ifbench", "loose": "ifbench_loose"}
+
+#: The IFBench variant that the study's published IFBench numbers are compared with, everywhere: the released
+#: accuracies (``data/released/ifbench_results.json``, loaded as metric ``ifbench``), the re-score of the released
+#: answers (:func:`persona_lib.authors_release.ifbench_variant_summary`) and the IFBench rows of Tables 5 and 6
+#: fitted on a run's units (:data:`persona_lib.reproduce.TABLE_METRICS`).
+#:
+#: *Prompt-level* is established by the release: each of its 1,260 accuracies is a multiple of 1/294 (prompts),
+#: none of 1/335 (constraints), and only 10 of 1/276, so the authors scored all 294 prompts, the 18 that need
+#: NLTK's stop-word list or POS tagger included. *Strict* rather than loose is an assumption the shipped data
+#: cannot settle: the release holds one number per cell and no per-prompt IFBench verdicts, the authors' code has
+#: no IFBench scoring step, and the two released answers in the test fixture fail in both variants. Strict is this
+#: project's headline variant (the metric ``ifbench``). ``persona-eval reproduce --authors-repo PATH`` re-scores
+#: every released answer in both variants and reports which one reproduces the release (``ifbench_variants.csv``);
+#: if that is ``loose``, change this constant.
+RELEASED_IFBENCH_VARIANT = "strict"
+
+#: The metric a run's IFBench units are compared with the published numbers on.
+RELEASED_IFBENCH_METRIC = PROMPT_LEVEL_METRICS[RELEASED_IFBENCH_VARIANT]
 
 
 def default_path() -> Path:
@@ -79,12 +103,56 @@ def check_answer(item: BenchmarkItem, response: str) -> RuleResult:
     if not result.scorable:
         return RuleResult(None, str(result.error))
     strict, loose = result.follow_instruction_list_strict, result.follow_instruction_list_loose
-    further = (
-        ("ifbench_loose", bool(result.follow_all_instructions_loose)),
-        *(("ifbench_instruction_strict", bool(passed)) for passed in strict),
-        *(("ifbench_instruction_loose", bool(passed)) for passed in loose),
-    )
+    verdicts = (result.follow_all_instructions_loose, *strict, *loose)
+    further = tuple(zip(_further_metrics(len(strict)), map(bool, verdicts)))
     return RuleResult(bool(result.follow_all_instructions_strict), f"strict={strict} loose={loose}", further)
+
+
+def _further_metrics(n_constraints: int) -> tuple[str, ...]:
+    """The metric of each further verdict row of a prompt with ``n_constraints`` constraints, in row order."""
+    return ("ifbench_loose", *("ifbench_instruction_strict",) * n_constraints,
+            *("ifbench_instruction_loose",) * n_constraints)
+
+
+_check_answers = rule_scorer(check_answer, version=IFBENCH_SCORER_VERSION)
+
+
+def score_answers(inputs: ScoringInputs) -> pd.DataFrame:
+    """The scores table rows of every IFBench answer (:func:`check_answer`), unscored prompts counted in every variant.
+
+    A prompt that is not scored (``unscorable``: its checker cannot run here; ``no_response``: no answer) gets a row
+    of the same status and reason for each variant too, numbered like the verdict rows of a scored prompt
+    (``<item_id>#<n>``), so that every IFBench unit counts it in ``n_unscored``: the prompt-level variants once, the
+    instruction-level ones once per constraint.
+    """
+    scores = _check_answers(inputs)
+    rows = [
+        {**row, "metric": metric, "item_id": f"{row['item_id']}#{number}"}
+        for row in scores[scores["parse_status"] != "ok"].to_dict("records")
+        for number, metric in enumerate(
+            _further_metrics(len(inputs.items[row["item_id"]].meta["instruction_id_list"])), start=1)
+    ]
+    return pd.concat([scores, pd.DataFrame(rows, columns=scores.columns)], ignore_index=True) if rows else scores
+
+
+def accuracy_table(units: pd.DataFrame) -> pd.DataFrame:
+    """IFBench accuracies of a run in every variant, each with the counts it is computed over.
+
+    Args:
+        units: Unit scores (:func:`persona_lib.scoring.protocol_units`); rows of other datasets are ignored.
+
+    Returns:
+        One row per dialogue kind, checkpoint and condition; columns ``(quantity, metric)`` for each IFBench metric
+        with quantity ``score`` (0-100), ``n_scored`` (the prompts the accuracy is computed over: constraints for
+        the instruction-level metrics) and ``n_unscored`` (asked but left out: the checker could not run here, or
+        the model gave no answer).
+    """
+    part = units[units["dataset"] == "ifbench"].rename(columns={"n_items": "n_scored"})
+    quantities = ["score", "n_scored", "n_unscored"]
+    table = part.pivot_table(index=["kind", "checkpoint", "condition"], columns="metric", values=quantities,
+                             aggfunc="first", sort=True)
+    metrics = [metric.name for metric in SPEC.metrics if metric.name in set(part["metric"])]
+    return table.reindex(columns=pd.MultiIndex.from_product([quantities, metrics], names=[None, "metric"]))
 
 
 SPEC = register_dataset(
@@ -108,7 +176,7 @@ SPEC = register_dataset(
                        "share of constraints met (instruction-level, loose)"),
         ),
         load=load,
-        rule_scores=rule_scorer(check_answer, version=IFBENCH_SCORER_VERSION),
+        rule_scores=score_answers,
         units=mean_units,
     )
 )

@@ -9,9 +9,10 @@
   ``data/user/rolebench_general.jsonl`` and name it in the run configuration:
   ``dataset_files: {rolebench_general: data/user/rolebench_general.jsonl}``.
 
-The baseline is asked the role-specific questions without their leading ``"Name, "`` address
-(:func:`ask_without_address`); a persona is asked them as written. The judge sees the character the item belongs
-to, the question as asked and the two answers; the reference answer is answer A for items at an even position among
+The baseline is asked the role-specific questions without the address in front of their first comma
+(:func:`ask_without_address`, the study's rule); a persona is asked them as written. The judge sees the character
+the item belongs to, the question as written (addressed to the character, for the baseline's answers too, as the
+study's judge saw it) and the two answers; the reference answer is answer A for items at an even position among
 their character's items and answer B otherwise (:func:`reference_position`). Scores-table metric: the dataset's
 name, 100 when the model's answer is preferred, 0 when the reference is.
 
@@ -130,16 +131,17 @@ def reference_position(item_index: int) -> str:
 
 
 def ask_without_address(item: BenchmarkItem, persona: Persona | None) -> str:
-    """The question as asked: unchanged for a persona; for the baseline without its leading ``"Name, "`` address.
+    """The question as asked: unchanged for a persona; for the baseline without the address in front of it.
 
-    RoleBench's role-specific questions address the character (``"Gaston, what is your favourite hobby?"``); the
-    no-persona baseline is asked ``"What is your favourite hobby?"`` (first letter capitalised).
+    RoleBench's role-specific questions address the character, by full or first name (``"Gaston, what is your
+    favourite hobby?"``, ``"Juno, ..."``). The study asks the no-persona baseline the question with everything up to
+    its first ``", "`` removed and the first letter capitalised (authors' ``data/loader.py``, ``load_data``, the
+    ``remove_role`` step), so the baseline is never addressed by any name: ``"What is your favourite hobby?"``. This
+    is that operation, applied to every question (each of the 400 shipped ones opens with a name and a comma).
     """
-    prompt = item.prompt
-    address = f"{item.persona}, "
-    if persona is not None or not item.persona or not prompt.startswith(address):
-        return prompt
-    rest = prompt[len(address) :].lstrip()
+    if persona is not None:
+        return item.prompt
+    rest = item.prompt.split(", ", 1)[-1]
     return rest[:1].upper() + rest[1:]
 
 
@@ -162,9 +164,11 @@ def _pairwise_tasks(template: str):
             position = reference_position(int(item.meta["index_in_role"]))
             row.update(persona=item.persona, reference_position=position)
             pair = (item.reference, answer["response"]) if position == "A" else (answer["response"], item.reference)
-            return JudgeTask(prompt=_render(template, character, answer["prompt"], *pair), verdict="pairwise",
+            # The judge sees the question as written, addressed to the character, also for the baseline's answer
+            # (authors' inference_eval.py, main: the reference persona's questions are the judge's inputs).
+            return JudgeTask(prompt=_render(template, character, item.prompt, *pair), verdict="pairwise",
                              row=row, reference_position=position, fallback="seeded_choice",
-                             swapped_prompt=_render(template, character, answer["prompt"], *reversed(pair)))
+                             swapped_prompt=_render(template, character, item.prompt, *reversed(pair)))
 
         return per_answer_tasks(inputs, make_task)
 

@@ -8,9 +8,8 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
-
-import numpy as np
 
 from persona_lib._records import Record, read_json
 from persona_lib.paths import data_dir
@@ -23,6 +22,9 @@ SCRIPT_ROUNDS = 102
 
 ROLE_SLOT = "{role}"
 """Placeholder in the interview remarks replaced by the interviewee's name."""
+
+STUDY_SHUFFLE_SEED = 42
+"""The seed of the study's shuffled replicate (its ``initialize_seeds``; see :func:`shuffled_order`)."""
 
 _INTERVIEW_QUESTIONS = SCRIPT_ROUNDS - 2
 
@@ -58,6 +60,27 @@ def read_instructions(path: str | Path) -> list[str]:
     return questions
 
 
+def shuffled_order(n_questions: int, seed: int = STUDY_SHUFFLE_SEED) -> list[int]:
+    """The order in which the shuffled replicate asks ``n_questions`` scripted questions.
+
+    The study seeds Python's standard-library generator with 42 and shuffles its question list in place with
+    ``random.shuffle`` (authors' ``generate_dialogue.py``, ``main``: the ``--shuffle`` option). Shuffling the
+    indices ``0..n-1`` with ``random.Random(seed).shuffle`` makes the same permutation, so with the default seed this
+    is the order of the authors' released ``*_shuffle.json`` dialogues (checked against one released file per kind in
+    ``tests/test_dialogue_scripts.py``).
+
+    Args:
+        n_questions: How many questions are permuted (100 in the interview, 102 goal-oriented requests).
+        seed: The seed of ``random.Random``.
+
+    Returns:
+        Indices into the scripted question list, in the order they are asked.
+    """
+    order = list(range(n_questions))
+    random.Random(seed).shuffle(order)
+    return order
+
+
 def load_script(kind: str, name: str, n_rounds: int = SCRIPT_ROUNDS, shuffle_seed: int | None = None) -> list[str]:
     """The user turns of one dialogue.
 
@@ -68,9 +91,9 @@ def load_script(kind: str, name: str, n_rounds: int = SCRIPT_ROUNDS, shuffle_see
         n_rounds: Number of turns to keep (1-102); the script is truncated after any shuffling.
         shuffle_seed: ``None`` keeps the scripted order. Otherwise the turns are permuted as in the study — in the
             interview only the 100 questions (the introductory remark stays first and the concluding remark
-            last), in goal-oriented dialogues all 102 requests — with ``numpy.random.default_rng(shuffle_seed)``,
-            and the first ``n_rounds`` are kept, so a shorter shuffled dialogue is a prefix of the full shuffled
-            one with the same seed.
+            last), in goal-oriented dialogues all 102 requests — in :func:`shuffled_order`, and the first
+            ``n_rounds`` are kept, so a shorter shuffled dialogue is a prefix of the full shuffled one with the same
+            seed. ``STUDY_SHUFFLE_SEED`` (42) gives the study's own order.
 
     Returns:
         ``n_rounds`` user turns.
@@ -92,7 +115,6 @@ def load_script(kind: str, name: str, n_rounds: int = SCRIPT_ROUNDS, shuffle_see
     if shuffle_seed is not None:
         fixed_ends = kind == "persona_directed"
         middle = turns[1:-1] if fixed_ends else turns
-        order = np.random.default_rng(shuffle_seed).permutation(len(middle))
-        shuffled = [middle[index] for index in order]
+        shuffled = [middle[index] for index in shuffled_order(len(middle), shuffle_seed)]
         turns = [turns[0], *shuffled, turns[-1]] if fixed_ends else shuffled
     return turns[:n_rounds]

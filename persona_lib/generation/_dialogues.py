@@ -50,7 +50,8 @@ def dialogue_specs(config: RunConfig) -> list[DialogueSpec]:
 
     Conditions are the selected personas, then the baseline (``empty``) if ``include_baseline``. The baseline's
     persona-directed interview addresses the model by ``config.model.name_in_dialogue``; a persona's interview
-    addresses the persona by name. The shuffled replicate (if enabled) uses ``config.seed``.
+    addresses the persona by name. The shuffled replicate (if enabled) asks the questions in the order of
+    ``config.shuffle_seed`` (the study's, 42, by default).
     """
     from persona_lib.dialogues import load_script
     from persona_lib.personas import BASELINE, select_personas, system_messages
@@ -61,7 +62,7 @@ def dialogue_specs(config: RunConfig) -> list[DialogueSpec]:
         conditions.append((BASELINE, None))
     replicates: list[tuple[str, int | None]] = [(ORIGINAL, None)]
     if config.shuffled_replicate:
-        replicates.append((SHUFFLED, config.seed))
+        replicates.append((SHUFFLED, config.shuffle_seed))
 
     specs = []
     for condition, persona in conditions:

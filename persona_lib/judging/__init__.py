@@ -14,6 +14,10 @@ from persona_lib.judging._parsing import (
     parse_binary,
     parse_likert,
     parse_pairwise,
+    parse_study_binary,
+    parse_study_likert,
+    parse_study_pairwise,
+    parse_study_verdict,
     study_fallback,
 )
 from persona_lib.judging._runner import (
@@ -76,6 +80,10 @@ __all__ = [
     "parse_binary",
     "parse_likert",
     "parse_pairwise",
+    "parse_study_binary",
+    "parse_study_likert",
+    "parse_study_pairwise",
+    "parse_study_verdict",
     "render_judge_prompt",
     "run_judge_tasks",
     "unparsed_counts",

@@ -11,6 +11,10 @@ How a judgement becomes a verdict and a score, in each mode and order: :mod:`per
 replacement of an unparsable verdict, only with ``judging.unparsed: study``), ``judge_error`` (the judge call
 failed or overflowed) or ``no_response`` (the model under test produced no answer, so nothing was judged). Only ``ok``
 and ``fallback`` rows have a score.
+
+Which reader: ``judging.unparsed: drop`` (the default) reads the LAST result line strictly
+(:func:`persona_lib.judging.parse_likert` and its siblings); ``study`` reads as the study did, the FIRST matching
+``**Result:**`` marker, then the task's fallback (:func:`persona_lib.judging.parse_study_verdict`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,13 @@ from persona_lib._schema import RULE_BASED, SCORE_COLUMNS
 from persona_lib.backends._base import Backend, SamplingParams
 from persona_lib.backends._labels import decode_label_distribution
 from persona_lib.config import RunConfig
-from persona_lib.judging._parsing import ParsedVerdict, parse_binary, parse_likert, parse_pairwise, study_fallback
+from persona_lib.judging._parsing import (
+    ParsedVerdict,
+    parse_binary,
+    parse_likert,
+    parse_pairwise,
+    parse_study_verdict,
+)
 from persona_lib.judging._templates import VerdictKind
 from persona_lib.judging._verdicts import (
     RESULT_PREFIX,
@@ -39,13 +49,14 @@ from persona_lib.judging._verdicts import (
 )
 from persona_lib.store import Request, ResponseStore, complete_requests, make_run_info
 
-JUDGE_SCORER_VERSION = 3
+JUDGE_SCORER_VERSION = 4
 """Version of the judge templates, parsing and score mapping; bump it on any change that alters scores.
 
 Changelog: 1 (2026-11) first templates; 2 (2026-12) the study's rubrics restated (knowledge = contradictions only,
 refusal = explicit statements only, BFI poles by six facets, general-instruction ties count as A), the study's
 ``**Reasoning:**``/``**Result:**`` answer format, no assistant line for the baseline, the study's fallbacks on request;
-3 (2026-12) distribution judging and pairwise comparisons in both orders (ties when the orders disagree).
+3 (2026-12) distribution judging and pairwise comparisons in both orders (ties when the orders disagree); 4 (2026-12)
+``judging.unparsed: study`` reads verdicts with the study's own reader (first matching ``**Result:**`` marker).
 """
 
 NO_RESPONSE_REASON = "the model under test gave no answer (context overflow or error); nothing to judge"
@@ -120,7 +131,10 @@ def _fallback_seed(seed: int, key: str) -> int:
     return int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:12], 16)
 
 
-def _parse(task: JudgeTask, text: str) -> ParsedVerdict:
+def _parse(task: JudgeTask, text: str, config: RunConfig, key: str) -> ParsedVerdict:
+    """Strict last-line reading (``judging.unparsed: drop``) or the study's reader and fallback (``study``)."""
+    if config.judging.unparsed == "study":
+        return parse_study_verdict(text, task.verdict, task.fallback, seed=_fallback_seed(config.seed, key))
     if task.verdict == "likert":
         return parse_likert(text)
     if task.verdict == "binary":
@@ -170,8 +184,9 @@ def run_judge_tasks(
     2``, in both orders (see :mod:`persona_lib.judging._verdicts`). The row's ``value``, ``score`` and
     ``parse_status`` come from the first mode (``generate`` when the mode is ``both``); a distribution read in
     either mode also fills ``label_probs``, ``value_distribution`` and ``score_distribution``. An unparsable
-    generated verdict stays ``unparsed`` (no score) unless ``judging.unparsed`` is ``study``: then the task's
-    :attr:`JudgeTask.fallback` is applied and the row is labelled ``fallback``.
+    generated verdict stays ``unparsed`` (no score) unless ``judging.unparsed`` is ``study``: then verdicts are read
+    with the study's reader (first matching ``**Result:**`` marker), the task's :attr:`JudgeTask.fallback` is
+    applied where that finds nothing, and such rows are labelled ``fallback``.
 
     Args:
         tasks: The items to judge.
@@ -233,9 +248,7 @@ def _generated(task: JudgeTask, call: _Call, config: RunConfig) -> Verdict:
     failure = _failed(call.record)
     if failure is not None:
         return failure
-    parsed = _parse(task, call.record.text)
-    if parsed.status == "unparsed" and config.judging.unparsed == "study":
-        parsed = study_fallback(task.fallback, call.record.text, parsed, seed=_fallback_seed(config.seed, call.key))
+    parsed = _parse(task, call.record.text, config, call.key)
     return generated_verdict(task.verdict, parsed, task.reference_position)
 
 

@@ -69,13 +69,13 @@ BIG_FIVE: dict[str, BigFiveDimension] = {
         "introverted",
         "reserved and distant, prefers solitude or a few people, leaves the lead to others, keeps a slow pace, "
         "avoids thrills, rarely shows exuberance",
-        "extraverted",
+        "extroverted",
         "warm and friendly, seeks company, takes charge, lives at a brisk pace, looks for excitement, often cheerful "
         "and enthusiastic",
     ),
     "Agreeableness": BigFiveDimension(
         ("trust", "straightforwardness", "altruism", "compliance", "modesty", "tender-mindedness"),
-        "self-centred",
+        "egocentric",
         "suspicious of others' motives, willing to manipulate, puts own interests first, quick to fight, boastful, "
         "hard-headed and unsentimental",
         "agreeable",
@@ -83,31 +83,33 @@ BIG_FIVE: dict[str, BigFiveDimension] = {
     ),
     "Conscientiousness": BigFiveDimension(
         ("competence", "order", "dutifulness", "achievement striving", "self-discipline", "deliberation"),
-        "disorganised",
+        "unstructured",
         "doubts own ability, untidy and unsystematic, casual about obligations, unambitious, easily distracted, acts "
         "on impulse",
-        "organised",
+        "organized",
         "capable, orderly and methodical, dependable, ambitious and hard-working, persistent, thinks before acting",
     ),
     "Neuroticism": BigFiveDimension(
         ("anxiety", "angry hostility", "depression", "self-consciousness", "impulsiveness", "vulnerability"),
         "calm",
         "relaxed, slow to anger, contented, at ease with others, in control of urges, copes well with stress",
-        "emotionally unstable",
+        "limbic (easily upset)",
         "worried and tense, quick to anger, prone to sadness, easily embarrassed, gives in to urges, overwhelmed by "
         "stress",
     ),
     "Openness": BigFiveDimension(
         ("fantasy", "aesthetics", "feelings", "actions", "ideas", "values"),
-        "conventional",
+        "non-curious",
         "down-to-earth, indifferent to art, pays little heed to feelings, prefers the familiar, uninterested in "
         "abstract ideas, holds to tradition and authority",
-        "curious",
+        "inquisitive",
         "imaginative, moved by art and beauty, attentive to feelings, eager for new experiences, intellectually "
         "curious, questions received values",
     ),
 }
-"""How the BFI judge is told what each dimension means (the study described both poles with the six facets)."""
+"""How the BFI judge is told what each dimension means. The study described each dimension by its six facets and
+contrasted high with low scorers; its scale runs from "strongly <low pole>" to "strongly <high pole>" with the pole
+terms of the SLOAN Big-Five typology, which are used here too (the protocol chapter maps every anchor)."""
 
 _FIELDS: dict[str, frozenset[str]] = {
     "fidelity_knowledge": frozenset({"query", "response"}),

@@ -20,6 +20,8 @@ from persona_lib.plots._figures import (
 from persona_lib.plots._save import save_and_show, save_figure
 from persona_lib.plots._style import (
     KIND_COLOURS,
+    KIND_LABELS,
+    KIND_MARKERS,
     OKABE_ITO,
     figure_style,
     metric_style,
@@ -27,6 +29,8 @@ from persona_lib.plots._style import (
 
 __all__ = [
     "KIND_COLOURS",
+    "KIND_LABELS",
+    "KIND_MARKERS",
     "OKABE_ITO",
     "figure_style",
     "metric_style",

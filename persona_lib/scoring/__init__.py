@@ -18,7 +18,12 @@ from persona_lib.datasets._ifbench_rules import (
     score_ifbench_response,
     to_ifbench_prompt,
 )
-from persona_lib.datasets._nltk_offline import ensure_nltk_data, missing_nltk_resources
+from persona_lib.datasets._nltk_offline import (
+    ensure_nltk_data,
+    install_optional_nltk_resources,
+    missing_nltk_resources,
+)
+from persona_lib.datasets.ifbench import accuracy_table as ifbench_accuracy_table
 from persona_lib.scoring._run import persona_index, protocol_units, score_run, scoring_inputs
 from persona_lib.scoring._similarity import BASELINE_SIMILARITY, baseline_similarity, minilm_encoder, similarity_units
 from persona_lib.scoring._validation import (
@@ -45,6 +50,8 @@ __all__ = [
     "judge_pair_agreement",
     "ensure_nltk_data",
     "ifbench_accuracy",
+    "ifbench_accuracy_table",
+    "install_optional_nltk_resources",
     "judge_validation_samples",
     "known_instruction_ids",
     "load_ifbench_prompts",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -179,38 +179,63 @@ def _fit_each(
     return table[[*keys, "formula", "groups", *TIDY_COLUMNS]]
 
 
+def _scored(units: pd.DataFrame, metrics: Collection[str] | None) -> pd.DataFrame:
+    """The units of ``metrics`` (all if None) that have a score: a unit none of whose items could be scored (every
+    verdict unparsed) has no score, and one such unit must not make the whole fit fail."""
+    if metrics is not None:
+        require_columns(units, ["metric"], "a fit restricted to some metrics")
+        units = units[units["metric"].isin(set(metrics))]
+    return units[units["score"].notna()]
+
+
 def length_slope(
-    units: pd.DataFrame, *, x: str = "checkpoint", optimisers: Sequence[str] = OPTIMISERS
+    units: pd.DataFrame,
+    *,
+    x: str = "checkpoint",
+    metrics: Collection[str] | None = None,
+    optimisers: Sequence[str] = OPTIMISERS,
 ) -> pd.DataFrame:
     """Effect of dialogue length on the score, per model x dialogue kind: ``score ~ x``, groups = persona.
 
+    Benchmark units and turn-level units are fitted alike, each metric on its own: a benchmark's ``checkpoint`` is
+    the number of rounds before its items were asked, a dialogue-fidelity unit's is the round of the judged turn,
+    so fidelity is fitted over every round, its original and shuffled replicates already averaged by position in
+    the unit table, as the study fitted its dialogue metric (authors' ``gen_graphics.ipynb``, the cell saving
+    ``length_coeffs.pdf``). Units without a score are left out (``n`` counts the units fitted).
+
     Args:
-        units: Unit-level scores (personas only are used).
+        units: Unit-level scores, benchmark and turn-level alike (personas only are used).
         x: The length measure: ``checkpoint`` (rounds) or a token column such as ``prefix_tokens``.
+        metrics: Fit only these metrics (default: every metric of ``units``); the study fits dialogue fidelity
+            through the mean of its criteria (``dialogue``), not criterion by criterion.
         optimisers: Optimisers tried in order.
 
     Returns:
         Tidy fixed effects (intercept and slope) keyed by ``dataset, metric`` (if present), ``model, kind``.
     """
     require_columns(units, ["model", "condition", "kind", x, "score"], "length_slope()")
-    personas = units[units["condition"] != BASELINE].astype({x: float, "score": float})
+    personas = _scored(units[units["condition"] != BASELINE], metrics).astype({x: float, "score": float})
     keys = [*present(units, _SCORE_KEYS), "model", "kind"]
     return _fit_each(personas, keys, f"score ~ {x}", "condition", optimisers)
 
 
-def persona_effect(units: pd.DataFrame, *, optimisers: Sequence[str] = OPTIMISERS) -> pd.DataFrame:
+def persona_effect(
+    units: pd.DataFrame, *, metrics: Collection[str] | None = None, optimisers: Sequence[str] = OPTIMISERS
+) -> pd.DataFrame:
     """Persona vs baseline per model x kind: ``score ~ C(arm, Treatment('empty'))``, groups = round x persona.
 
     ``arm`` is ``persona`` for every persona condition and ``empty`` for the baseline, so the coefficient
-    ``C(arm, Treatment('empty'))[T.persona]`` is the average persona effect over checkpoints. Metrics without
-    baseline units (e.g. a persona's distance from the baseline) are left out.
+    ``C(arm, Treatment('empty'))[T.persona]`` is the average persona effect over checkpoints (over rounds for
+    turn-level units). Metrics without baseline units (e.g. a persona's distance from the baseline) are left out,
+    and so are units without a score.
 
     Args:
-        units: Unit-level scores including the baseline condition.
+        units: Unit-level scores including the baseline condition, benchmark and turn-level alike.
+        metrics: Fit only these metrics (default: every metric of ``units`` that has a baseline).
         optimisers: Optimisers tried in order.
     """
     require_columns(units, ["model", "condition", "kind", "checkpoint", "score"], "persona_effect()")
-    units = collapse_reference_personas(units)
+    units = collapse_reference_personas(_scored(units, metrics))
     keys = [*present(units, _SCORE_KEYS), "model", "kind"]
     arms = units.assign(_baseline=units["condition"] == BASELINE).groupby(keys)["_baseline"].agg(["any", "all"])
     comparable = arms[arms["any"] & ~arms["all"]].index  # groups with both a baseline and a persona

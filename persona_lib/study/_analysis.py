@@ -1,13 +1,17 @@
-"""The cross-model analysis of a study: per-model curves, Tables 5 and 6, per-model bars and metric grids.
+"""The cross-model analysis of a study: per-model curves, Tables 5 and 6, per-model bars, the per-model mixed-model
+coefficients and metric grids.
 
 Tables 5 and 6 are re-estimated from the study's own unit scores with the functions that reproduce the published
 rows from the authors' released results (:func:`persona_lib.reproduce.tables_from_units`, which fits
 :func:`persona_lib.stats.length_cost_vs_size` and :func:`persona_lib.stats.personalisation_cost_vs_size`), with
-the family and size code of each model taken from the study configuration.
+the family and size code of each model taken from the study configuration. The length slope and the persona effect
+are fitted per model and dialogue kind (:func:`persona_lib.stats.length_slope`,
+:func:`persona_lib.stats.persona_effect`) on the metrics of the paper's coefficient figures.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +20,7 @@ import pandas as pd
 from persona_lib import plots, reproduce, stats
 from persona_lib.personas import BASELINE
 from persona_lib.run import Run
-from persona_lib.study._figures import plot_metric_grid, plot_model_bars
+from persona_lib.study._figures import plot_metric_grid, plot_model_bars, plot_model_coefficients
 from persona_lib.study._folder import Study
 
 LENGTH_COST = "length cost (last - first checkpoint)"
@@ -24,6 +28,16 @@ PERSONALISATION_COST = "personalisation cost (persona - baseline at t = 0)"
 KIND_DIFFERENCE = "persona-directed - goal-oriented"
 CONTRASTS = (LENGTH_COST, PERSONALISATION_COST, KIND_DIFFERENCE)
 _SCORE_KEYS = ["dataset", "metric"]
+#: The metrics of the paper's coefficient figures (authors' ``gen_graphics.ipynb``, the cells saving
+#: ``length_coeffs.pdf`` and ``persona_coeffs.pdf``): the length slope of the seven metrics of Table 5, dialogue
+#: fidelity through the mean of its criteria, and the persona effect of the four of Table 6, the metrics on which the
+#: baseline answers the very task the personas answer.
+SLOPE_METRICS: tuple[str, ...] = tuple(metric for _, metric in reproduce.TABLE_METRICS.values())
+EFFECT_METRICS: tuple[str, ...] = tuple(dict.fromkeys(
+    reproduce.TABLE_METRICS[label][1] for table, label, *_ in reproduce.PUBLISHED if table == "Table 6"))
+LENGTH_TERM = "checkpoint"
+PERSONA_TERM = "C(arm, Treatment('empty'))[T.persona]"
+_COEFFICIENT_COLUMNS = [*_SCORE_KEYS, "model", "kind", "term", "coef", "ci_low", "ci_high", "n", "n_groups", "verdict"]
 
 
 @dataclass
@@ -35,9 +49,13 @@ class StudyAnalysis:
         units: Unit scores of every model (``model`` is the study name).
         tables: Tables 5 and 6 re-estimated, beside the published values (``reproduce.TABLE_COLUMNS``).
         curves: Per-model curves of every metric (persona mean with bootstrap CI, and the baseline).
-        bars: Per-model contrasts with bootstrap CIs (columns ``contrast, dataset, metric, model, estimate...``).
+        bars: Per-model contrasts with bootstrap CIs (columns ``contrast, dataset, metric, model, kind,
+            estimate...``; ``kind`` is set for the length cost only).
         model_grid: Mean persona score per model x metric.
         persona_grid: Mean score per condition (personas and the baseline) x metric, over models.
+        slopes: The length slope per model x kind (:func:`persona_lib.stats.length_slope`) of :data:`SLOPE_METRICS`.
+        effects: The persona effect per model x kind (:func:`persona_lib.stats.persona_effect`) of
+            :data:`EFFECT_METRICS`.
         notes: What could not be computed, and why.
         files: Every table and figure written.
     """
@@ -49,6 +67,8 @@ class StudyAnalysis:
     bars: pd.DataFrame
     model_grid: pd.DataFrame
     persona_grid: pd.DataFrame
+    slopes: pd.DataFrame
+    effects: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
 
@@ -113,12 +133,15 @@ def model_bars(units: pd.DataFrame, *, seed: int = stats.DEFAULT_SEED,
                n_resamples: int = stats.PER_MODEL_RESAMPLES) -> tuple[pd.DataFrame, list[str]]:
     """Per model and metric: the length cost, the personalisation cost and persona-directed - goal-oriented.
 
-    Each is a mean over the model's personas (both dialogue kinds averaged within a persona, except for the kind
-    difference) with a percentile bootstrap CI over personas (``n_resamples``, seeded).
+    Each is a mean over the model's personas with a percentile bootstrap CI over personas (``n_resamples``,
+    seeded). The length cost is given per dialogue kind, as in the study's length-cost figure (authors'
+    ``gen_graphics.ipynb``, the cell saving ``length_cost.pdf``); the personalisation cost averages both kinds
+    within a persona (at t = 0 they ask the same questions).
 
     Returns:
-        Columns ``contrast, dataset, metric, model, estimate, ci_low, ci_high, n_units`` and notes on contrasts
-        a metric cannot have (e.g. no baseline, one checkpoint, one dialogue kind).
+        Columns ``contrast, dataset, metric, model, kind, estimate, ci_low, ci_high, n_units`` (``kind`` empty but
+        for the length cost) and notes on contrasts a metric cannot have (e.g. no baseline, one checkpoint, one
+        dialogue kind).
     """
     parts, notes = [], []
     unit = ("model", "condition")
@@ -128,9 +151,9 @@ def model_bars(units: pd.DataFrame, *, seed: int = stats.DEFAULT_SEED,
         if personas.empty:
             continue
         if personas["checkpoint"].nunique() >= 2:
-            diffs = stats.length_cost(part).groupby([*_SCORE_KEYS, *unit], as_index=False)["diff"].mean()
-            parts.append(stats.bootstrap_ci(diffs, value="diff", unit=unit, by=[*_SCORE_KEYS, "model"],
-                                            n_resamples=n_resamples, seed=seed).assign(contrast=LENGTH_COST))
+            parts.append(stats.bootstrap_ci(stats.length_cost(part), value="diff", unit=unit,
+                                            by=[*_SCORE_KEYS, "model", "kind"], n_resamples=n_resamples,
+                                            seed=seed).assign(contrast=LENGTH_COST))
         else:
             notes.append(f"{where}: one checkpoint only, so no length cost")
         start = part["checkpoint"].min()
@@ -147,9 +170,64 @@ def model_bars(units: pd.DataFrame, *, seed: int = stats.DEFAULT_SEED,
             parts.append(difference.assign(contrast=KIND_DIFFERENCE))
         else:
             notes.append(f"{where}: one dialogue kind only, so no persona-directed - goal-oriented difference")
-    columns = ["contrast", *_SCORE_KEYS, "model", "estimate", "ci_low", "ci_high", "n_units"]
-    bars = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+    columns = ["contrast", *_SCORE_KEYS, "model", "kind", "estimate", "ci_low", "ci_high", "n_units"]
+    bars = pd.concat(parts, ignore_index=True).reindex(columns=columns) if parts else pd.DataFrame(columns=columns)
     return bars, notes
+
+
+def _fit_or_note(
+    fit: Callable[..., pd.DataFrame], units: pd.DataFrame, metrics: tuple[str, ...], what: str
+) -> tuple[pd.DataFrame, list[str]]:
+    missing = [metric for metric in metrics if metric not in set(units["metric"])]
+    notes = [f"{what}: no units of {', '.join(missing)}, so none in its figure"] if missing else []
+    try:
+        return fit(units, metrics=metrics), notes
+    except ValueError as err:  # no persona (or no baseline) unit of any of these metrics
+        return pd.DataFrame(columns=["term"]), [*notes, f"{what}: nothing to fit ({err})"]
+
+
+def model_coefficients(units: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The study's two per-model mixed models, per model x dialogue kind, on the metrics of its coefficient figures.
+
+    The length slope (``score ~ round``, a random intercept per persona) of :data:`SLOPE_METRICS`: benchmarks over
+    their checkpoints, dialogue fidelity over every round (:func:`persona_lib.stats.length_slope`). The persona
+    effect (persona vs baseline, a random intercept per round x condition) of :data:`EFFECT_METRICS`
+    (:func:`persona_lib.stats.persona_effect`).
+
+    Args:
+        units: Unit scores of every model (benchmark and turn-level units alike).
+
+    Returns:
+        The length slopes and the persona effects (tidy fits, intercepts included) and notes on the metrics that
+        have no units.
+    """
+    slopes, slope_notes = _fit_or_note(stats.length_slope, units, SLOPE_METRICS, "length coefficients")
+    effects, effect_notes = _fit_or_note(stats.persona_effect, units, EFFECT_METRICS, "persona coefficients")
+    return slopes, effects, [*slope_notes, *effect_notes]
+
+
+def coefficient_rows(fits: pd.DataFrame, term: str, models: list[str]) -> pd.DataFrame:
+    """One row per metric x model x kind: the fitted coefficient of ``term`` (or the failed fit's row, without one).
+
+    Args:
+        fits: Tidy fits of :func:`model_coefficients`.
+        term: The fixed effect shown (:data:`LENGTH_TERM` or :data:`PERSONA_TERM`).
+        models: The models in the order they are shown (the study configuration's).
+
+    Returns:
+        Columns ``dataset, metric, model, kind, term, coef, ci_low, ci_high, n, n_groups, verdict``, in the paper's
+        metric order, then the models' order, persona-directed before goal-oriented.
+    """
+    rows = fits[fits["term"].isna() | (fits["term"] == term)]
+    if rows.empty:
+        return pd.DataFrame(columns=_COEFFICIENT_COLUMNS)
+    order = {
+        "metric": pd.Categorical(rows["metric"], SLOPE_METRICS, ordered=True),
+        "model": pd.Categorical(rows["model"], models, ordered=True),
+        "kind": pd.Categorical(rows["kind"], list(plots.KIND_LABELS), ordered=True),
+    }
+    return rows.assign(**order).sort_values(list(order)).astype({column: str for column in order})[
+        _COEFFICIENT_COLUMNS].reset_index(drop=True)
 
 
 def metric_grid(units: pd.DataFrame, row: str) -> pd.DataFrame:
@@ -167,7 +245,8 @@ def _save(files: dict[str, Path], name: str, figure, stem: Path, data: pd.DataFr
 
 def analyse_study(study: Study, *, seed: int | None = None) -> StudyAnalysis:
     """Compute and write the cross-model analysis of a study (tables under ``analysis/tables``, figures under
-    ``analysis/figures``).
+    ``analysis/figures``): Tables 5 and 6, per-model curves, bars (:func:`model_bars`) and coefficients of the length
+    slope and the persona effect (:func:`model_coefficients`), and the metric grids.
 
     Whatever cannot be computed yet (a model without scores, a single size group, a metric without a baseline) is
     left out and said in ``notes``; nothing fails for lack of data.
@@ -185,7 +264,8 @@ def analyse_study(study: Study, *, seed: int | None = None) -> StudyAnalysis:
     notes += table_notes
     if units.empty:
         empty = pd.DataFrame()
-        analysis = StudyAnalysis(models, units, tables, empty, empty, empty, empty, notes, files)
+        analysis = StudyAnalysis(models, units, tables, curves=empty, bars=empty, model_grid=empty,
+                                 persona_grid=empty, slopes=empty, effects=empty, notes=notes, files=files)
         files["tables"] = study.write_table("tables_5_6", tables)
         return analysis
     order = [name for name in models["model"] if name in set(units["model"])]
@@ -195,11 +275,14 @@ def analyse_study(study: Study, *, seed: int | None = None) -> StudyAnalysis:
     curves = stats.checkpoint_curves(units, by=("model", "kind"), seed=seed)
     bars, bar_notes = model_bars(units, seed=seed)
     bars = bars.assign(model=pd.Categorical(bars["model"], order, ordered=True)).sort_values(
-        ["contrast", "dataset", "metric", "model"], ignore_index=True).astype({"model": str})
+        ["contrast", "dataset", "metric", "model", "kind"], ignore_index=True).astype({"model": str})
     notes += bar_notes
     model_grid, persona_grid = metric_grid(units, "model"), metric_grid(units, "condition")
+    slopes, effects, coefficient_notes = model_coefficients(units)
+    notes += coefficient_notes
     for name, table in (("units", units), ("tables_5_6", tables), ("model_curves", curves), ("model_bars", bars),
-                        ("model_metric_grid", model_grid), ("persona_metric_grid", persona_grid)):
+                        ("model_metric_grid", model_grid), ("persona_metric_grid", persona_grid),
+                        ("length_slopes", slopes), ("persona_effects", effects)):
         files[name] = study.write_table(name, table)
     forest = plots.plot_forest(tables, title="Size coefficient with 95% CI: this study vs published",
                                label="this study", directions=reproduce.TABLE_DIRECTIONS)
@@ -213,10 +296,22 @@ def analyse_study(study: Study, *, seed: int | None = None) -> StudyAnalysis:
         if not part.empty:
             _save(files, stem, plot_model_bars(part, title=contrast.capitalize(), labels=labels),
                   study.figure(f"bars_{stem}"), part)
+    families = dict(zip(models["model"], models["family"]))
+    for stem, fits, term, title, ylabel in (
+        ("length_coefficients", slopes, LENGTH_TERM,
+         "Length slope per model: score ~ round, random intercept per persona", "Points per round, 95% CI"),
+        ("persona_coefficients", effects, PERSONA_TERM,
+         "Persona effect per model: persona vs no-persona baseline, random intercept per round \u00d7 condition",
+         "Persona \u2212 baseline (points), 95% CI"),
+    ):
+        part = coefficient_rows(fits, term, order)
+        if not part.empty:
+            figure = plot_model_coefficients(part, title=title, ylabel=ylabel, labels=labels, families=families)
+            _save(files, stem, figure, study.figure(stem), part)
     _save(files, "model_grid", plot_metric_grid(model_grid, row="model", labels=labels,
                                                 title="Mean persona score per model and metric"),
           study.figure("grid_model_metric"), model_grid)
     _save(files, "persona_grid", plot_metric_grid(persona_grid, row="condition", labels={BASELINE: "no persona"},
                                                   title="Mean score per persona and metric (over models)"),
           study.figure("grid_persona_metric"), persona_grid)
-    return StudyAnalysis(models, units, tables, curves, bars, model_grid, persona_grid, notes, files)
+    return StudyAnalysis(models, units, tables, curves, bars, model_grid, persona_grid, slopes, effects, notes, files)

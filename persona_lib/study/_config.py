@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from persona_lib.config import ConfigError, ModelConfig, RunConfig, load_config
+from persona_lib.config import ConfigError, ModelConfig, RunConfig, SamplingConfig, load_config
 from persona_lib.paths import PROJECT_ROOT
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -48,6 +48,8 @@ class StudyModel(_Strict):
         accelerator_type: On Ray, the GPU type its engine must run on (e.g. ``A100``, as the nodes advertise it);
             ``None``: any.
         model: The backend settings (``persona_lib.config.ModelConfig``: backend, model, context, extra...).
+        generation: Decoding fields of the protocol's ``generation`` this model runs with instead (e.g. the study
+            called Gemini with ``top_p: 0.95``); empty: the protocol's decoding unchanged.
     """
 
     name: str = Field(pattern=_NAME_PATTERN)
@@ -57,6 +59,13 @@ class StudyModel(_Strict):
     gpus: int = Field(default=1, ge=0)
     accelerator_type: str | None = None
     model: ModelConfig
+    generation: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("generation")
+    @classmethod
+    def _decoding_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        SamplingConfig(**value)  # unknown fields and invalid values fail here, naming the field
+        return value
 
     @property
     def label(self) -> str:
@@ -148,8 +157,10 @@ class StudyConfig(_Strict):
         """
         entry = self.entry(name)
         folder = output_dir if output_dir is not None else Path(self.folder) / "runs" / name
+        generation = self.protocol.generation.model_copy(update=entry.generation)
         return self.protocol.model_copy(
-            update={"name": name, "output_dir": str(folder), "model": entry.model, "judge": self.judge.model}
+            update={"name": name, "output_dir": str(folder), "model": entry.model, "judge": self.judge.model,
+                    "generation": generation}
         )
 
     def models_table(self) -> pd.DataFrame:

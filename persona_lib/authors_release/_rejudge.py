@@ -1,0 +1,488 @@
+"""Re-judge a sample of the authors' released answers with this project's judge prompts, and compare verdicts.
+
+Our judge templates restate the study's rubrics in our own words (``persona_lib/judging/templates``); this module
+measures what that deviation costs. It samples judged items of the release, renders the judge prompt each
+dataset's spec would render for them (:mod:`persona_lib.datasets`), runs a configured judge through a response
+store, and sets our verdict beside the authors' released verdict (``metrics/``).
+
+What is re-judged (:data:`REJUDGED_DATASETS`):
+
+* ``fidelity``: a turn of a released dialogue (``generations/<model>/<interview|instructions>_<Persona>
+  [_shuffle].json``, a list of user/assistant messages; turn ``i`` is messages ``2i`` and ``2i+1``) on one
+  criterion, judged against the persona's description (the baseline's turns against the reference persona of
+  the ``metrics/`` file); compared with row ``i`` of ``metrics/<criterion>/<judge>/<model>/...``.
+* ``bfi`` and ``xstest``: answer ``i`` of ``generations/<model>/[inst-]<dataset>_<Persona>_<round>.json`` to item
+  ``i`` of this project's item list (the study's order), compared with row ``i`` of the matching ``metrics/``
+  file. The baseline's judge prompt names no character.
+
+The RoleBench pairwise datasets are not re-judged (:data:`NOT_REJUDGED`): their questions and reference answers
+come from RoleBench's per-role files, which the release does not hold.
+
+Sampling (:func:`sample_release_items`) is seeded and stratified by dataset, and for fidelity by criterion
+(the ``per_dataset`` places are dealt round-robin over the criteria). Within a stratum every (file, row) whose
+judge output and answer both exist is equally likely: the candidate slots of all files are visited in a seeded
+random order and the first valid ones are kept, so only the files of visited slots are read.
+
+Our judge's outputs are read twice: by this project's strict parser (the ``strict`` reader, as the pipeline
+reads them) and by :func:`~persona_lib.authors_release.parse_verdict`, the study's reading (the ``study`` reader,
+as the authors' verdicts are read). :func:`rejudge_summary` compares each reading with the authors' verdicts.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import persona_lib
+from persona_lib import scoring
+from persona_lib.authors_release._clone import PRIMARY_JUDGE, CloneError, metric_files
+from persona_lib.authors_release._names import DIALOGUE_FOLDERS, FOLDERS, ReleaseFile, parse_release_path
+from persona_lib.authors_release._verdicts import parse_verdict, read_judge_outputs
+from persona_lib.backends import create_backend
+from persona_lib.config import RunConfig
+from persona_lib.datasets import BenchmarkItem, ScoringInputs, get_dataset
+from persona_lib.dialogues import SCRIPT_ROUNDS
+from persona_lib.judging import JUDGE_SCORER_VERSION, JudgeTask, run_judge_tasks
+from persona_lib.personas import BASELINE, DataFileError, Persona, load_personas
+from persona_lib.store import ResponseStore
+
+REJUDGED_DATASETS: tuple[str, ...] = ("fidelity", "bfi", "xstest")
+"""The datasets whose released answers can be re-judged offline."""
+
+NOT_REJUDGED: dict[str, str] = {
+    name: "the study's questions and reference answers come from RoleBench's per-role files on a model hub, "
+    "which the release does not contain"
+    for name in ("rolebench_specific", "rolebench_general")
+}
+"""Judged datasets that are not re-judged, and why."""
+
+SAMPLE_COLUMNS: list[str] = [
+    "dataset", "criterion", "path", "generation", "model", "kind", "condition", "reference_persona", "checkpoint",
+    "replicate", "item", "query", "response", "authors_judgement",
+]
+REJUDGE_ITEM_COLUMNS: list[str] = [
+    *SAMPLE_COLUMNS, "verdict_kind", "authors_verdict", "authors_status", "judge_model", "judge_key",
+    "ours_judgement", "ours_verdict", "ours_status", "ours_reason", "ours_study_verdict", "ours_study_status",
+]
+REJUDGE_SUMMARY_COLUMNS: list[str] = [
+    "dataset", "criterion", "reader", "verdict_kind", "n", "n_authors_unparsed", "n_ours_unparsed", "n_pairs",
+    "agreement", "kappa", "kappa_weights", "mean_difference", "mae", "within_one",
+]
+ALL_CRITERIA = "all"
+"""The ``criterion`` of a summary row pooling every criterion of a dataset (the only row for BFI and XSTest)."""
+READERS: dict[str, str] = {"strict": "ours_verdict", "study": "ours_study_verdict"}
+"""How our judge's outputs are read: reader -> the item table's column holding that reading's verdict."""
+
+_FOLDERS_OF = {"fidelity": DIALOGUE_FOLDERS, "bfi": ("bfi",), "xstest": ("xstest",)}
+_TRUE_FALSE = {"true": True, "false": False}
+
+
+@dataclass
+class RejudgeResult:
+    """What :func:`rejudge_release` produced.
+
+    Attributes:
+        items: One row per sampled item (columns :data:`REJUDGE_ITEM_COLUMNS`).
+        summary: :func:`rejudge_summary` of ``items``.
+        files: Name -> path of every file written (``sample``, ``items``, ``summary``, ``provenance``, ``store``).
+    """
+
+    items: pd.DataFrame
+    summary: pd.DataFrame
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def generation_path(release_file: ReleaseFile) -> str:
+    """The ``generations/`` file holding the answers a ``metrics/`` file judged (relative to the clone).
+
+    ``metrics/bfi/<judge>/<model>/bfi_empty_0.json.csv`` -> ``generations/<model>/bfi_empty_0.json``;
+    ``metrics/knowledge/<judge>/<model>/interview_empty.json-Gaston.csv`` -> ``generations/<model>/
+    interview_empty.json``.
+    """
+    name = PurePosixPath(release_file.path).name
+    return f"generations/{release_file.model}/{name[: name.index('.json') + len('.json')]}"
+
+
+class _ReleaseTexts:
+    """The judge outputs and answers of a clone, each file read once and only when asked for."""
+
+    def __init__(self, root: Path, items: dict[str, list[BenchmarkItem]]) -> None:
+        self.root = root
+        self.items = items
+        self._outputs: dict[str, list[str]] = {}
+        self._answers: dict[str, list[tuple[str | None, str | None]]] = {}
+
+    def outputs(self, release_file: ReleaseFile) -> list[str]:
+        if release_file.path not in self._outputs:
+            self._outputs[release_file.path] = read_judge_outputs(self.root / release_file.path, release_file.folder)
+        return self._outputs[release_file.path]
+
+    def answers(self, release_file: ReleaseFile) -> list[tuple[str | None, str | None]]:
+        """(query, answer) per row: the dialogue's turns, or each item's prompt with the model's answer."""
+        relative = generation_path(release_file)
+        if relative not in self._answers:
+            path = self.root / relative
+            content = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(content, list):
+                raise DataFileError(path, "expected a JSON list")
+            if release_file.is_dialogue:
+                self._answers[relative] = _turns(content, path)
+            else:
+                if not all(answer is None or isinstance(answer, str) for answer in content):
+                    raise DataFileError(path, "expected a JSON list of answers (strings, or null where none)")
+                prompts = [item.prompt for item in self.items[release_file.dataset]]
+                self._answers[relative] = list(zip(prompts, content))
+        return self._answers[relative]
+
+    def record(self, release_file: ReleaseFile, position: int) -> dict[str, Any] | None:
+        """The sample row of one (file, row), or ``None`` when the judge output or a non-empty answer is missing."""
+        outputs, answers = self.outputs(release_file), self.answers(release_file)
+        if position >= len(outputs) or position >= len(answers):
+            return None
+        query, response = answers[position]
+        if not query or not isinstance(response, str) or not response.strip():
+            return None
+        return {
+            "dataset": release_file.dataset, "criterion": release_file.criterion, "path": release_file.path,
+            "generation": generation_path(release_file), "model": release_file.model, "kind": release_file.kind,
+            "condition": release_file.condition, "reference_persona": release_file.reference_persona,
+            "checkpoint": release_file.checkpoint, "replicate": release_file.replicate, "item": position,
+            "query": query, "response": response, "authors_judgement": outputs[position],
+        }
+
+
+def _turns(messages: list, path: Path) -> list[tuple[str | None, str | None]]:
+    for index, message in enumerate(messages):
+        expected = "user" if index % 2 == 0 else "assistant"
+        if not isinstance(message, dict) or message.get("role") != expected:
+            raise DataFileError(path, f"message {index} should be a {expected!r} message (user and assistant "
+                                "messages alternate, the user first)")
+    contents = [message.get("content") for message in messages]
+    return [(contents[i], contents[i + 1] if i + 1 < len(contents) else None) for i in range(0, len(contents), 2)]
+
+
+def _judged_files(root: Path, dataset: str, judge: str, judged: list[ReleaseFile]) -> list[ReleaseFile]:
+    """The files of ``judged`` (the judge's ``metrics/`` files) that hold ``dataset`` and whose answers exist."""
+    folders = _FOLDERS_OF[dataset]
+    for folder in folders:
+        if not (root / "metrics" / folder / judge).is_dir():
+            raise CloneError(f"{root / 'metrics' / folder / judge}: incomplete clone, this folder is missing; it "
+                             f"holds the {judge} verdicts for '{folder}'")
+    files = [file for file in judged if file.folder in folders]
+    with_answers = [file for file in files if (root / generation_path(file)).is_file()]
+    if not with_answers:
+        missing = sorted({generation_path(file) for file in files})
+        listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise CloneError(
+            f"{root}: nothing to sample for {dataset!r}: "
+            + (f"no answer file for any of its {len(files)} judge-output files; missing: {listed}" if files else
+               f"no judge-output .csv file under metrics/{{{','.join(folders)}}}/{judge}/")
+        )
+    return with_answers
+
+
+def _valid_records(files: Sequence[ReleaseFile], slots: int, seed: str, texts: _ReleaseTexts) -> Iterator[dict]:
+    """The valid (file, row) records of ``files`` in a seeded random order (``slots`` candidate rows per file)."""
+    total = len(files) * slots
+    for index in random.Random(seed).sample(range(total), total):
+        record = texts.record(files[index // slots], index % slots)
+        if record is not None:
+            yield record
+
+
+def _study_items() -> dict[str, list[BenchmarkItem]]:
+    return {name: get_dataset(name).load(None) for name in ("bfi", "xstest")}
+
+
+def _check_request(datasets: Sequence[str], per_dataset: int) -> None:
+    unknown = [name for name in datasets if name not in REJUDGED_DATASETS]
+    if unknown:
+        why = "; ".join(f"{name}: {NOT_REJUDGED[name]}" for name in unknown if name in NOT_REJUDGED)
+        raise ValueError(f"cannot re-judge {unknown}; choose from {list(REJUDGED_DATASETS)}"
+                         + (f" ({why})" if why else ""))
+    if per_dataset < 1:
+        raise ValueError(f"the sample size per dataset must be at least 1, got {per_dataset}")
+
+
+def _sample_records(
+    root: Path, per_dataset: int, seed: int, datasets: Sequence[str], judge: str,
+    items: dict[str, list[BenchmarkItem]],
+) -> list[dict[str, Any]]:
+    """The sampled records of :func:`sample_release_items` (plain Python values), in the table's order."""
+    _check_request(datasets, per_dataset)
+    texts = _ReleaseTexts(root, items)
+    judged = metric_files(root, judges=(judge,))
+    records: list[dict[str, Any]] = []
+    for dataset in datasets:
+        files = _judged_files(root, dataset, judge, judged)
+        slots = SCRIPT_ROUNDS if dataset == "fidelity" else len(items[dataset])
+        strata = [c for c in (*DIALOGUE_FOLDERS, None) if any(file.criterion == c for file in files)]
+        streams = [
+            _valid_records([file for file in files if file.criterion == stratum], slots,
+                           f"{seed}/{dataset}/{stratum}", texts)
+            for stratum in strata
+        ]
+        taken = _round_robin(streams, per_dataset)
+        if not taken:
+            raise CloneError(f"{root}: nothing to sample for {dataset!r}: its {len(files)} answer file(s) hold no "
+                             "non-empty answer to a judged row")
+        records += taken
+    order = {name: position for position, name in enumerate(REJUDGED_DATASETS)}
+    criteria = {criterion: position for position, criterion in enumerate((None, *DIALOGUE_FOLDERS))}
+    return sorted(records, key=lambda r: (order[r["dataset"]], criteria[r["criterion"]], r["path"], r["item"]))
+
+
+def _sample_table(records: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(records, columns=SAMPLE_COLUMNS).astype({"checkpoint": "Int64", "item": int})
+
+
+def sample_release_items(
+    root: str | Path,
+    per_dataset: int,
+    *,
+    seed: int = 0,
+    datasets: Sequence[str] = REJUDGED_DATASETS,
+    judge: str = PRIMARY_JUDGE,
+) -> pd.DataFrame:
+    """A seeded sample of the release's judged items, ``per_dataset`` of each dataset (fewer if fewer exist).
+
+    Args:
+        root: The clone's top folder.
+        per_dataset: Items per dataset; fidelity's are dealt round-robin over its three criteria.
+        seed: The sampling seed (the same clone, seed and size always give the same sample).
+        datasets: Some of :data:`REJUDGED_DATASETS`.
+        judge: Whose released verdicts to compare with (a ``metrics/<folder>/`` sub-folder).
+
+    Returns:
+        One row per sampled item (columns :data:`SAMPLE_COLUMNS`), sorted by dataset, criterion, file and row:
+        where it comes from (``path`` of the judge outputs, ``generation`` of the answers, their fields), ``item``
+        (the row: the item's position, or the dialogue turn), the judged ``query`` and ``response``, and the
+        authors' judge output.
+
+    Raises:
+        ValueError: for a dataset that cannot be re-judged or a size below 1.
+        CloneError: naming the missing folder, or the missing answer files when a dataset has nothing to sample.
+    """
+    return _sample_table(_sample_records(Path(root), per_dataset, seed, datasets, judge, _study_items()))
+
+
+def _round_robin(streams: list[Iterator[dict]], limit: int) -> list[dict]:
+    """Up to ``limit`` records, one from each stream in turn, skipping streams that run dry."""
+    taken: list[dict] = []
+    live = list(streams)
+    while live and len(taken) < limit:
+        for stream in list(live):
+            if len(taken) == limit:
+                break
+            record = next(stream, None)
+            if record is None:
+                live.remove(stream)
+            else:
+                taken.append(record)
+    return taken
+
+
+def _judge_task(
+    row: dict[str, Any], personas: dict[str, Persona], items: dict[str, list[BenchmarkItem]]
+) -> JudgeTask:
+    """The judge call the dataset's spec makes for one sampled item (our template, rendered by the spec)."""
+    spec = get_dataset(row["dataset"])
+    if row["dataset"] == "fidelity":
+        character = personas[row["reference_persona"] or row["condition"]]
+        turn = {"condition": row["condition"], "kind": row["kind"], "replicate": row["replicate"],
+                "round": row["item"], "user": row["query"], "assistant": row["response"]}
+        inputs = ScoringInputs(answers=pd.DataFrame(), dialogues=pd.DataFrame([turn]), items={},
+                               personas={character.name: character}, model=row["model"])
+        tasks, _ = spec.judge_tasks(inputs)
+        return next(task for task in tasks if task.row["metric"] == row["criterion"])
+    item = items[row["dataset"]][row["item"]]
+    persona = None if row["condition"] == BASELINE else personas[row["condition"]]
+    answer = {"condition": row["condition"], "kind": row["kind"], "checkpoint": row["checkpoint"],
+              "replicate": "original", "dataset": row["dataset"], "item_id": item.item_id,
+              "prompt": spec.ask(item, persona), "response": row["response"], "finish_reason": "stop"}
+    inputs = ScoringInputs(answers=pd.DataFrame([answer]), dialogues=None, items={item.item_id: item},
+                           personas=personas, model=row["model"])
+    [task], _ = spec.judge_tasks(inputs)
+    return task
+
+
+def _verdicts(
+    sample: pd.DataFrame, records: list[dict[str, Any]], scores: pd.DataFrame, judge_model: str
+) -> pd.DataFrame:
+    """The sample with the authors' verdicts and ours (strict and study readings) beside each other."""
+    columns: dict[str, list] = {name: [] for name in REJUDGE_ITEM_COLUMNS[len(SAMPLE_COLUMNS):]}
+    for row, score in zip(records, scores.to_dict("records"), strict=True):
+        release_file = parse_release_path(row["path"])
+        theirs = parse_verdict(row["authors_judgement"], release_file, row["item"])
+        text = score["raw_judgement"]
+        judged = score["parse_status"] != "judge_error"
+        study = parse_verdict(text, replace(release_file, judge=judge_model), row["item"]) if judged else None
+        ours_ok = score["parse_status"] == "ok"
+        columns["verdict_kind"].append(FOLDERS[release_file.folder][1])
+        columns["authors_verdict"].append(theirs.value)
+        columns["authors_status"].append(theirs.status)
+        columns["judge_model"].append(judge_model)
+        columns["judge_key"].append(score["judge_key"])
+        columns["ours_judgement"].append(text)
+        columns["ours_verdict"].append(score["value"] if ours_ok else None)
+        columns["ours_status"].append(score["parse_status"])
+        columns["ours_reason"].append(score["parse_reason"])
+        columns["ours_study_verdict"].append(study.value if study else None)
+        columns["ours_study_status"].append(study.status if study else "judge_error")
+    return pd.concat([sample.reset_index(drop=True), pd.DataFrame(columns)], axis=1)[REJUDGE_ITEM_COLUMNS]
+
+
+def _label(value: Any, kind: str) -> int | bool | None:
+    """A verdict cell (as built, or as read back from CSV) as a category: 1-5, True/False, or None when absent."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value):
+        return None
+    if kind == "likert":
+        return int(float(value))
+    if isinstance(value, str):
+        return _TRUE_FALSE[value.strip().lower()]
+    return bool(value)
+
+
+def _score(label: int | bool, kind: str) -> float:
+    """A verdict on the study's 0-100 scale: a rating r as (r - 1) / 4 * 100, a refusal as 100."""
+    return (label - 1) * 25.0 if kind == "likert" else 100.0 * label
+
+
+def _compare(group: pd.DataFrame, kind: str, verdict_column: str) -> dict[str, Any]:
+    theirs = [_label(value, kind) for value in group["authors_verdict"]]
+    ours = [_label(value, kind) for value in group[verdict_column]]
+    pairs = [(a, b) for a, b in zip(ours, theirs, strict=True) if a is not None and b is not None]
+    stats = scoring.agreement([a for a, _ in pairs], [b for _, b in pairs], kind)
+    differences = [_score(a, kind) - _score(b, kind) for a, b in pairs]
+    return {
+        "verdict_kind": kind,
+        "n": len(group),
+        "n_authors_unparsed": sum(value is None for value in theirs),
+        "n_ours_unparsed": sum(value is None for value in ours),
+        "n_pairs": len(pairs),
+        "agreement": stats.get("exact_agreement", stats.get("accuracy")),
+        "kappa": stats["kappa"],
+        "kappa_weights": "quadratic" if kind == "likert" else "none",
+        "mean_difference": float(np.mean(differences)) if differences else float("nan"),
+        "mae": stats.get("mae", float("nan")),
+        "within_one": stats.get("within_one", float("nan")),
+    }
+
+
+def rejudge_summary(items: pd.DataFrame) -> pd.DataFrame:
+    """Our verdicts against the authors', per dataset (all criteria pooled, then per fidelity criterion) and reader.
+
+    A pair enters the statistics when both verdicts exist: the authors' read by the study's reader (its fallbacks
+    included, as in the paper), ours by the row's reader (``strict``: this project's parser; ``study``: the
+    study's). Statistics come from :func:`persona_lib.scoring.agreement` (our verdict first).
+
+    Args:
+        items: The item table of :func:`rejudge_release` (``dataset``, ``criterion``, ``verdict_kind``,
+            ``authors_verdict`` and the columns of :data:`READERS` are used), as built or read from CSV.
+
+    Returns:
+        Columns :data:`REJUDGE_SUMMARY_COLUMNS`: ``n`` sampled items; ``n_authors_unparsed`` and
+        ``n_ours_unparsed`` items without a verdict on either side (ours: unparsed or a failed judge call);
+        ``n_pairs`` compared; ``agreement`` (exact agreement for Likert, accuracy for yes/no); Cohen's ``kappa``
+        (quadratic-weighted for Likert); ``mean_difference`` ours minus the authors' on the 0-100 scale (Likert
+        points × 25; refusal-rate points for XSTest); ``mae`` and ``within_one`` (Likert, in rating points).
+    """
+    rows = []
+    for dataset in dict.fromkeys(items["dataset"]):
+        part = items[items["dataset"] == dataset]
+        criteria = [c for c in DIALOGUE_FOLDERS if c in set(part["criterion"].dropna())]
+        groups = [(ALL_CRITERIA, part), *((c, part[part["criterion"] == c]) for c in criteria)]
+        kind = FOLDERS[_FOLDERS_OF[dataset][0]][1]
+        for criterion, group in groups:
+            for reader, verdict_column in READERS.items():
+                rows.append({"dataset": dataset, "criterion": criterion, "reader": reader,
+                             **_compare(group, kind, verdict_column)})
+    return pd.DataFrame(rows, columns=REJUDGE_SUMMARY_COLUMNS)
+
+
+def _judging_config(config: RunConfig) -> RunConfig:
+    """``config`` with generate-mode judging and strict verdict reading (no fallbacks)."""
+    judging = config.judging.model_copy(update={"mode": "generate", "unparsed": "drop"})
+    return config.model_copy(update={"judging": judging})
+
+
+def rejudge_release(
+    root: str | Path,
+    config: RunConfig,
+    out_dir: str | Path,
+    *,
+    per_dataset: int,
+    seed: int | None = None,
+    datasets: Sequence[str] = REJUDGED_DATASETS,
+    authors_judge: str = PRIMARY_JUDGE,
+) -> RejudgeResult:
+    """Re-judge a sample of the released answers with our judge prompts and compare with the released verdicts.
+
+    The sample is written first (``sample.csv``); every judge call goes through the response store
+    ``<out_dir>/responses.sqlite``, so an interrupted run loses at most the batch in flight and the same command
+    resumes it (the same clone, seed and size give the same sample). Then ``items.csv``, ``summary.csv`` and
+    ``rejudge.json`` (the judge, judging settings, seed, size and versions) are written.
+
+    Args:
+        root: A clone of the authors' repository (``metrics/`` and ``generations/`` are read).
+        config: A run configuration: its ``judge`` (model), ``judging`` (decoding; the mode is forced to
+            ``generate`` and unparsable verdicts are kept unparsed) and ``judge.batch_size`` are used.
+        out_dir: Output folder (created).
+        per_dataset: Items sampled per dataset.
+        seed: Sampling seed (default: ``config.seed``).
+        datasets: Some of :data:`REJUDGED_DATASETS`.
+        authors_judge: Whose released verdicts to compare with (default: the study's primary judge).
+
+    Returns:
+        The item table, its summary (:func:`rejudge_summary`) and the files written.
+
+    Raises:
+        CloneError: for a missing folder or when a dataset has nothing to sample (naming what is missing).
+        ValueError: for a dataset that cannot be re-judged or a size below 1.
+    """
+    root, out = Path(root).expanduser(), Path(out_dir)
+    if not root.is_dir():
+        raise CloneError(f"{root}: no such folder; expected a clone of the authors' repository "
+                         "(git clone https://github.com/peluz/persistent-personas)")
+    for folder in ("metrics", "generations"):
+        if not (root / folder).is_dir():
+            raise CloneError(f"{root}: incomplete clone, the folder '{folder}/' is missing")
+    seed = config.seed if seed is None else seed
+    config = _judging_config(config)
+    items = _study_items()
+    records = _sample_records(root, per_dataset, seed, datasets, authors_judge, items)
+    sample = _sample_table(records)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"sample": out / "sample.csv", "items": out / "items.csv", "summary": out / "summary.csv",
+             "provenance": out / "rejudge.json", "store": out / "responses.sqlite"}
+    sample.to_csv(files["sample"], index=False)
+    personas = load_personas()
+    tasks = [_judge_task(record, personas, items) for record in records]
+    backend = create_backend(config.judge)
+    store = ResponseStore(files["store"])
+    try:
+        scores = run_judge_tasks(tasks, config, backend, store, model_name="authors-release", desc="rejudge")
+    finally:
+        store.close()
+        if hasattr(backend, "close"):
+            backend.close()
+    judge_model = config.judge.display_name or config.judge.model
+    table = _verdicts(sample, records, scores, judge_model)
+    summary = rejudge_summary(table)
+    table.to_csv(files["items"], index=False)
+    summary.to_csv(files["summary"], index=False)
+    provenance = {
+        "authors_repo": str(root.resolve()), "authors_judge": authors_judge, "datasets": list(datasets),
+        "per_dataset": per_dataset, "seed": seed, "judge": config.judge.model_dump(mode="json"),
+        "judging": config.judging.model_dump(mode="json"), "judge_scorer_version": JUDGE_SCORER_VERSION,
+        "persona_lib": persona_lib.__version__, "not_rejudged": NOT_REJUDGED,
+    }
+    files["provenance"].write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
+    return RejudgeResult(items=table, summary=summary, files=files)
