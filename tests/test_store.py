@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from persona_lib.backends import ScriptedBackend
-from persona_lib.backends._base import SamplingParams
+from persona_lib.contract import SamplingParams
 from persona_lib.store import (
     Request,
     ResponseRecord,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from persona_lib.backends import ScriptedBackend
-from persona_lib.backends._base import SamplingParams
+from persona_lib.contract import SamplingParams
 from persona_lib.store import Request, ResponseRecord, ResponseStore, complete_requests
 
 PARAMS = SamplingParams(max_new_tokens=16)

@@ -3,7 +3,15 @@
 Importing this package imports none of torch, vllm or openai; :func:`create_backend` imports the one it needs.
 """
 
-from persona_lib.backends._base import Backend, Completion, Conversation, Message, SamplingParams
+from persona_lib.contract import (
+    Backend,
+    Completion,
+    Conversation,
+    Message,
+    SamplingParams,
+    decode_label_distribution,
+    encode_label_distribution,
+)
 from persona_lib.backends._bundled import bundled_model_dir, prepare_bundled_model, resolve_model_path
 from persona_lib.backends._chat import (
     PromptRenderer,
@@ -15,12 +23,7 @@ from persona_lib.backends._chat import (
 from persona_lib.backends._context import derive_max_model_len
 from persona_lib.backends._dtype import DtypeChoice, cpu_model, machine_summary, native_bf16_flags, resolve_dtype
 from persona_lib.backends._factory import create_backend
-from persona_lib.backends._labels import (
-    decode_label_distribution,
-    distribution_completion,
-    encode_label_distribution,
-    label_token_ids,
-)
+from persona_lib.backends._labels import distribution_completion, label_token_ids
 from persona_lib.backends._scripted import ScriptedBackend
 
 __all__ = [

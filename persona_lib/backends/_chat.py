@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from persona_lib.backends._base import Conversation
+from persona_lib.contract import Conversation
 from persona_lib.backends._bundled import is_bundled
 from persona_lib.config import ModelConfig
 

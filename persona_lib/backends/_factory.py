@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from persona_lib.backends._base import Backend
+from persona_lib.contract import Backend
 from persona_lib.config import ModelConfig
 
 

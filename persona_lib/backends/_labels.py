@@ -15,11 +15,10 @@ whitespace into the prefix.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 
-from persona_lib.backends._base import Completion
+from persona_lib.contract import Completion, encode_label_distribution
 
 
 def label_token_ids(tokenizer, context: str, labels: Sequence[str]) -> tuple[list[int], list[int]]:
@@ -89,25 +88,6 @@ def distribution_from_logprobs(labels: Sequence[str], logprobs: Sequence[float])
     total = sum(weights)
     probs = {label: weight / total for label, weight in zip(labels, weights, strict=True)}
     return probs, math.exp(top) * total
-
-
-def encode_label_distribution(probs: Mapping[str, float], mass: float) -> str:
-    """The stored text of a label distribution (JSON, labels in their order, values rounded to 1e-9)."""
-    return json.dumps({"probs": {label: round(p, 9) for label, p in probs.items()}, "mass": round(mass, 9)})
-
-
-def decode_label_distribution(text: str) -> tuple[dict[str, float], float]:
-    """``(probs, mass)`` from a stored label distribution (:func:`encode_label_distribution`).
-
-    Raises:
-        ValueError: if ``text`` is not such a distribution.
-    """
-    try:
-        data = json.loads(text)
-        probs = {str(label): float(p) for label, p in data["probs"].items()}
-        return probs, float(data["mass"])
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as err:
-        raise ValueError(f"not a stored label distribution: {text[:80]!r} ({err})") from None
 
 
 def distribution_completion(labels: Sequence[str], logprobs: Sequence[float], prompt_tokens: int) -> Completion:

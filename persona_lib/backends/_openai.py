@@ -39,7 +39,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 
-from persona_lib.backends._base import Completion, Conversation, SamplingParams
+from persona_lib.contract import Completion, Conversation, SamplingParams
 from persona_lib.backends._chat import overflow_message, prepare_conversation
 from persona_lib.backends._labels import distribution_completion, shared_leading_whitespace
 from persona_lib.config import ModelConfig

@@ -15,8 +15,8 @@ import re
 import time
 from collections.abc import Callable
 
-from persona_lib.backends._base import Completion, Conversation, SamplingParams
-from persona_lib.backends._labels import encode_label_distribution
+from persona_lib.contract import Completion, Conversation, SamplingParams
+from persona_lib.contract import encode_label_distribution
 from persona_lib.config import ModelConfig
 
 _RESULT_FORMAT = re.compile(r"result\W*:\W*<(?P<choices>[^>]+)>", re.IGNORECASE)

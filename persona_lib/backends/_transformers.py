@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
-from persona_lib.backends._base import Completion, Conversation, SamplingParams
+from persona_lib.contract import Completion, Conversation, SamplingParams
 from persona_lib.backends._bundled import resolve_model_path
 from persona_lib.backends._chat import PromptRenderer, chat_template_for, overflow_message
 from persona_lib.backends._dtype import resolve_dtype

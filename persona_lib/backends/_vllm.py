@@ -44,7 +44,7 @@ from __future__ import annotations
 import gc
 from importlib.metadata import version
 
-from persona_lib.backends._base import Completion, Conversation, SamplingParams
+from persona_lib.contract import Completion, Conversation, SamplingParams
 from persona_lib.backends._bundled import resolve_model_path
 from persona_lib.backends._chat import PromptRenderer, chat_template_for, overflow_message, prepare_conversation
 from persona_lib.backends._context import derive_max_model_len

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from persona_lib.backends._base import SamplingParams
+from persona_lib.contract import SamplingParams
 from persona_lib.config import SamplingConfig
 
 ORIGINAL = "original"

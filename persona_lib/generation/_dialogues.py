@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm  # text bars: notebooks run without ipywidgets, and the pipeline forwards them
 
-from persona_lib.backends._base import Backend, Message, SamplingParams
+from persona_lib.contract import Backend, Message, SamplingParams
 from persona_lib.config import ModelConfig, RunConfig
 from persona_lib.generation._common import ORIGINAL, SHUFFLED, sampling_params
 from persona_lib.store import (

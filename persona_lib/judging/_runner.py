@@ -27,9 +27,8 @@ from typing import Any, Literal
 import pandas as pd
 
 from persona_lib._schema import RULE_BASED, SCORE_COLUMNS
-from persona_lib.backends._base import Backend, SamplingParams
-from persona_lib.backends._labels import decode_label_distribution
 from persona_lib.config import RunConfig
+from persona_lib.contract import Backend, SamplingParams, decode_label_distribution
 from persona_lib.judging._parsing import (
     ParsedVerdict,
     parse_binary,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from persona_lib.backends._base import Message
+from persona_lib.contract import Message
 from persona_lib.personas._persona import Persona
 
 _PERSONA_PROMPT = """\

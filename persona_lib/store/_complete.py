@@ -11,7 +11,7 @@ from typing import Any
 from tqdm import tqdm  # text bars: notebooks run without ipywidgets, and the pipeline forwards them
 
 import persona_lib
-from persona_lib.backends._base import Backend, Message, SamplingParams
+from persona_lib.contract import Backend, Message, SamplingParams
 from persona_lib.store._keys import request_key, request_keys
 from persona_lib.store._sqlite import ResponseRecord, ResponseStore
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from persona_lib.backends._base import Message
+from persona_lib.contract import Message
 
 
 def canonical_json(value: Any) -> str:

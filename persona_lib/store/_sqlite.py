@@ -45,7 +45,7 @@ from typing import Any
 
 import pandas as pd
 
-from persona_lib.backends._base import Message
+from persona_lib.contract import Message
 from persona_lib.store._errors import StoreDamagedError, StoreWriteError, translate_sqlite_error
 from persona_lib.store._health import has_sqlite_header, inspect_store, integrity_problems
 from persona_lib.store._keys import canonical_json

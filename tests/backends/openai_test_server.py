@@ -24,7 +24,7 @@ import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from persona_lib.backends._base import SamplingParams
+from persona_lib.contract import SamplingParams
 from persona_lib.backends._transformers import TransformersBackend
 from persona_lib.config import ModelConfig
 

@@ -1,12 +1,17 @@
-"""The backend contract shared by every generation backend.
+"""The contract every package shares with the model backends: messages, decoding parameters, completions.
 
 A backend takes a batch of chat conversations and returns one :class:`Completion` per conversation, in order.
 It never raises for a single bad request (context overflow, API error after retries): that request's
 completion carries ``finish_reason`` ``"context_overflow"`` or ``"error"`` and an ``error`` message.
+
+This module sits below every package that talks to a model (``store``, ``backends``, ``generation``, ``judging``,
+``study``) and imports none of them: they all speak in these types.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -104,3 +109,23 @@ class Backend(Protocol):
     def version_info(self) -> dict[str, str]:
         """Library and model versions recorded with every stored response."""
         ...
+
+
+# A label distribution travels as a completion's text, so the response store keeps it like any answer.
+def encode_label_distribution(probs: Mapping[str, float], mass: float) -> str:
+    """The stored text of a label distribution (JSON, labels in their order, values rounded to 1e-9)."""
+    return json.dumps({"probs": {label: round(p, 9) for label, p in probs.items()}, "mass": round(mass, 9)})
+
+
+def decode_label_distribution(text: str) -> tuple[dict[str, float], float]:
+    """``(probs, mass)`` from a stored label distribution (:func:`encode_label_distribution`).
+
+    Raises:
+        ValueError: if ``text`` is not such a distribution.
+    """
+    try:
+        data = json.loads(text)
+        probs = {str(label): float(p) for label, p in data["probs"].items()}
+        return probs, float(data["mass"])
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as err:
+        raise ValueError(f"not a stored label distribution: {text[:80]!r} ({err})") from None
