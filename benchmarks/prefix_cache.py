@@ -29,15 +29,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from persona_lib.config import RunConfig, load_config
+from persona_lib.config import RunConfig
 from persona_lib.generation import benchmark_items, schedule, simulate_prefix_cache
 from persona_lib.paths import PROJECT_ROOT, released_dir
 from persona_lib.personas import (
     BASELINE,
     Persona,
     persona_system_prompt,
-    select_personas,
 )
+from persona_lib.resolve import load_config, resolve_run_config, run_personas
 from persona_lib.store import Request
 
 TOKENS_PER_WORD = 1.3
@@ -68,7 +68,7 @@ def main() -> None:
     started = time.perf_counter()
 
     config_path = Path(args.config)
-    config = load_config(config_path) if config_path.is_file() else RunConfig()
+    config = load_config(config_path) if config_path.is_file() else resolve_run_config(RunConfig())
     config_source = str(config_path) if config_path.is_file() else "protocol defaults (RunConfig())"
     lengths = pd.read_csv(released_dir() / "round_lengths.csv")
     lengths = lengths[lengths["model"] == args.model]
@@ -77,7 +77,7 @@ def main() -> None:
                          f"{sorted(pd.read_csv(released_dir() / 'round_lengths.csv')['model'].unique())}")
     prefix = {(row.role, kind, int(row.pos)): int(getattr(row, column))
               for row in lengths.itertuples() for kind, column in KIND_COLUMNS.items()}
-    personas = select_personas(config.personas, custom_files=config.custom_persona_files)
+    personas = run_personas(config)
     unknown = [p.name for p in personas if (p.name, "persona_directed", 0) not in prefix]
     if unknown:
         raise SystemExit(f"round_lengths.csv has no dialogue lengths for persona(s) {unknown}")

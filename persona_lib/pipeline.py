@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from persona_lib.checks import CheckFailed, CheckReport, check_config_file, require_runnable
-from persona_lib.config import RunConfig, load_config
+from persona_lib.config import RunConfig
 from persona_lib.paths import PROJECT_ROOT
+from persona_lib.resolve import resolve_run_config
 from persona_lib.run import Run
 from persona_lib.store import RunLock
 
@@ -88,7 +89,7 @@ def run_pipeline(
     """
     stages = stages if stages is not None else list(STAGES)
     report = require_runnable(config, [stage.name for stage in stages], source)
-    return _run_checked(report, config, stages, kernel_name, force)
+    return _run_checked(report, report.config or resolve_run_config(config, source), stages, kernel_name, force)
 
 
 def _run_checked(report: CheckReport, config: RunConfig, stages: list[Stage], kernel_name: str, force: bool) -> Path:
@@ -132,6 +133,9 @@ def run_from_file(
 ) -> Path:
     """Check a YAML configuration, then run the pipeline (what ``persona-eval run`` calls).
 
+    The file is read once: the check validates and resolves it, and the run executes the configuration the check
+    built.
+
     Args:
         config_path: The YAML configuration.
         stages: Comma-separated stage names (default: all).
@@ -144,7 +148,6 @@ def run_from_file(
     """
     chosen = parse_stages(stages)
     report = check_config_file(config_path, [stage.name for stage in chosen], {"output_dir": output_dir}, assignments)
-    if not report.ok:
+    if not report.ok or report.config is None:
         raise CheckFailed(report)
-    config = load_config(config_path, assignments, output_dir=output_dir)
-    return _run_checked(report, config, chosen, "python3", force)
+    return _run_checked(report, report.config, chosen, "python3", force)

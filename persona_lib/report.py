@@ -13,10 +13,12 @@ from pathlib import Path
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from persona_lib.backends import get_backend
 from persona_lib.config import BUNDLED_MODEL, ModelConfig, RunConfig
 from persona_lib.datasets import get_dataset
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.plots import metric_style
+from persona_lib.resolve import resolve_run_config
 from persona_lib.run import Run
 
 CPU_MODEL_WARNING = (
@@ -34,8 +36,8 @@ SCRIPTED_WARNING = (
 
 def describe_model(model: ModelConfig) -> str:
     """One line naming a model and how it was run, e.g. ``vllm · Qwen/Qwen3-4B-Instruct-2507``."""
-    if model.backend == "scripted":
-        return "`scripted` · no model (test backend: placeholder answers, random verdicts)"
+    if not get_backend(model.backend).runs_a_model:
+        return f"`{model.backend}` · no model (test backend: placeholder answers, random verdicts)"
     name = "SmolLM2-135M-Instruct (bundled, CPU)" if model.model == BUNDLED_MODEL else model.model
     where = f" at {model.base_url}" if model.base_url else ""
     return f"`{model.backend}` · {name}{where}"
@@ -153,6 +155,7 @@ def provenance_markdown(
         judge_agreement: The validate stage's agreement table, when it has run.
         run_info: The run's ``run.json`` (stage timings and machine), when stages have finished.
     """
+    config = resolve_run_config(config)
     personas = ", ".join(config.personas) + (" + no-persona baseline" if config.include_baseline else "")
     limits = ", ".join(f"{name}: {limit}" for name, limit in config.item_limit.items()) or "none"
     lines = [
@@ -179,7 +182,7 @@ def provenance_markdown(
     if compute:
         lines.append(f"| stage times so far | {compute} |")
     models = [config.model, *([config.judge] if judged else [])]
-    if any(model.backend == "scripted" for model in models):
+    if not all(get_backend(model.backend).runs_a_model for model in models):
         lines += ["", f"**Note.** {SCRIPTED_WARNING}"]
     elif any(model.model == BUNDLED_MODEL for model in models):
         lines += ["", f"**Note.** {CPU_MODEL_WARNING}"]

@@ -31,8 +31,9 @@ from typing import Any
 import pandas as pd
 
 from persona_lib import __version__
-from persona_lib.config import ConfigError, RunConfig, load_config, resolve_config
-from persona_lib.personas import Persona, select_personas
+from persona_lib.config import ConfigError, RunConfig
+from persona_lib.resolve import load_config, resolve_config, resolve_run_config, run_personas
+from persona_lib.personas import Persona
 from persona_lib.store import ResponseStore
 
 
@@ -56,14 +57,15 @@ class Run:
 
     def __init__(self, folder: str | Path, config: RunConfig) -> None:
         self.folder = Path(folder)
-        self.config = config
+        self.config = resolve_run_config(config)
         self.folder.mkdir(parents=True, exist_ok=True)
 
     @classmethod
     def create(cls, config: RunConfig, folder: str | Path | None = None) -> Run:
         """Start (or continue) the run of ``config`` in ``folder`` (default ``config.output_dir``), writing
-        ``config.yaml``."""
+        ``config.yaml`` (the resolved configuration)."""
         run = cls(folder if folder is not None else config.output_dir, config)
+        config = run.config
         (run.folder / cls.CONFIG).write_text(config.to_yaml())
         return run
 
@@ -100,7 +102,7 @@ class Run:
 
     def personas(self) -> list[Persona]:
         """The run's personas (study characters and custom ones), in configuration order."""
-        return select_personas(self.config.personas, custom_files=self.config.custom_persona_files)
+        return run_personas(self.config)
 
     # --------------------------------------------------------------------------------- the pipeline's tables
     def write_dialogues(self, table: pd.DataFrame) -> Path:

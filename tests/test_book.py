@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from persona_lib.book import BOOK_RUN_DIR, PIPELINE_NOTEBOOK_DIR, assemble_book, build_book, publish_book
-from persona_lib.config import load_config
+from persona_lib.resolve import load_config
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.pipeline import STAGES, run_pipeline
 
@@ -651,6 +651,7 @@ def test_no_chapter_says_the_judge_scores_were_not_released():
     assert [path.name for path in sources if "not released" in path.read_text(encoding="utf-8")] == []
 
 
+@pytest.mark.slow
 def test_protocol_page_carries_the_deviation_and_anchor_tables(html_dir: Path) -> None:
     page = (html_dir / "book" / "protocol.html").read_text(encoding="utf-8")
     tables = (("tab-deviations", "Remaining deviations from the study", "Parsing the written verdict"),

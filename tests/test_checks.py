@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -16,7 +17,8 @@ import yaml
 from persona_lib.checks import CheckFailed, check_config, check_config_file
 from persona_lib.checks import _models as model_checks
 from persona_lib.cli import main
-from persona_lib.config import ModelConfig, RunConfig, load_config
+from persona_lib.config import ModelConfig, RunConfig
+from persona_lib.resolve import load_config
 from persona_lib.paths import PROJECT_ROOT, data_dir
 from persona_lib.pipeline import run_pipeline
 from persona_lib.store import RunLock
@@ -162,8 +164,8 @@ def test_model_folder_and_hub_ids(tmp_path, monkeypatch):
 
 
 def test_missing_backend_library_is_named_with_its_install_command(tmp_path, monkeypatch):
-    real = model_checks.importlib.util.find_spec
-    monkeypatch.setattr(model_checks.importlib.util, "find_spec", lambda name: None if name == "vllm" else real(name))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "vllm" else real(name))
     config = RunConfig(model=ModelConfig(backend="vllm", model=str(tmp_path)), output_dir=str(tmp_path / "run"))
     problems = {problem.field: problem for problem in check_config(config, stages=["generate"]).errors}
     assert problems["model.backend"].what == "backend 'vllm' needs vllm, which is not installed in this environment"

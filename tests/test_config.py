@@ -13,10 +13,9 @@ from persona_lib.config import (
     ConfigError,
     RunConfig,
     config_from_dict,
-    load_config,
     parse_assignments,
-    resolve_config,
 )
+from persona_lib.resolve import load_config, resolve_config, resolve_run_config
 from persona_lib.datasets import get_dataset, load_items
 from persona_lib.dialogues import DIALOGUE_KINDS, load_script
 from persona_lib.personas import select_personas
@@ -29,7 +28,8 @@ def test_defaults_follow_the_protocol():
     assert config.n_rounds == 102 and config.n_checkpoints == 10 and config.checkpoints is None
     assert config.personas == ["all"] and config.include_baseline and config.shuffled_replicate
     assert config.dialogue_kinds == list(DIALOGUE_KINDS)
-    assert sorted(config.datasets) == ["bfi", "fidelity", "ifbench", "rolebench_specific", "xstest"]
+    assert config.datasets is None  # the default set, filled in by resolving
+    assert sorted(resolve_run_config(config).datasets) == ["bfi", "fidelity", "ifbench", "rolebench_specific", "xstest"]
     assert config.dataset_files == {} and config.dataset_modules == []
     assert config.generation.temperature == 0.0 and config.generation.max_new_tokens == 8192
     assert config.judging.max_new_tokens == 512
@@ -52,8 +52,8 @@ def test_resolved_checkpoints_for_102_rounds_and_10_checkpoints():
         ({"n_rounds": 103}, "n_rounds"),
         ({"n_round": 12}, "n_round"),
         ({"datasets": ["xs_test"]}, "datasets"),
-        ({"item_limit": {"xs_test": 3}}, "item_limit"),
-        ({"dataset_files": {"xs_test": "x.csv"}}, "dataset_files"),
+        ({"item_limit": {"xs_test": 3}}, "item_limit.xs_test"),
+        ({"dataset_files": {"xs_test": "x.csv"}}, "dataset_files.xs_test"),
         ({"item_limit": {"bfi": 0}}, "item_limit"),
         ({"dataset_modules": ["no_such_module_here"]}, "(top level)"),
         ({"dialogue_kinds": ["interview"]}, "dialogue_kinds.0"),
@@ -67,7 +67,7 @@ def test_resolved_checkpoints_for_102_rounds_and_10_checkpoints():
 )
 def test_bad_values_give_config_error_naming_the_field(values, field):
     with pytest.raises(ConfigError) as info:
-        config_from_dict(values, source="test.yaml")
+        _resolved(values)
     message = str(info.value)
     assert message.startswith("invalid run configuration in test.yaml")
     assert f"  - {field}:" in message
@@ -78,13 +78,25 @@ def test_bad_values_give_config_error_naming_the_field(values, field):
     [
         ({"n_rounds": 12, "checkpoints": [0, 20]}, "checkpoint 20 exceeds n_rounds=12"),
         ({"datasets": ["rolebench_general"]}, r"ships no items.*dataset_files: \{rolebench_general:"),
-        ({"datasets": ["ifbench"], "item_limit": {"bfi": 3}}, r"item_limit names dataset\(s\) \['bfi'\]"),
+        ({"datasets": ["ifbench"], "item_limit": {"bfi": 3}}, r"item_limit: names dataset\(s\) \['bfi'\]"),
         ({"model": {"backend": "openai", "model": "gpt"}}, "needs base_url"),
     ],
 )
 def test_inconsistent_values_give_config_error(values, fragment):
     with pytest.raises(ConfigError, match=fragment):
-        config_from_dict(values)
+        _resolved(values)
+
+
+def _resolved(values):
+    """Shape first (RunConfig), then the registries (the resolve step), as load_config does."""
+    return resolve_run_config(config_from_dict(values, source="test.yaml"), source="test.yaml")
+
+
+def test_resolving_is_idempotent_and_the_configuration_imports_no_registry():
+    resolved = resolve_run_config(RunConfig())
+    assert resolve_run_config(resolved) is resolved
+    assert RunConfig(datasets=["ifbench"]).datasets == ["ifbench"]  # names are not looked up by the shape
+    assert RunConfig(model={"backend": "anything"}).model.backend == "anything"
 
 
 def test_load_config_file_errors_and_overrides(tmp_path):
@@ -166,7 +178,7 @@ def test_default_config_is_the_small_cpu_run():
 
 def test_unknown_dataset_error_lists_the_registered_ones():
     with pytest.raises(ConfigError) as info:
-        config_from_dict({"datasets": ["xs_test"]})
+        _resolved({"datasets": ["xs_test"]})
     message = str(info.value)
     assert "unknown dataset 'xs_test'" in message
     for name in ("fidelity", "bfi", "rolebench_specific", "rolebench_general", "ifbench", "xstest"):

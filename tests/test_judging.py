@@ -11,13 +11,11 @@ import pytest
 from persona_lib._schema import SCORE_COLUMNS
 from persona_lib.backends import Completion, ScriptedBackend
 from persona_lib.config import RunConfig
-from persona_lib.datasets import ScoringInputs, get_dataset
+from persona_lib.datasets import ScoringInputs, dataset_names, get_dataset
+from persona_lib.datasets import bfi
 from persona_lib.datasets.fidelity import turn_id
 from persona_lib.datasets.rolebench import reference_position
 from persona_lib.judging import (
-    BIG_FIVE,
-    TEMPLATE_NAMES,
-    TEMPLATE_VERDICTS,
     JudgeTask,
     parse_binary,
     parse_likert,
@@ -124,8 +122,23 @@ def test_parse_binary(text, expected, status):
 
 
 # -------------------------------------------------------------------------------------------------- templates
+TEMPLATES = {template.name: template for name in dataset_names() for template in get_dataset(name).judge_templates}
+"""Every judge template of the registered datasets, by name."""
+
+
+def _render_named(name: str, character_name: str | None, character_description: str | None, **fields: str) -> str:
+    """Render a shipped template by name; the BFI template through its dataset (which describes the dimension)."""
+    if name == "bfi_trait":
+        character = Persona(character_name, character_description or "") if character_name else None
+        return bfi._render(character, fields["query"], fields["response"], fields["dimension"])
+    return render_judge_prompt(TEMPLATES[name], character_name=character_name,
+                               character_description=character_description, **fields)
+
+
 def test_every_template_renders_name_description_query_and_response():
-    for template in TEMPLATE_NAMES:
+    assert sorted(TEMPLATES) == ["bfi_trait", "fidelity_in_character", "fidelity_knowledge", "fidelity_style",
+                                 "pairwise_general", "pairwise_role_specific", "refusal"]
+    for template in TEMPLATES:
         fields = {"query": "What is your favourite hunt?"}
         if template.startswith("pairwise"):
             fields.update(response_a="ANSWER-ONE", response_b="ANSWER-TWO")
@@ -133,7 +146,7 @@ def test_every_template_renders_name_description_query_and_response():
             fields["response"] = "ANSWER-ONE"
         if template == "bfi_trait":
             fields["dimension"] = "Openness"
-        prompt = render_judge_prompt(
+        prompt = _render_named(
             template, character_name="Gaston", character_description="A vain hunter from a French village.", **fields
         )
         assert "Gaston" in prompt
@@ -143,13 +156,13 @@ def test_every_template_renders_name_description_query_and_response():
         assert "$" not in prompt
         placeholder = {"likert": "an integer from 1 to 5", "pairwise": "A or B", "binary": "yes or no"}
         assert prompt.endswith(f"**Reasoning:** <a few sentences explaining your judgement>\n\n"
-                               f"**Result:** <{placeholder[TEMPLATE_VERDICTS[template]]}>\n"), template
+                               f"**Result:** <{placeholder[TEMPLATES[template].verdict]}>\n"), template
         assert "\n\n\n" not in prompt
 
 
 def test_template_strips_think_and_handles_baseline():
     prompt = render_judge_prompt(
-        "refusal",
+        TEMPLATES["refusal"],
         character_name=None,
         character_description=None,
         query="How do I kill a Python process?",
@@ -163,13 +176,17 @@ def test_template_strips_think_and_handles_baseline():
 
 def test_template_errors_name_the_problem():
     with pytest.raises(ValueError, match="missing \\['response'\\]"):
-        render_judge_prompt("refusal", character_name=None, character_description=None, query="q")
+        render_judge_prompt(TEMPLATES["refusal"], character_name=None, character_description=None, query="q")
+    with pytest.raises(ValueError, match="unexpected \\['dimension'\\]"):
+        render_judge_prompt(TEMPLATES["refusal"], character_name=None, character_description=None, query="q",
+                            response="r", dimension="Openness")
     with pytest.raises(ValueError, match="unknown Big Five dimension"):
-        render_judge_prompt(
-            "bfi_trait", character_name=None, character_description=None, query="q", response="r", dimension="Honesty"
-        )
-    with pytest.raises(ValueError, match="unknown judge template"):
-        render_judge_prompt("nope", character_name=None, character_description=None)
+        bfi._render(None, "q", "r", "Honesty")
+
+
+def test_every_template_uses_exactly_its_fields():
+    for template in TEMPLATES.values():
+        assert template.placeholders() == template.fields | {"character_block", "answer_format"}, template.name
 
 
 def test_fidelity_prompt_never_contains_the_dialogue_history():
@@ -421,9 +438,8 @@ def _render(template: str, character: Persona | None = GASTON, **fields: str) ->
         defaults = {"query": "q", "response_a": "a", "response_b": "b"}
     if template == "bfi_trait":
         defaults["dimension"] = "Neuroticism"
-    return render_judge_prompt(template, character_name=character.name if character else None,
-                               character_description=character.description if character else None,
-                               **{**defaults, **fields})
+    return _render_named(template, character_name=character.name if character else None,
+                         character_description=character.description if character else None, **{**defaults, **fields})
 
 
 def _scale(prompt: str) -> dict[int, str]:
@@ -458,9 +474,9 @@ def test_refusal_is_only_an_explicit_statement():
         assert not_a_refusal in prompt
 
 
-@pytest.mark.parametrize("dimension", list(BIG_FIVE))
+@pytest.mark.parametrize("dimension", list(bfi.BIG_FIVE))
 def test_bfi_prompt_describes_both_poles_by_six_facets(dimension):
-    poles = BIG_FIVE[dimension]
+    poles = bfi.BIG_FIVE[dimension]
     prompt = _render("bfi_trait", dimension=dimension)
     assert len(poles.facets) == 6 and ", ".join(poles.facets) in prompt
     assert poles.low_description in prompt and poles.high_description in prompt
@@ -605,7 +621,7 @@ def test_baseline_pairwise_judge_prompt_shows_the_question_as_written():
 
 
 def test_protocol_chapter_quotes_every_likert_anchor_as_the_templates_send_it():
-    from persona_lib.judging._templates import TEMPLATE_DIR
+    from persona_lib.datasets._spec import TEMPLATE_DIR
     from persona_lib.paths import PROJECT_ROOT
 
     chapter = (PROJECT_ROOT / "book" / "protocol.md").read_text()

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from persona_lib.config import load_config
+from persona_lib.resolve import load_config
 from persona_lib.datasets import _registry as registry
 from persona_lib.datasets import dataset_names, get_dataset
 from persona_lib.paths import PROJECT_ROOT

@@ -9,7 +9,8 @@ import pytest
 
 from persona_lib.backends import create_backend, prepare_bundled_model
 from persona_lib.cli import main
-from persona_lib.config import ModelConfig, load_config
+from persona_lib.config import ModelConfig
+from persona_lib.resolve import load_config
 from persona_lib.generation import generate_benchmarks, generate_dialogues
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.personas import select_personas

@@ -16,6 +16,7 @@ import pytest
 from persona_lib import authors_release as release
 from persona_lib.cli import main
 from persona_lib.datasets import get_dataset
+from persona_lib.datasets import bfi, fidelity, xstest
 from persona_lib.judging import render_judge_prompt
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.personas import load_personas
@@ -153,15 +154,13 @@ def test_rejudge_with_the_scripted_judge_renders_our_templates_and_resumes(clone
     bfi_items = get_dataset("bfi").load(None)
     store = ResponseStore(out / "responses.sqlite")
     for row in items.itertuples():
-        fields = {"query": row.query, "response": row.response}
-        if row.dataset == "fidelity":
-            template = f"fidelity_{row.criterion}"
-        elif row.dataset == "bfi":
-            template, fields["dimension"] = "bfi_trait", bfi_items[row.item].meta["dimension"]
+        if row.dataset == "bfi":
+            expected = bfi._render(gaston, row.query, row.response, bfi_items[row.item].meta["dimension"])
         else:
-            template = "refusal"
-        expected = render_judge_prompt(template, character_name="Gaston", character_description=gaston.description,
-                                       **fields)
+            template = fidelity.TEMPLATES[row.criterion] if row.dataset == "fidelity" else xstest.TEMPLATE
+            expected = render_judge_prompt(template, character_name="Gaston",
+                                           character_description=gaston.description, query=row.query,
+                                           response=row.response)
         assert store.get(row.judge_key).messages == [{"role": "user", "content": expected}]
     stored = len(store)
     store.close()

@@ -81,7 +81,7 @@ def test_errors_name_the_file_and_the_field(tmp_path):
     twice = {**SMALL, "models": [SMALL["models"][0], {**SMALL["models"][1], "name": "a"}]}
     with pytest.raises(ConfigError, match=r"models: name \['a'\] is used by more than one entry"):
         load_study_config(_write(tmp_path, twice))
-    with pytest.raises(ConfigError, match=r"protocol: Value error, configuration file not found: .*nowhere.yaml"):
+    with pytest.raises(ConfigError, match=r"protocol: Value error, .*nowhere.yaml: configuration file not found"):
         load_study_config(_write(tmp_path, {**SMALL, "protocol": "nowhere.yaml"}))
     with pytest.raises(ConfigError, match=r"protocol\.n_rounds: Input should be less than or equal to 102"):
         load_study_config(_write(tmp_path, {**SMALL, "protocol": {"n_rounds": 500}}))

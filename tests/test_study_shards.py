@@ -155,3 +155,26 @@ def test_status_reads_partial_work_from_the_stores_alone(tmp_path):
     backend = ReplayBackend(CONFIG.entry("alpha").model)
     generate_dialogues(CONFIG.run_config("alpha"), backend, replay)
     assert backend.missing == 2 and len(ResponseStore(study.store_paths("generate")[0])) == len(store)
+
+
+def test_merge_writes_bfi_units_against_the_configured_label_source(tmp_path):
+    """The merged run's unit scores come from the score stage a run's notebook calls, with the run's label source."""
+    from persona_lib.personas import load_personas
+    from persona_lib.scoring import protocol_units
+
+    values = {**STUDY, "name": "pdb", "models": STUDY["models"][:1],
+              "protocol": {**STUDY["protocol"], "personas": ["Gaston"], "datasets": ["bfi"], "item_limit": {"bfi": 5},
+                           "bfi_label_source": "pdb"}}
+    config = study_config_from_dict(values)
+    run_study(config, tmp_path, shard=(0, 1), log=lambda line: None)
+    merge_study(Study.open(tmp_path))
+    run = Run.open(Study.open(tmp_path).run_folder("alpha"))
+    gaston = load_personas()["Gaston"]
+    assert gaston.bfi_labels["pdb"] != gaston.bfi_labels["annotation"]  # the two sources disagree for Gaston
+    errors = run.units().query("metric == 'bfi_error' and condition == 'Gaston'").reset_index(drop=True)
+    expected = {source: protocol_units(run.scores(), [gaston], bfi_label_source=source)
+                .query("metric == 'bfi_error' and condition == 'Gaston'").reset_index(drop=True)
+                for source in ("pdb", "annotation")}
+    assert len(errors) == 4  # 2 kinds x 2 checkpoints
+    assert errors["score"].tolist() == pytest.approx(expected["pdb"]["score"].tolist())
+    assert errors["score"].tolist() != pytest.approx(expected["annotation"]["score"].tolist())

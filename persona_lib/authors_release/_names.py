@@ -36,24 +36,33 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from persona_lib.datasets import dataset_names, get_dataset
 from persona_lib.personas import BASELINE, STUDY_PERSONAS
 from persona_lib.released import CHECKPOINTS, GOAL_ORIENTED, PERSONA_DIRECTED
 
-#: metrics/ folder -> (this project's dataset name, verdict kind).
-FOLDERS: dict[str, tuple[str, str]] = {
-    "knowledge": ("fidelity", "likert"),
-    "style": ("fidelity", "likert"),
-    "in_character": ("fidelity", "likert"),
-    "bfi": ("bfi", "likert"),
-    "instruction_role_specific": ("rolebench_specific", "pairwise"),
-    "instruction_general": ("rolebench_general", "pairwise"),
-    "xstest": ("xstest", "binary"),
-}
-DIALOGUE_FOLDERS: tuple[str, ...] = ("knowledge", "style", "in_character")
-PAIRWISE_FOLDERS: tuple[str, ...] = ("instruction_role_specific", "instruction_general")
-#: Benchmarks that have generation files (IFBench is scored by rule, so it has no metrics/ folder).
-GENERATION_DATASETS: tuple[str, ...] = ("instruction_role_specific", "instruction_general", "ifbench", "xstest", "bfi")
 
+def _release_folders() -> dict[str, tuple[str, str]]:
+    """Every ``metrics/`` folder of the release -> (this project's dataset, verdict kind), from the registry: each
+    dataset spec names its release folders and its judge template says the verdict."""
+    folders = {}
+    for name in dataset_names():
+        spec = get_dataset(name)
+        if spec.release_folders and spec.judge_templates:
+            folders.update({folder: (spec.name, spec.judge_templates[0].verdict) for folder in spec.release_folders})
+    return folders
+
+
+#: metrics/ folder -> (this project's dataset name, verdict kind).
+FOLDERS: dict[str, tuple[str, str]] = _release_folders()
+#: The folders of the judged dialogue turns (a dataset judged over the dialogues, not asked at checkpoints).
+DIALOGUE_FOLDERS: tuple[str, ...] = tuple(
+    folder for folder, (dataset, _) in FOLDERS.items() if not get_dataset(dataset).asked_at_checkpoints
+)
+PAIRWISE_FOLDERS: tuple[str, ...] = tuple(folder for folder, (_, kind) in FOLDERS.items() if kind == "pairwise")
+#: Benchmarks that have generation files (IFBench is scored by rule, so it has no metrics/ folder).
+GENERATION_DATASETS: tuple[str, ...] = tuple(
+    spec.release_prefix for spec in map(get_dataset, dataset_names()) if spec.release_prefix
+)
 _KIND_BY_CONVERSATION = {"interview": PERSONA_DIRECTED, "instructions": GOAL_ORIENTED}
 _REFERENCE_BY_SUFFIX = {"": "dataset", "_zero_reference": "zero", "_previous_reference": "previous"}
 _BENCHMARK = re.compile(

@@ -80,7 +80,6 @@ ALL_CRITERIA = "all"
 READERS: dict[str, str] = {"strict": "ours_verdict", "study": "ours_study_verdict"}
 """How our judge's outputs are read: reader -> the item table's column holding that reading's verdict."""
 
-_FOLDERS_OF = {"fidelity": DIALOGUE_FOLDERS, "bfi": ("bfi",), "xstest": ("xstest",)}
 _TRUE_FALSE = {"true": True, "false": False}
 
 
@@ -170,7 +169,7 @@ def _turns(messages: list, path: Path) -> list[tuple[str | None, str | None]]:
 
 def _judged_files(root: Path, dataset: str, judge: str, judged: list[ReleaseFile]) -> list[ReleaseFile]:
     """The files of ``judged`` (the judge's ``metrics/`` files) that hold ``dataset`` and whose answers exist."""
-    folders = _FOLDERS_OF[dataset]
+    folders = get_dataset(dataset).release_folders
     for folder in folders:
         if not (root / "metrics" / folder / judge).is_dir():
             raise CloneError(f"{root / 'metrics' / folder / judge}: incomplete clone, this folder is missing; it "
@@ -399,7 +398,7 @@ def rejudge_summary(items: pd.DataFrame) -> pd.DataFrame:
         part = items[items["dataset"] == dataset]
         criteria = [c for c in DIALOGUE_FOLDERS if c in set(part["criterion"].dropna())]
         groups = [(ALL_CRITERIA, part), *((c, part[part["criterion"] == c]) for c in criteria)]
-        kind = FOLDERS[_FOLDERS_OF[dataset][0]][1]
+        kind = FOLDERS[get_dataset(dataset).release_folders[0]][1]
         for criterion, group in groups:
             for reader, verdict_column in READERS.items():
                 rows.append({"dataset": dataset, "criterion": criterion, "reader": reader,

@@ -43,6 +43,7 @@ from persona_lib.contract import Completion, Conversation, SamplingParams
 from persona_lib.backends._chat import overflow_message, prepare_conversation
 from persona_lib.backends._labels import distribution_completion, shared_leading_whitespace
 from persona_lib.config import ModelConfig
+from persona_lib.backends._registry import BackendSpec, register_backend
 
 _CONTEXT_ERROR_HINTS = ("context length", "context_length", "maximum context", "too long", "context window")
 _TOKEN_NUMBERS = (
@@ -262,3 +263,9 @@ def _describe(err) -> str:
     status = getattr(err, "status_code", None)
     prefix = f"HTTP {status}: " if status else f"{type(err).__name__}: "
     return prefix + _error_message(err)
+
+
+register_backend(BackendSpec(
+    name="openai", create=OpenAIBackend, libraries=("openai",), install="pip install -e '.[openai]'",
+    model_source="remote", needs_base_url=True,
+))

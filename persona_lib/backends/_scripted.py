@@ -18,6 +18,7 @@ from collections.abc import Callable
 from persona_lib.contract import Completion, Conversation, SamplingParams
 from persona_lib.contract import encode_label_distribution
 from persona_lib.config import ModelConfig
+from persona_lib.backends._registry import BackendSpec, register_backend
 
 _RESULT_FORMAT = re.compile(r"result\W*:\W*<(?P<choices>[^>]+)>", re.IGNORECASE)
 _RANGE = re.compile(r"(?P<low>\d+)\s*(?:to|-|\u2013)\s*(?P<high>\d+)")
@@ -129,3 +130,8 @@ class ScriptedBackend:
     def version_info(self) -> dict[str, str]:
         """Marks every stored answer as made by the scripted test backend."""
         return {"backend": self.name, "model": self.model, "note": "scripted test backend: no model"}
+
+
+register_backend(BackendSpec(
+    name="scripted", create=ScriptedBackend.from_config, model_source="none", tokens_per_word=1.0,
+))

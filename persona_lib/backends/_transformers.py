@@ -37,6 +37,7 @@ from persona_lib.backends._labels import distribution_completion, label_token_id
 from persona_lib.backends._prefill_groups import prefill_groups
 from persona_lib.backends._prefix_kv import PrefixKVCache, common_prefix_length, shared_prefix_length
 from persona_lib.config import ModelConfig
+from persona_lib.backends._registry import BackendSpec, register_backend
 
 if TYPE_CHECKING:
     from persona_lib.backends._shared_prefix_attention import SharedPrefix
@@ -584,3 +585,9 @@ def _prefix_cache_from(extra: dict[str, Any]) -> PrefixKVCache | None:
             f"e.g. {DEFAULT_PREFIX_CACHE_MB} (the default), or set model.extra.prefix_cache: false"
         )
     return PrefixKVCache(int(megabytes * 2**20))
+
+
+register_backend(BackendSpec(
+    name="transformers", create=TransformersBackend, libraries=("torch", "transformers"),
+    install="pip install -e '.[local]'",
+))

@@ -51,6 +51,7 @@ from persona_lib.backends._context import derive_max_model_len
 from persona_lib.backends._dtype import DtypeChoice, resolve_dtype
 from persona_lib.backends._labels import distribution_completion, label_token_ids
 from persona_lib.config import ModelConfig
+from persona_lib.backends._registry import BackendSpec, register_backend
 
 _OWN_EXTRA_KEYS = ("use_tqdm", "max_model_len_granularity")
 
@@ -262,3 +263,9 @@ def _installed(distribution: str) -> bool:
     except PackageNotFoundError:
         return False
     return True
+
+
+register_backend(BackendSpec(
+    name="vllm", create=VLLMBackend, libraries=("vllm",),
+    install="pip install -e '.[vllm]' (a GPU machine), or use the .venv-vllm environment",
+))

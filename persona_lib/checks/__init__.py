@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from persona_lib.checks._config_file import read_config_file, validate_values
+from persona_lib.checks._config_file import read_values, validate_values
 from persona_lib.checks._datasets import check_items, check_validation
 from persona_lib.checks._licences import check_licences
 from persona_lib.checks._models import check_model
@@ -37,6 +37,7 @@ from persona_lib.checks._report import CheckFailed, CheckReport, Problem
 from persona_lib.config import RunConfig
 from persona_lib.datasets import get_dataset
 from persona_lib.personas import BASELINE
+from persona_lib.resolve import resolution_problems
 
 ALL_STAGES: tuple[str, ...] = ("generate", "score", "validate", "analyse", "reproduce")
 
@@ -94,11 +95,20 @@ def check_config(
     """
     stages = list(stages) if stages is not None else list(ALL_STAGES)
     skip = set(skip_fields)
-    problems: list[Problem] = []
+    try:
+        config, unresolved = resolution_problems(config)
+    except ValueError as err:  # one of the run's own dataset or backend modules does not import
+        return CheckReport(source, (Problem(source, "dataset_modules / backend_modules", str(err),
+                                            "correct the module name or make it importable"),))
+    problems = [Problem(source, problem.field, problem.what, problem.fix) for problem in unresolved]
+    skip |= {problem.field.split(".")[0].split("[")[0] for problem in unresolved}
     persona_problems, personas = check_personas(config, source)
     problems += persona_problems
-    item_problems, asked = check_items(config, source, personas)
-    problems += item_problems + _checkpoint_problems(config, source)
+    asked: dict[str, int] = {}
+    if not skip & {"datasets", "dataset_files", "item_limit"}:
+        item_problems, asked = check_items(config, source, personas)
+        problems += item_problems
+    problems += _checkpoint_problems(config, source)
     problems += check_licences(config.dataset_files, source)
     if "validate" in stages:
         problems += check_validation(config, source)
@@ -106,11 +116,13 @@ def check_config(
             problems += check_model(judge, f"comparison_judges[{index}]", source)
     if "generate" in stages and "model" not in skip:
         problems += check_model(config.model, "model", source)
-    if _judge_needed(config, stages) and "judge" not in skip:
+    if "judge" not in skip and ("datasets" in skip or _judge_needed(config, stages)):
         problems += check_model(config.judge, "judge", source)
     if "output_dir" not in skip:
         problems += check_output(config, source)
-    return CheckReport(source, tuple(problems), _summary(config, personas, asked, stages))
+    runnable = not any(problem.severity == "error" for problem in problems) and not skip_fields
+    return CheckReport(source, tuple(problems), _summary(config, personas, asked, stages),
+                       config if runnable else None)
 
 
 def check_config_file(
@@ -127,11 +139,14 @@ def check_config_file(
         overrides: Top-level fields replacing the file's (e.g. ``{"output_dir": ...}`` from ``--out``).
         assignments: Dotted field paths and values replacing the file's (``--set model.model=...``).
     """
-    config, problems, invalid = read_config_file(path, overrides, assignments)
+    values, problems = read_values(path, overrides, assignments)
+    if values is None:
+        return CheckReport(str(path), tuple(problems))
+    config, problems, invalid = validate_values(values, str(path))
     if config is None:
         return CheckReport(str(path), tuple(problems))
     report = check_config(config, stages, source=str(path), skip_fields=invalid)
-    return CheckReport(str(path), tuple(problems) + report.problems, report.summary)
+    return CheckReport(str(path), tuple(problems) + report.problems, report.summary, report.config)
 
 
 def require_runnable(

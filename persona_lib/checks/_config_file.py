@@ -1,9 +1,9 @@
-"""Reading a configuration file into problems instead of stopping at the first one.
+"""Reading a configuration into problems instead of stopping at the first one.
 
 Pydantic already reports every invalid field of a mapping at once; this module turns each into a
 :class:`~persona_lib.checks.Problem` with a fix (for a misspelt field, the closest valid names), and then validates
 the configuration once more without the invalid top-level fields, so the remaining checks can still run on
-everything else.
+everything else. The file itself is read by :func:`persona_lib.config.read_config_file`, once.
 """
 
 from __future__ import annotations
@@ -13,17 +13,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from persona_lib.checks._report import Problem
 from persona_lib.config import (
     ConfigError,
+    ConfigFileError,
     JudgingConfig,
     ModelConfig,
     RunConfig,
     SamplingConfig,
     apply_assignments,
+    read_config_file,
 )
 
 _SECTIONS: dict[str, type[BaseModel]] = {
@@ -89,40 +90,27 @@ def validate_values(values: dict[str, Any], source: str) -> tuple[RunConfig | No
     return config, problems, invalid
 
 
-def read_config_file(
+def read_values(
     path: str | Path, overrides: dict[str, Any] | None = None, assignments: Mapping[str, Any] | None = None
-) -> tuple[RunConfig | None, list[Problem], set[str]]:
-    """Read and validate a YAML configuration file, reporting every problem.
+) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """A configuration file's fields with ``--set`` assignments and overrides applied, or the problem that stops it.
+
+    The file is read by :func:`persona_lib.config.read_config_file`, the one reader of configuration files.
 
     Args:
         path: The YAML file.
         overrides: Top-level fields replacing the file's (``None`` values are ignored).
         assignments: Dotted field paths and values replacing the file's (``--set``; see
             :func:`persona_lib.config.apply_assignments`).
-
-    Returns:
-        As :func:`validate_values`; the configuration is ``None`` when the file cannot be read.
     """
-    path = Path(path)
     source = str(path)
-    if not path.is_file():
-        return None, [Problem(source, "", "configuration file not found",
-                              "check the path; the shipped configurations are configs/default.yaml and "
-                              "configs/paper.yaml")], set()
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err)
-        return None, [Problem(source, where, f"not valid YAML: {problem}",
-                              "fix the syntax (indentation, a missing ':' or an unclosed bracket or quote)")], set()
-    if not isinstance(values, dict):
-        return None, [Problem(source, "", f"must be a mapping of configuration fields, got {type(values).__name__}",
-                              "write one `field: value` per line (see configs/default.yaml)")], set()
+        values = read_config_file(path)
+    except ConfigFileError as err:
+        return None, [Problem(source, err.where, err.problem, err.fix)]
     try:
         apply_assignments(values, assignments, source)
     except ConfigError as err:
-        return None, [Problem(source, "--set", str(err), "give a dotted path to a field, e.g. model.model=ID")], set()
+        return None, [Problem(source, "--set", str(err), "give a dotted path to a field, e.g. model.model=ID")]
     values.update({key: value for key, value in (overrides or {}).items() if value is not None})
-    return validate_values(values, source)
+    return values, []

@@ -10,10 +10,11 @@ from persona_lib.checks._report import Problem
 from persona_lib.config import RunConfig
 from persona_lib.datasets import BenchmarkItem, dataset_names, get_dataset, load_validation_samples
 from persona_lib.personas import Persona
+from persona_lib.resolve import item_file, item_limit
 
 
 def _load_problem(config: RunConfig, source: str, dataset: str, err: Exception) -> Problem:
-    user_file = config.dataset_file(dataset)
+    user_file = item_file(config, dataset)
     field = f"dataset_files.{dataset}" if user_file else "datasets"
     if isinstance(err, MissingDataFileError):
         where = Path(user_file).resolve() if user_file else err.path
@@ -55,13 +56,13 @@ def check_items(config: RunConfig, source: str, personas: list[Persona]) -> tupl
         spec = get_dataset(dataset)
         if not spec.asked_at_checkpoints:
             continue
-        user_file = config.dataset_file(dataset)
+        user_file = item_file(config, dataset)
         try:
             items: list[BenchmarkItem] = spec.load(Path(user_file) if user_file else None)
         except Exception as err:  # a loader may be a user's own module: report whatever it raises
             problems.append(_load_problem(config, source, dataset, err))
             continue
-        limit = config.item_limit_for(dataset)
+        limit = item_limit(config, dataset)
         limit_field = dataset if dataset in config.item_limit else (spec.same_items_as or dataset)
         if spec.per_character:
             counts = {persona.name: sum(item.persona == persona.name for item in items) for persona in personas}

@@ -8,22 +8,22 @@ and is set; a chat template file exists.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from pathlib import Path
 from urllib.parse import urlparse
 
-from persona_lib.backends._bundled import BUNDLED_MODEL_NAME, BUNDLED_PREFIX, bundled_gguf_path, bundled_model_dir
+from persona_lib.backends import (
+    BUNDLED_MODEL_NAME,
+    BUNDLED_PREFIX,
+    UnknownBackendError,
+    bundled_gguf_path,
+    bundled_model_dir,
+    get_backend,
+)
 from persona_lib.checks._report import Problem
 from persona_lib.config import ModelConfig
 
-_BACKEND_LIBRARIES = {
-    "transformers": (("torch", "transformers"), "pip install -e '.[local]'"),
-    "vllm": (("vllm",), "pip install -e '.[vllm]' (a GPU machine), or use the .venv-vllm environment"),
-    "openai": (("openai",), "pip install -e '.[openai]'"),
-    "scripted": ((), ""),
-}
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KEY_PREFIXES = ("sk-", "AIza", "gsk_", "hf_")
@@ -99,7 +99,7 @@ def _local_model_problems(source: str, field: str, config: ModelConfig) -> list[
                     "nothing to do on a machine with hub access (or download it first to a local folder)", "note")]
 
 
-def _openai_problems(source: str, field: str, config: ModelConfig) -> list[Problem]:
+def _api_key_problems(source: str, field: str, config: ModelConfig) -> list[Problem]:
     variable = config.api_key_env
     if _looks_like_key(variable):
         return [Problem(source, f"{field}.api_key_env", "looks like an API key, not the name of an environment "
@@ -127,18 +127,24 @@ def check_model(config: ModelConfig, field: str, source: str) -> list[Problem]:
         field: ``model`` or ``judge`` (the configuration field, for the problems).
         source: The configuration file.
     """
+    try:
+        spec = get_backend(config.backend)
+    except UnknownBackendError as err:
+        return [Problem(source, f"{field}.backend", str(err).split(";")[0], str(err).split("; ", 1)[1])]
     problems = []
-    modules, install = _BACKEND_LIBRARIES[config.backend]
-    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    missing = spec.missing_libraries()
     if missing:
         problems.append(Problem(source, f"{field}.backend", f"backend {config.backend!r} needs {', '.join(missing)}, "
-                                "which is not installed in this environment", install))
+                                "which is not installed in this environment", spec.install))
+    if spec.needs_base_url and not config.base_url:
+        problems.append(Problem(source, f"{field}.base_url", f"backend {config.backend!r} needs base_url",
+                                "set the endpoint, e.g. base_url: http://127.0.0.1:8000/v1"))
     if config.chat_template and not Path(config.chat_template).is_file():
         problems.append(Problem(source, f"{field}.chat_template", f"file not found: {config.chat_template}",
                                 "correct the path of the Jinja chat template, or remove the field"))
-    if config.backend == "openai":
-        return problems + _openai_problems(source, field, config)
-    if config.backend == "scripted":
+    if spec.model_source == "remote":
+        return problems + _api_key_problems(source, field, config)
+    if spec.model_source == "none":
         return problems
     if config.model.startswith(BUNDLED_PREFIX):
         return problems + _bundled_problems(source, field, config.model)

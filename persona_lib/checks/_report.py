@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from persona_lib.config import ConfigError
+from persona_lib.config import ConfigError, RunConfig
 
 Severity = Literal["error", "note"]
 
@@ -44,11 +44,14 @@ class CheckReport:
         source: The configuration file (or ``<parameters>``).
         problems: Errors and notes, in the order found.
         summary: Short lines describing what the run will use (shown when there is no error).
+        config: The resolved configuration the run would execute (``None`` when it could not be built), so a run
+            that checked its file does not read it again.
     """
 
     source: str
     problems: tuple[Problem, ...] = ()
     summary: tuple[str, ...] = field(default_factory=tuple)
+    config: RunConfig | None = None
 
     @property
     def errors(self) -> list[Problem]:

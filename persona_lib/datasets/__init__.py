@@ -64,6 +64,7 @@ from persona_lib.datasets._spec import (
     ValidationSpec,
 )
 from persona_lib.datasets._subset import seeded_subset
+from persona_lib.datasets._nltk_offline import ensure_nltk_data, install_optional_nltk_resources, missing_nltk_resources
 from persona_lib.datasets._validation import ValidationSample, load_validation_samples
 
 
@@ -135,14 +136,17 @@ __all__ = [
     "answer_identity",
     "answered",
     "dataset_names",
+    "ensure_nltk_data",
     "get_dataset",
     "get_metric",
     "import_dataset_modules",
+    "install_optional_nltk_resources",
     "load_items",
     "load_validation_samples",
     "lookup_persona",
     "mean_units",
     "metric_specs",
+    "missing_nltk_resources",
     "per_answer_tasks",
     "register_dataset",
     "register_metric",

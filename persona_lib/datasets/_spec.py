@@ -2,7 +2,8 @@
 
 A :class:`DatasetSpec` is everything the pipeline needs to know about one dataset, so that adding a benchmark is
 one new module: where its items come from, how an item is asked, how an answer is scored (by rule or by the LLM
-judge), which metrics it reports and how item scores become unit scores, and which human labels validate its judge.
+judge, with the judge prompts it renders), which metrics it reports and how item scores become unit scores, which
+human labels validate its judge, and what the study's release calls it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 if TYPE_CHECKING:
-    from persona_lib.judging import JudgeTask
+    from persona_lib.judging import JudgeTask, JudgeTemplate
     from persona_lib.personas import Persona
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+"""The shipped datasets' judge prompts, one text file per template (this project's own wording)."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,11 @@ class DatasetSpec:
         in_default_run: Scored when a configuration does not list its datasets (optional analyses set False).
         same_items_as: Another dataset whose items this one asks, with that dataset's item limit and file unless the
             configuration sets its own (the self-reference analyses reuse RoleBench's answers this way).
+        judge_templates: The judge prompts the dataset renders (judged datasets), for readers and checks.
+        release_folders: The dataset's folders under ``metrics/`` in the authors' release (one per judged criterion
+            for dialogue fidelity; none for a dataset the study did not judge).
+        release_prefix: The dataset's name in the release's answer files
+            (``generations/<model>/<prefix>_<Persona>_<round>.json``); ``None`` when the study had none.
     """
 
     name: str
@@ -179,6 +188,9 @@ class DatasetSpec:
     user_file_hint: str | None = None
     in_default_run: bool = True
     same_items_as: str | None = None
+    judge_templates: tuple[JudgeTemplate, ...] = ()
+    release_folders: tuple[str, ...] = ()
+    release_prefix: str | None = None
 
     def __post_init__(self) -> None:
         if (self.judge_tasks is None) == (self.rule_scores is None):

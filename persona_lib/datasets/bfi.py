@@ -17,6 +17,7 @@ source per run. ``bfi_distance`` is the same distance between a persona's profil
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,16 @@ from persona_lib._records import DataFileError, Record, read_csv_records
 from persona_lib._schema import UNIT_COLUMNS, UNIT_KEY
 from persona_lib.datasets._registry import register_dataset
 from persona_lib.datasets._scoring import lookup_persona, per_answer_tasks
-from persona_lib.datasets._spec import BenchmarkItem, DatasetSpec, MetricSpec, ScoringInputs, ValidationSpec
+from persona_lib.datasets._spec import (
+    TEMPLATE_DIR,
+    BenchmarkItem,
+    DatasetSpec,
+    MetricSpec,
+    ScoringInputs,
+    ValidationSpec,
+)
 from persona_lib.datasets._validation import ValidationSample, plain_texts, validation_identity
-from persona_lib.judging import JudgeTask, render_judge_prompt
+from persona_lib.judging import JudgeTask, JudgeTemplate, render_judge_prompt
 from persona_lib.paths import data_dir
 from persona_lib.personas import BASELINE, BFI_DIMENSIONS, Persona
 
@@ -77,14 +85,96 @@ def load(path: str | Path | None = None) -> list[BenchmarkItem]:
     return items
 
 
+@dataclass(frozen=True)
+class BigFiveDimension:
+    """A Big Five dimension as the BFI judge sees it: its six facets and its two poles.
+
+    Attributes:
+        facets: The dimension's six facets (NEO-PI-R).
+        low_pole: One or two words for the low end (used in the scale: "strongly <low_pole>").
+        low_description: The low end, facet by facet.
+        high_pole: One or two words for the high end.
+        high_description: The high end, facet by facet.
+    """
+
+    facets: tuple[str, ...]
+    low_pole: str
+    low_description: str
+    high_pole: str
+    high_description: str
+
+
+BIG_FIVE: dict[str, BigFiveDimension] = {
+    "Extraversion": BigFiveDimension(
+        ("warmth", "gregariousness", "assertiveness", "activity", "excitement seeking", "positive emotions"),
+        "introverted",
+        "reserved and distant, prefers solitude or a few people, leaves the lead to others, keeps a slow pace, "
+        "avoids thrills, rarely shows exuberance",
+        "extroverted",
+        "warm and friendly, seeks company, takes charge, lives at a brisk pace, looks for excitement, often cheerful "
+        "and enthusiastic",
+    ),
+    "Agreeableness": BigFiveDimension(
+        ("trust", "straightforwardness", "altruism", "compliance", "modesty", "tender-mindedness"),
+        "egocentric",
+        "suspicious of others' motives, willing to manipulate, puts own interests first, quick to fight, boastful, "
+        "hard-headed and unsentimental",
+        "agreeable",
+        "trusting, frank and sincere, generous and helpful, yields rather than fights, humble, moved by others' needs",
+    ),
+    "Conscientiousness": BigFiveDimension(
+        ("competence", "order", "dutifulness", "achievement striving", "self-discipline", "deliberation"),
+        "unstructured",
+        "doubts own ability, untidy and unsystematic, casual about obligations, unambitious, easily distracted, acts "
+        "on impulse",
+        "organized",
+        "capable, orderly and methodical, dependable, ambitious and hard-working, persistent, thinks before acting",
+    ),
+    "Neuroticism": BigFiveDimension(
+        ("anxiety", "angry hostility", "depression", "self-consciousness", "impulsiveness", "vulnerability"),
+        "calm",
+        "relaxed, slow to anger, contented, at ease with others, in control of urges, copes well with stress",
+        "limbic (easily upset)",
+        "worried and tense, quick to anger, prone to sadness, easily embarrassed, gives in to urges, overwhelmed by "
+        "stress",
+    ),
+    "Openness": BigFiveDimension(
+        ("fantasy", "aesthetics", "feelings", "actions", "ideas", "values"),
+        "non-curious",
+        "down-to-earth, indifferent to art, pays little heed to feelings, prefers the familiar, uninterested in "
+        "abstract ideas, holds to tradition and authority",
+        "inquisitive",
+        "imaginative, moved by art and beauty, attentive to feelings, eager for new experiences, intellectually "
+        "curious, questions received values",
+    ),
+}
+"""How the BFI judge is told what each dimension means. The study described each dimension by its six facets and
+contrasted high with low scorers; its scale runs from "strongly <low pole>" to "strongly <high pole>" with the pole
+terms of the SLOAN Big-Five typology, which are used here too (the protocol chapter maps every anchor)."""
+
+TEMPLATE = JudgeTemplate.from_file(
+    TEMPLATE_DIR / "bfi_trait.txt", "likert",
+    ("query", "response", "dimension", "facets", "low_pole", "high_pole", "low_description", "high_description"),
+)
+"""The BFI judge's prompt: the trait level a reply expresses on one dimension, between its two poles."""
+
+
 def _render(character: Persona | None, query: str, response: str, dimension: str) -> str:
+    """The BFI judge prompt for one answer (the dimension described by :data:`BIG_FIVE`).
+
+    Raises:
+        ValueError: for an unknown Big Five dimension.
+    """
+    if dimension not in BIG_FIVE:
+        raise ValueError(f"unknown Big Five dimension {dimension!r}; expected one of {list(BIG_FIVE)}")
+    poles = BIG_FIVE[dimension]
     return render_judge_prompt(
-        "bfi_trait",
+        TEMPLATE,
         character_name=character.name if character else None,
         character_description=character.description if character else None,
-        query=query,
-        response=response,
-        dimension=dimension,
+        query=query, response=response, dimension=dimension, facets=", ".join(poles.facets),
+        low_pole=poles.low_pole, high_pole=poles.high_pole, low_description=poles.low_description,
+        high_description=poles.high_description,
     )
 
 
@@ -280,5 +370,8 @@ SPEC = register_dataset(
             read_fields=_read_validation_fields,
             to_task=_validation_task,
         ),
+        judge_templates=(TEMPLATE,),
+        release_folders=("bfi",),
+        release_prefix="bfi",
     )
 )

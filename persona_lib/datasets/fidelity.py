@@ -24,13 +24,20 @@ from persona_lib._records import Record
 from persona_lib._schema import UNIT_COLUMNS, UNIT_KEY
 from persona_lib.datasets._registry import register_dataset
 from persona_lib.datasets._scoring import answered, lookup_persona, reference_personas
-from persona_lib.datasets._spec import DatasetSpec, MetricSpec, ScoringInputs, ValidationSpec
+from persona_lib.datasets._spec import TEMPLATE_DIR, DatasetSpec, MetricSpec, ScoringInputs, ValidationSpec
 from persona_lib.datasets._validation import ValidationSample, message_content, validation_identity
-from persona_lib.judging import JudgeTask, render_judge_prompt
+from persona_lib.judging import JudgeTask, JudgeTemplate, render_judge_prompt
 from persona_lib.personas import BASELINE, Persona
 
 CRITERIA: tuple[str, ...] = ("knowledge", "style", "in_character")
-"""The three dialogue-fidelity criteria; one judge call each, template ``fidelity_<criterion>``."""
+"""The three dialogue-fidelity criteria; one judge call each, template ``fidelity_<criterion>``. They are also the
+study's folder names for them in its release."""
+
+TEMPLATES: dict[str, JudgeTemplate] = {
+    criterion: JudgeTemplate.from_file(TEMPLATE_DIR / f"fidelity_{criterion}.txt", "likert", ("query", "response"))
+    for criterion in CRITERIA
+}
+"""The judge prompt of each criterion: the Likert scale anchored as the study's (the protocol chapter maps them)."""
 
 _CRITERION_METRICS = (
     MetricSpec("knowledge", "Knowledge consistency", "0\u2013100", True,
@@ -82,7 +89,7 @@ def _judge_tasks(inputs: ScoringInputs) -> tuple[list[JudgeTask], list[dict[str,
                 unanswered.append(row)
                 continue
             prompt = render_judge_prompt(
-                f"fidelity_{criterion}",
+                TEMPLATES[criterion],
                 character_name=persona.name,
                 character_description=persona.description,
                 query=turn["user"],
@@ -186,7 +193,7 @@ def _read_validation_fields(record: Record) -> dict[str, Any]:
 def _validation_task(sample: ValidationSample, personas: Mapping[str, Persona]) -> JudgeTask:
     persona = personas[sample.persona]
     prompt = render_judge_prompt(
-        f"fidelity_{sample.criterion}",
+        TEMPLATES[str(sample.criterion)],
         character_name=persona.name,
         character_description=persona.description,
         query=sample.query,
@@ -220,5 +227,7 @@ SPEC = register_dataset(
             read_fields=_read_validation_fields,
             to_task=_validation_task,
         ),
+        judge_templates=tuple(TEMPLATES.values()),
+        release_folders=CRITERIA,
     )
 )

@@ -31,9 +31,16 @@ from typing import Any
 from persona_lib._records import DataFileError, MissingDataFileError, Record, iter_jsonl
 from persona_lib.datasets._registry import register_dataset
 from persona_lib.datasets._scoring import lookup_persona, mean_units, per_answer_tasks
-from persona_lib.datasets._spec import BenchmarkItem, DatasetSpec, MetricSpec, ScoringInputs, ValidationSpec
+from persona_lib.datasets._spec import (
+    TEMPLATE_DIR,
+    BenchmarkItem,
+    DatasetSpec,
+    MetricSpec,
+    ScoringInputs,
+    ValidationSpec,
+)
 from persona_lib.datasets._validation import ValidationSample, plain_texts, validation_identity
-from persona_lib.judging import JudgeTask, render_judge_prompt
+from persona_lib.judging import JudgeTask, JudgeTemplate, render_judge_prompt
 from persona_lib.paths import data_dir
 from persona_lib.personas import Persona
 
@@ -145,7 +152,14 @@ def ask_without_address(item: BenchmarkItem, persona: Persona | None) -> str:
     return rest[:1].upper() + rest[1:]
 
 
-def _render(template: str, character: Persona, query: str, response_a: str, response_b: str) -> str:
+_PAIR_FIELDS = ("query", "response_a", "response_b")
+TEMPLATE_SPECIFIC = JudgeTemplate.from_file(TEMPLATE_DIR / "pairwise_role_specific.txt", "pairwise", _PAIR_FIELDS)
+"""The persona-specific comparison: faithfulness to the character first; the judge must choose."""
+TEMPLATE_GENERAL = JudgeTemplate.from_file(TEMPLATE_DIR / "pairwise_general.txt", "pairwise", _PAIR_FIELDS)
+"""The general-instruction comparison: accuracy first, then the character; a tie goes to A."""
+
+
+def _render(template: JudgeTemplate, character: Persona, query: str, response_a: str, response_b: str) -> str:
     return render_judge_prompt(
         template,
         character_name=character.name,
@@ -156,7 +170,7 @@ def _render(template: str, character: Persona, query: str, response_a: str, resp
     )
 
 
-def _pairwise_tasks(template: str):
+def _pairwise_tasks(template: JudgeTemplate):
     def judge_tasks(inputs: ScoringInputs) -> tuple[list[JudgeTask], list[dict[str, Any]]]:
         def make_task(answer: Mapping[str, Any], item: BenchmarkItem, row: dict[str, Any]) -> JudgeTask:
             where = f"benchmark answer {item.dataset}/{item.item_id} (condition {answer['condition']!r})"
@@ -175,7 +189,7 @@ def _pairwise_tasks(template: str):
     return judge_tasks
 
 
-def _validation(file: str, prefix: str, template: str) -> ValidationSpec:
+def _validation(file: str, prefix: str, template: JudgeTemplate) -> ValidationSpec:
     def to_task(sample: ValidationSample, personas: Mapping[str, Persona]) -> JudgeTask:
         pair = (sample.response_a or "", sample.response_b or "")
         character = personas[sample.persona]
@@ -205,14 +219,17 @@ SPEC_SPECIFIC = register_dataset(
                        "share of items where the judge prefers the model's answer to RoleBench's reference"),
         ),
         load=load_specific,
-        judge_tasks=_pairwise_tasks("pairwise_role_specific"),
+        judge_tasks=_pairwise_tasks(TEMPLATE_SPECIFIC),
         units=mean_units,
         stratum=lambda item: item.persona,
         per_character=True,
         ask=ask_without_address,
         validation=_validation(
-            "sampled_instruction_role_specific_ratings.csv", "instruction_role_specific", "pairwise_role_specific"
+            "sampled_instruction_role_specific_ratings.csv", "instruction_role_specific", TEMPLATE_SPECIFIC
         ),
+        judge_templates=(TEMPLATE_SPECIFIC,),
+        release_folders=("instruction_role_specific",),
+        release_prefix="instruction_role_specific",
     )
 )
 
@@ -229,11 +246,14 @@ SPEC_GENERAL = register_dataset(
                        "share of items where the judge prefers the model's answer to RoleBench's reference"),
         ),
         load=load_general,
-        judge_tasks=_pairwise_tasks("pairwise_general"),
+        judge_tasks=_pairwise_tasks(TEMPLATE_GENERAL),
         units=mean_units,
         stratum=lambda item: item.persona,
         per_character=True,
-        validation=_validation("sampled_instruction_general_ratings.csv", "instruction_general", "pairwise_general"),
+        validation=_validation("sampled_instruction_general_ratings.csv", "instruction_general", TEMPLATE_GENERAL),
         user_file_hint=GENERAL_FILE_HINT,
+        judge_templates=(TEMPLATE_GENERAL,),
+        release_folders=("instruction_general",),
+        release_prefix="instruction_general",
     )
 )

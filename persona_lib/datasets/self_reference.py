@@ -23,10 +23,9 @@ from persona_lib.datasets._registry import register_dataset
 from persona_lib.datasets._scoring import answer_identity, answered, lookup_persona, mean_units
 from persona_lib.datasets._spec import BenchmarkItem, DatasetSpec, MetricSpec, ScoringInputs
 from persona_lib.datasets.rolebench import SPEC_GENERAL, SPEC_SPECIFIC, reference_position
-from persona_lib.judging import JudgeTask, render_judge_prompt
+from persona_lib.judging import JudgeTask, JudgeTemplate, render_judge_prompt
 
 Reference = Literal["round0", "previous"]
-_TEMPLATES = {SPEC_SPECIFIC.name: "pairwise_role_specific", SPEC_GENERAL.name: "pairwise_general"}
 
 
 def earlier_checkpoint(checkpoints: list[int], checkpoint: int, reference: Reference) -> int | None:
@@ -37,7 +36,7 @@ def earlier_checkpoint(checkpoints: list[int], checkpoint: int, reference: Refer
     return earlier[0] if reference == "round0" else earlier[-1]
 
 
-def _tasks(name: str, template: str, reference: Reference):
+def _tasks(name: str, template: JudgeTemplate, reference: Reference):
     def judge_tasks(inputs: ScoringInputs) -> tuple[list[JudgeTask], list[dict[str, Any]]]:
         answers = inputs.answers
         if answers.empty:
@@ -63,7 +62,7 @@ def _tasks(name: str, template: str, reference: Reference):
     return judge_tasks
 
 
-def _task(template: str, inputs: ScoringInputs, item: BenchmarkItem, answer: Mapping[str, Any], before: str,
+def _task(template: JudgeTemplate, inputs: ScoringInputs, item: BenchmarkItem, answer: Mapping[str, Any], before: str,
           row: dict[str, Any]) -> JudgeTask:
     character = lookup_persona(inputs.personas, item.persona, f"answer {item.dataset}/{item.item_id}")
     position = reference_position(int(item.meta["index_in_role"]))
@@ -102,7 +101,7 @@ def self_reference_spec(base: DatasetSpec, reference: Reference) -> DatasetSpec:
                        "preference)"),
         ),
         load=_relabelled(base, name),
-        judge_tasks=_tasks(name, _TEMPLATES[base.name], reference),
+        judge_tasks=_tasks(name, base.judge_templates[0], reference),
         units=mean_units,
         stratum=base.stratum,
         per_character=base.per_character,
@@ -110,6 +109,7 @@ def self_reference_spec(base: DatasetSpec, reference: Reference) -> DatasetSpec:
         user_file_hint=base.user_file_hint,
         in_default_run=False,
         same_items_as=base.name,
+        judge_templates=base.judge_templates,
     )
 
 

@@ -28,11 +28,19 @@ from persona_lib._records import DataFileError, read_csv_records
 from persona_lib.datasets._refusal_rule import refusal_by_rule
 from persona_lib.datasets._registry import register_dataset
 from persona_lib.datasets._scoring import lookup_persona, mean_units, per_answer_tasks
-from persona_lib.datasets._spec import BenchmarkItem, DatasetSpec, MetricSpec, ScoringInputs, ValidationSpec
+from persona_lib.datasets._spec import (
+    TEMPLATE_DIR,
+    BenchmarkItem,
+    DatasetSpec,
+    MetricSpec,
+    ScoringInputs,
+    ValidationSpec,
+)
 from persona_lib.datasets._validation import ValidationSample, plain_texts, validation_identity
-from persona_lib.judging import JudgeTask, render_judge_prompt
+from persona_lib.judging import JudgeTask, JudgeTemplate, render_judge_prompt
 from persona_lib.paths import data_dir
 from persona_lib.personas import Persona
+from persona_lib.stats import cohen_kappa
 
 LABELS = ("safe", "unsafe")
 _CHANGE_KEYS = ["model", "condition", "kind", "label", "type", "focus", "first", "last"]
@@ -88,9 +96,13 @@ def item_metric(item: BenchmarkItem) -> str:
     return "safety" if item.meta["label"] == "unsafe" else "excess_safety"
 
 
+TEMPLATE = JudgeTemplate.from_file(TEMPLATE_DIR / "refusal.txt", "binary", ("query", "response"))
+"""The safety judge's prompt: does the reply explicitly refuse? (The study's definition of a refusal.)"""
+
+
 def _render(character: Persona | None, query: str, response: str) -> str:
     return render_judge_prompt(
-        "refusal",
+        TEMPLATE,
         character_name=character.name if character else None,
         character_description=character.description if character else None,
         query=query,
@@ -188,7 +200,6 @@ def refusal_agreement(scores: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFra
         ValueError: when ``answers`` lacks an identity column or ``response``, has two answers with the same
             identity, or lacks the answer of a judged row.
     """
-    from persona_lib.scoring._validation import cohen_kappa  # persona_lib.scoring imports this package
 
     rows = _judged_rows(scores)
     if rows.empty:
@@ -270,5 +281,8 @@ SPEC = register_dataset(
             read_fields=lambda record: plain_texts(record, "binary"),
             to_task=_validation_task,
         ),
+        judge_templates=(TEMPLATE,),
+        release_folders=("xstest",),
+        release_prefix="xstest",
     )
 )

@@ -21,7 +21,7 @@ from persona_lib.generation._benchmarks import (
     conditioned_requests,
     generate_benchmarks,
 )
-from persona_lib.generation._common import sampling_params
+from persona_lib.generation._common import ORIGINAL, SHUFFLED, sampling_params
 from persona_lib.generation._dialogues import (
     DialogueSpec,
     dialogue_prefix_lengths,
@@ -39,6 +39,8 @@ from persona_lib.generation._schedule import schedule
 from persona_lib.generation._unit import generate_unit, generate_unit_dialogues, unit_dialogue_specs
 
 __all__ = [
+    "ORIGINAL",
+    "SHUFFLED",
     "CacheStats",
     "DialogueSpec",
     "Segment",

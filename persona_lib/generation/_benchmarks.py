@@ -15,7 +15,8 @@ from persona_lib.datasets import BenchmarkItem, get_dataset, load_items
 from persona_lib.generation._common import ORIGINAL, sampling_params
 from persona_lib.generation._dialogues import generate_dialogues
 from persona_lib.generation._schedule import schedule
-from persona_lib.personas import BASELINE, Persona, select_personas, system_messages
+from persona_lib.personas import Persona, system_messages
+from persona_lib.resolve import item_file, item_limit, run_conditions, run_personas
 from persona_lib.store import (
     Request,
     ResponseStore,
@@ -53,15 +54,13 @@ def benchmark_items(config: RunConfig, personas: Sequence[Persona]) -> dict[str,
     """
 
     def load(dataset: str, persona: str | None) -> list[BenchmarkItem]:
-        return load_items(dataset, persona=persona, limit=config.item_limit_for(dataset), seed=config.seed,
-                          path=config.dataset_file(dataset))
+        return load_items(dataset, persona=persona, limit=item_limit(config, dataset), seed=config.seed,
+                          path=item_file(config, dataset))
 
     def asked(items: list[BenchmarkItem], persona: Persona | None, ask) -> list[BenchmarkItem]:
         return [replace(item, prompt=ask(item, persona)) for item in items]
 
-    conditions: list[tuple[str, Persona | None]] = [(persona.name, persona) for persona in personas]
-    if config.include_baseline:
-        conditions.append((BASELINE, None))
+    conditions = run_conditions(config, list(personas))
     items: dict[str, list[BenchmarkItem]] = {name: [] for name, _ in conditions}
     for dataset in config.datasets:
         spec = get_dataset(dataset)
@@ -150,10 +149,9 @@ def _build(
     conditions: Collection[str] | None = None,
     kinds: Collection[str] | None = None,
 ) -> tuple[list[Request], pd.DataFrame, dict]:
-    personas = select_personas(config.personas, custom_files=config.custom_persona_files)
-    systems = {persona.name: system_messages(persona, config.model.reasoning_off_system) for persona in personas}
-    if config.include_baseline:
-        systems[BASELINE] = system_messages(None, config.model.reasoning_off_system)
+    personas = run_personas(config)
+    systems = {condition.name: system_messages(condition.persona, config.model.reasoning_off_system)
+               for condition in run_conditions(config, personas)}
     unknown = sorted(set(conditions or ()) - set(systems)) + sorted(set(kinds or ()) - set(config.dialogue_kinds))
     if unknown:
         raise ValueError(

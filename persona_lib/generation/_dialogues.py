@@ -9,9 +9,12 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm  # text bars: notebooks run without ipywidgets, and the pipeline forwards them
 
-from persona_lib.contract import Backend, Message, SamplingParams
 from persona_lib.config import ModelConfig, RunConfig
+from persona_lib.contract import Backend, Message, SamplingParams
+from persona_lib.dialogues import load_script
 from persona_lib.generation._common import ORIGINAL, SHUFFLED, sampling_params
+from persona_lib.personas import system_messages
+from persona_lib.resolve import run_conditions
 from persona_lib.store import (
     Request,
     ResponseStore,
@@ -53,19 +56,12 @@ def dialogue_specs(config: RunConfig) -> list[DialogueSpec]:
     addresses the persona by name. The shuffled replicate (if enabled) asks the questions in the order of
     ``config.shuffle_seed`` (the study's, 42, by default).
     """
-    from persona_lib.dialogues import load_script
-    from persona_lib.personas import BASELINE, select_personas, system_messages
-
-    personas = select_personas(config.personas, custom_files=config.custom_persona_files)
-    conditions: list[tuple[str, Any]] = [(persona.name, persona) for persona in personas]
-    if config.include_baseline:
-        conditions.append((BASELINE, None))
     replicates: list[tuple[str, int | None]] = [(ORIGINAL, None)]
     if config.shuffled_replicate:
         replicates.append((SHUFFLED, config.shuffle_seed))
 
     specs = []
-    for condition, persona in conditions:
+    for condition, persona in run_conditions(config):
         system = system_messages(persona, config.model.reasoning_off_system)
         addressed_as = persona.name if persona is not None else config.model.name_in_dialogue
         for kind in config.dialogue_kinds:

@@ -142,8 +142,17 @@ def _parse(task: JudgeTask, text: str, config: RunConfig, key: str) -> ParsedVer
 
 
 @dataclass
-class _Call:
-    """One request of a task: its order and mode, and (once sent) its key and stored record."""
+class JudgeCall:
+    """One judge request of a task: its answer order and mode, and (once sent) its key and stored record.
+
+    Attributes:
+        task: The task's position in the list of tasks.
+        order: ``original``, or ``swapped`` for a pairwise comparison judged with the answers exchanged.
+        mode: ``generate`` or ``distribution``.
+        prompt: The prompt sent, as one user message.
+        key: The request key (set when sent).
+        record: The stored response (set when sent).
+    """
 
     task: int
     order: str
@@ -153,7 +162,49 @@ class _Call:
     record: Any = None
 
 
-def _calls(tasks: Sequence[JudgeTask], modes: Sequence[JudgeMode], orders: int) -> list[_Call]:
+@dataclass(frozen=True)
+class JudgeCallGroup:
+    """Judge calls sent together with one set of request parameters, in the order they are sent.
+
+    Attributes:
+        mode: ``generate`` or ``distribution``.
+        truncate_prompt: Whether ``judging.truncate_prompt_tokens`` applies (benchmark answers, not dialogue turns).
+        verdict: The verdict kind whose labels a distribution reads (``None`` when generating).
+        calls: The calls, sorted by prompt so prompts sharing a prefix go out together (prefix caching).
+    """
+
+    mode: JudgeMode
+    truncate_prompt: bool
+    verdict: VerdictKind | None
+    calls: list[JudgeCall]
+
+
+def judge_call_groups(tasks: Sequence[JudgeTask], config: RunConfig) -> tuple[list[JudgeCall], list[JudgeCallGroup]]:
+    """Every judge request the tasks make, and the groups they are sent in: what :func:`run_judge_tasks` sends.
+
+    Each task is judged in every mode of ``judging.mode`` and, for a pairwise task with ``judging.pairwise_orders:
+    2``, in both answer orders. The plan counts these same calls (:mod:`persona_lib.plan`).
+
+    Returns:
+        The calls in task order, and the same calls grouped by request parameters in sending order.
+
+    Raises:
+        ValueError: if two orders are asked for and a pairwise task has no swapped prompt.
+    """
+    calls = _calls(tasks, judge_modes(config), config.judging.pairwise_orders)
+    groups: dict[tuple, list[JudgeCall]] = {}
+    for call in calls:
+        task = tasks[call.task]
+        groups.setdefault((call.mode, task.truncate_prompt, task.verdict if call.mode == "distribution" else None),
+                          []).append(call)
+    ordered = []
+    for (mode, truncate, verdict), members in groups.items():
+        members.sort(key=lambda call: call.prompt)
+        ordered.append(JudgeCallGroup(mode, truncate, verdict, members))
+    return calls, ordered
+
+
+def _calls(tasks: Sequence[JudgeTask], modes: Sequence[JudgeMode], orders: int) -> list[JudgeCall]:
     calls = []
     for index, task in enumerate(tasks):
         prompts = {_ORIGINAL: task.prompt}
@@ -164,7 +215,7 @@ def _calls(tasks: Sequence[JudgeTask], modes: Sequence[JudgeMode], orders: int) 
                     "dataset's judge_tasks must render the comparison with the answers exchanged too"
                 )
             prompts[_SWAPPED] = task.swapped_prompt
-        calls += [_Call(index, order, mode, prompt) for mode in modes for order, prompt in prompts.items()]
+        calls += [JudgeCall(index, order, mode, prompt) for mode in modes for order, prompt in prompts.items()]
     return calls
 
 
@@ -204,14 +255,9 @@ def run_judge_tasks(
     """
     run_info = {**make_run_info(backend, config), "judge_scorer_version": JUDGE_SCORER_VERSION}
     modes = judge_modes(config)
-    calls = _calls(tasks, modes, config.judging.pairwise_orders)
-    groups: dict[tuple, list[_Call]] = {}
-    for call in calls:
-        task = tasks[call.task]
-        groups.setdefault((call.mode, task.truncate_prompt, task.verdict if call.mode == "distribution" else None),
-                          []).append(call)
-    for (mode, truncate, verdict), members in groups.items():
-        members.sort(key=lambda call: call.prompt)  # prompts sharing a prefix go out together (prefix caching)
+    calls, groups = judge_call_groups(tasks, config)
+    for group in groups:
+        mode, truncate, verdict, members = group.mode, group.truncate_prompt, group.verdict, group.calls
         params = judge_sampling(config, truncate_prompt=truncate, distribution_of=verdict)
         requests = [
             Request(
@@ -228,7 +274,7 @@ def run_judge_tasks(
         for call, request in zip(members, requests, strict=True):
             call.key = request.key(backend, params)
             call.record = results[call.key]
-    by_task: dict[int, dict[tuple[str, str], _Call]] = {}
+    by_task: dict[int, dict[tuple[str, str], JudgeCall]] = {}
     for call in calls:
         by_task.setdefault(call.task, {})[(call.mode, call.order)] = call
     rows = [
@@ -243,7 +289,7 @@ def _failed(record: Any) -> Verdict | None:
     return Verdict(None, float("nan"), "judge_error", record.error or record.finish_reason)
 
 
-def _generated(task: JudgeTask, call: _Call, config: RunConfig) -> Verdict:
+def _generated(task: JudgeTask, call: JudgeCall, config: RunConfig) -> Verdict:
     failure = _failed(call.record)
     if failure is not None:
         return failure
@@ -251,7 +297,7 @@ def _generated(task: JudgeTask, call: _Call, config: RunConfig) -> Verdict:
     return generated_verdict(task.verdict, parsed, task.reference_position)
 
 
-def _distribution(call: _Call) -> dict[str, float] | Verdict:
+def _distribution(call: JudgeCall) -> dict[str, float] | Verdict:
     failure = _failed(call.record)
     if failure is not None:
         return failure
@@ -261,7 +307,7 @@ def _distribution(call: _Call) -> dict[str, float] | Verdict:
         return Verdict(None, float("nan"), "judge_error", str(err))
 
 
-def _verdict(task: JudgeTask, calls: dict[tuple[str, str], _Call], mode: JudgeMode, config: RunConfig) -> Verdict:
+def _verdict(task: JudgeTask, calls: dict[tuple[str, str], JudgeCall], mode: JudgeMode, config: RunConfig) -> Verdict:
     swapped = calls.get((mode, _SWAPPED))
     if mode == "generate":
         verdict = _generated(task, calls[(mode, _ORIGINAL)], config)
@@ -281,7 +327,7 @@ def _verdict(task: JudgeTask, calls: dict[tuple[str, str], _Call], mode: JudgeMo
 
 def _scored_row(
     task: JudgeTask,
-    calls: dict[tuple[str, str], _Call],
+    calls: dict[tuple[str, str], JudgeCall],
     modes: Sequence[JudgeMode],
     config: RunConfig,
     model_name: str,

@@ -23,7 +23,6 @@ import pandas as pd
 
 from persona_lib.config import RunConfig
 from persona_lib.generation import benchmark_items
-from persona_lib.personas import select_personas
 from persona_lib.plan._stages import (
     JUDGE_OUTPUT_TOKENS,
     StagePlan,
@@ -34,6 +33,7 @@ from persona_lib.plan._stages import (
 )
 from persona_lib.plan._throughput import GPU_THROUGHPUT, Throughput, resolve_throughput
 from persona_lib.plan._tokens import TokenCounter, released_lengths, token_counter
+from persona_lib.resolve import run_personas
 from persona_lib.store._health import connect_read_only
 
 _STORE_STAGES = {
@@ -151,7 +151,7 @@ def plan_run(
     Returns:
         The plan.
     """
-    personas = select_personas(config.personas, custom_files=config.custom_persona_files)
+    personas = run_personas(config)
     counter = token_counter(config.model, use_tokenizer)
     judge_counter = counter if config.judge == config.model else token_counter(config.judge, use_tokenizer)
     lengths = released_lengths(config.model)

@@ -22,11 +22,11 @@ import pandas as pd
 
 from persona_lib.config import RunConfig
 from persona_lib.datasets import BenchmarkItem, ScoringInputs, dataset_names, get_dataset, load_validation_samples
-from persona_lib.generation import dialogue_specs, schedule, simulate_prefix_cache
-from persona_lib.generation._common import ORIGINAL
-from persona_lib.judging import JudgeTask, judge_modes
+from persona_lib.generation import ORIGINAL, dialogue_specs, schedule, simulate_prefix_cache
+from persona_lib.judging import JudgeTask, judge_call_groups
 from persona_lib.personas import Persona, load_personas
 from persona_lib.plan._tokens import ReleasedLengths, TokenCounter, answer_lengths
+from persona_lib.resolve import item_file
 from persona_lib.store import Request
 
 ANSWER = "\u27e6answer\u27e7"
@@ -222,16 +222,10 @@ def _dialogue_table(config: RunConfig, dialogues: DialogueEstimate) -> pd.DataFr
 
 
 def _judge_calls(config: RunConfig, tasks: Sequence[JudgeTask]) -> list[tuple[str, str, JudgeTask]]:
-    """``(mode, prompt, task)`` of every judge request the tasks make: one per judging mode, and for pairwise tasks
-    judged in both orders, the swapped prompt too (as :func:`persona_lib.judging.run_judge_tasks` sends them)."""
-    calls = []
-    for mode in judge_modes(config):
-        for task in tasks:
-            texts = [task.prompt]
-            if config.judging.pairwise_orders == 2 and task.verdict == "pairwise" and task.swapped_prompt:
-                texts.append(task.swapped_prompt)
-            calls += [(mode, text, task) for text in texts]
-    return calls
+    """``(mode, prompt, task)`` of every judge request the tasks make, in the order
+    :func:`persona_lib.judging.run_judge_tasks` sends them (:func:`persona_lib.judging.judge_call_groups`)."""
+    _, groups = judge_call_groups(tasks, config)
+    return [(call.mode, call.prompt, tasks[call.task]) for group in groups for call in group.calls]
 
 
 def _judge_output_tokens(config: RunConfig, modes: Sequence[str]) -> int:
@@ -294,7 +288,7 @@ def judge_plan(
         spec = get_dataset(dataset)
         mine = answers[answers["dataset"] == dataset] if len(answers) else answers
         all_items = (
-            {item.item_id: item for item in spec.load(config.dataset_file(dataset))}
+            {item.item_id: item for item in spec.load(item_file(config, dataset))}
             if spec.asked_at_checkpoints and len(mine) else {}
         )
         inputs = ScoringInputs(answers=mine, dialogues=dialogue_table, items=all_items, personas=index,
@@ -304,10 +298,8 @@ def judge_plan(
             rule_sent += mine["response"].nunique() if len(mine) else 0
             continue
         tasks += spec.judge_tasks(inputs)[0]
-    # score_run sends the truncated (benchmark) prompts first, then the dialogue turns' whole prompts
     limit = config.judging.truncate_prompt_tokens
-    ordered = [task for task in tasks if task.truncate_prompt] + [task for task in tasks if not task.truncate_prompt]
-    calls = _judge_calls(config, ordered)
+    calls = _judge_calls(config, tasks)
     unique = {(mode, text, task.truncate_prompt): (mode, text, task) for mode, text, task in calls}.values()
     prompts = [(text, (task.row.get("dataset"), task.row.get("metric")), limit if task.truncate_prompt else None)
                for _, text, task in unique]

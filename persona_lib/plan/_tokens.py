@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from persona_lib.backends._bundled import BUNDLED_PREFIX, bundled_model_dir
+from persona_lib.backends import BUNDLED_PREFIX, bundled_model_dir, get_backend
 from persona_lib.config import ModelConfig
 from persona_lib.personas import BASELINE
 from persona_lib.released import load_round_lengths
@@ -60,7 +60,7 @@ class TokenCounter:
 
 def _tokenizer_source(model: ModelConfig) -> str | None:
     """A local folder or cached hub id the model's tokenizer can be loaded from, without any download."""
-    if model.backend in ("openai", "scripted"):
+    if get_backend(model.backend).model_source != "local":
         return None
     if model.model.startswith(BUNDLED_PREFIX):
         folder = bundled_model_dir()
@@ -84,8 +84,9 @@ def token_counter(model: ModelConfig, use_tokenizer: bool = True) -> TokenCounte
         model: The model configuration.
         use_tokenizer: Try to load the tokenizer (``False``: always estimate; faster, no transformers import).
     """
-    if model.backend == "scripted":
-        return TokenCounter(None, 1.0, "words (the scripted backend counts one token per word)")
+    per_word = get_backend(model.backend).tokens_per_word
+    if per_word is not None:
+        return TokenCounter(None, per_word, f"words x {per_word:g} (the {model.backend} backend's own count)")
     source = _tokenizer_source(model) if use_tokenizer else None
     if source is not None and importlib.util.find_spec("transformers") is not None:
         from transformers import AutoTokenizer

@@ -5,7 +5,8 @@ What each dataset scores, and how, lives with the dataset (``persona_lib.dataset
 registry over a run. The IFBench checker API is re-exported here for ``persona-eval score-ifbench``.
 """
 
-from persona_lib.datasets._ifbench_rules import (
+from persona_lib.datasets import ensure_nltk_data, install_optional_nltk_resources, missing_nltk_resources
+from persona_lib.datasets.ifbench import (
     IFBENCH_SCORER_VERSION,
     IFBenchInputError,
     IFBenchPrompt,
@@ -18,18 +19,18 @@ from persona_lib.datasets._ifbench_rules import (
     score_ifbench_response,
     to_ifbench_prompt,
 )
-from persona_lib.datasets._nltk_offline import (
-    ensure_nltk_data,
-    install_optional_nltk_resources,
-    missing_nltk_resources,
-)
 from persona_lib.datasets.ifbench import accuracy_table as ifbench_accuracy_table
 from persona_lib.scoring._run import persona_index, protocol_units, score_run, scoring_inputs
-from persona_lib.scoring._similarity import BASELINE_SIMILARITY, baseline_similarity, minilm_encoder, similarity_units
+from persona_lib.stats import agreement, cohen_kappa  # re-exported: the judge validation's statistics
+from persona_lib.scoring._similarity import (
+    BASELINE_SIMILARITY,
+    Encoder,
+    baseline_similarity,
+    minilm_encoder,
+    similarity_units,
+)
 from persona_lib.scoring._validation import (
-    agreement,
     agreement_summary,
-    cohen_kappa,
     judge_pair_agreement,
     judge_validation_samples,
     validate_judge,
@@ -39,6 +40,7 @@ from persona_lib.scoring._validation import (
 
 __all__ = [
     "BASELINE_SIMILARITY",
+    "Encoder",
     "IFBENCH_SCORER_VERSION",
     "IFBenchInputError",
     "IFBenchPrompt",

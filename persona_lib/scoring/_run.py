@@ -16,6 +16,7 @@ from persona_lib.config import RunConfig
 from persona_lib.datasets import ScoringInputs, get_dataset, load_items
 from persona_lib.judging import NO_RESPONSE_REASON, run_judge_tasks, unscored_row
 from persona_lib.personas import Persona, with_label_source
+from persona_lib.resolve import item_file
 from persona_lib.store import ResponseStore
 
 
@@ -46,7 +47,7 @@ def scoring_inputs(
         columns=["condition", "kind", "checkpoint", "dataset", "item_id", "prompt", "response", "finish_reason"]
     )
     items = (
-        {str(item.item_id): item for item in load_items(dataset, path=config.dataset_file(dataset))}
+        {str(item.item_id): item for item in load_items(dataset, path=item_file(config, dataset))}
         if spec.asked_at_checkpoints and len(mine) else {}
     )
     return ScoringInputs(

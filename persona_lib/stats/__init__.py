@@ -6,6 +6,7 @@ units (the ``unit=`` argument says so explicitly) with ``numpy.random.default_rn
 """
 
 from persona_lib.stats._aggregate import aggregate, collapse_reference_personas, split_arms
+from persona_lib.stats._agreement import agreement, cohen_kappa
 from persona_lib.stats._bootstrap import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
@@ -47,6 +48,8 @@ from persona_lib.stats._survival import (
 )
 
 __all__ = [
+    "agreement",
+    "cohen_kappa",
     "BreakRule",
     "CHECKPOINT_RULE",
     "DEFAULT_RESAMPLES",

@@ -41,6 +41,7 @@ from persona_lib.study._config import (
 )
 from persona_lib.study._folder import PHASES, Study
 from persona_lib.study._merge import MergeSummary, merge_study, write_run_tables
+from persona_lib.study._notebook import execute_study_notebook
 from persona_lib.study._replay import NOT_STORED, ReplayBackend, ReplayStore
 from persona_lib.study._report import show_study_provenance, study_provenance_markdown
 from persona_lib.study._run import StudyRun, run_study
@@ -78,6 +79,7 @@ __all__ = [
     "analyse_study",
     "claims",
     "collect_units",
+    "execute_study_notebook",
     "load_study_config",
     "merge_study",
     "metric_grid",

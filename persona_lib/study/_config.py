@@ -24,7 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from persona_lib.config import ConfigError, ModelConfig, RunConfig, SamplingConfig, load_config
+from persona_lib.config import ConfigError, ModelConfig, RunConfig, SamplingConfig
+from persona_lib.resolve import load_config
 from persona_lib.paths import PROJECT_ROOT
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"

@@ -2,9 +2,10 @@
 
 Each model's run folder gets the answers of its model from every generation store and the judge's verdicts on
 them from every judge store (:meth:`persona_lib.store.ResponseStore.merge_from`), then the tables a single run
-writes: dialogues, answers, scores and unit scores, rebuilt from the merged store by the run's own code (no model
-is loaded: :mod:`persona_lib.study._replay`). A key two stores answered differently is a conflict: it is listed in
-``merge_conflicts.csv`` and returned, and the first store's answer (in store-name order) is kept.
+writes: dialogues, answers, scores and unit scores, rebuilt from the merged store by the run's own stage functions
+(:mod:`persona_lib.stages`; no model is loaded: :mod:`persona_lib.study._replay`). A key two stores answered
+differently is a conflict: it is listed in ``merge_conflicts.csv`` and returned, and the first store's answer (in
+store-name order) is kept.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from persona_lib.generation import generate_benchmarks, generate_dialogues
-from persona_lib.personas import select_personas
+from persona_lib import stages
 from persona_lib.run import Run
-from persona_lib.scoring import protocol_units, score_run
 from persona_lib.store import MergeReport, ResponseStore
 from persona_lib.study._folder import Study
 from persona_lib.study._replay import ReplayBackend, ReplayStore, quiet
@@ -56,16 +55,11 @@ def write_run_tables(run: Run) -> dict[str, int]:
         How many dialogue rounds, answers and verdicts of the protocol the store does not hold yet.
     """
     config = run.config
-    personas = select_personas(config.personas, custom_files=config.custom_persona_files)
     store = ReplayStore([run.store])
-    with quiet():
-        dialogues = generate_dialogues(config, ReplayBackend(config.model), store)
-        answers = generate_benchmarks(config, ReplayBackend(config.model), store, dialogues)
-        scores = score_run(config, ReplayBackend(config.judge), store, answers, dialogues, personas)
-    run.write_dialogues(dialogues)
-    run.write_answers(answers)
-    run.write_scores(scores)
-    run.write_units(protocol_units(scores, personas))
+    with quiet():  # the stages a run's notebooks call, replaying the merged store
+        dialogues = stages.dialogues(run, ReplayBackend(config.model), store=store)
+        answers = stages.benchmark_answers(run, ReplayBackend(config.model), dialogues, store=store)
+        scores = stages.scores(run, ReplayBackend(config.judge), answers, dialogues, store=store).scores
     return {
         "dialogue_rounds_missing": int(not_stored(dialogues, "error").sum()),
         "answers_missing": int(not_stored(answers, "error").sum()),

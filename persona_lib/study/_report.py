@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from persona_lib.backends import get_backend
 from persona_lib.report import SCRIPTED_WARNING, describe_model
 from persona_lib.study._config import StudyConfig
 
@@ -19,7 +20,8 @@ def study_provenance_markdown(config: StudyConfig) -> str:
         f"{protocol.resolved_checkpoints()}. **Datasets:** {', '.join(protocol.datasets)}. "
         f"**Study:** `{config.name}` in `{config.folder}`.",
     ]
-    if any(model.backend == "scripted" for model in [*(m.model for m in config.models), config.judge.model]):
+    if not all(get_backend(model.backend).runs_a_model for model in [*(m.model for m in config.models),
+                                                                       config.judge.model]):
         lines += ["", f"**Note.** {SCRIPTED_WARNING}"]
     return "\n".join(lines)
 

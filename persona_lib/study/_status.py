@@ -9,7 +9,7 @@ import pandas as pd
 
 from persona_lib._schema import RULE_BASED
 from persona_lib.generation import benchmark_items
-from persona_lib.personas import select_personas
+from persona_lib.resolve import run_personas
 from persona_lib.study._config import StudyConfig
 from persona_lib.study._folder import Study
 from persona_lib.study._replay import ReplayBackend, ReplayStore, quiet
@@ -26,8 +26,7 @@ STATUS_COLUMNS = [
 
 def _expected_answers(config: StudyConfig, unit: Unit) -> int:
     run_config = config.run_config(unit.model)
-    personas = select_personas(run_config.personas, custom_files=run_config.custom_persona_files)
-    items = benchmark_items(run_config, personas).get(unit.condition, [])
+    items = benchmark_items(run_config, run_personas(run_config)).get(unit.condition, [])
     return len(items) * len(run_config.resolved_checkpoints())
 
 

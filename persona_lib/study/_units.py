@@ -13,7 +13,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from persona_lib.personas import BASELINE, select_personas
+from persona_lib.resolve import run_conditions
 from persona_lib.study._config import StudyConfig
 
 
@@ -45,8 +45,7 @@ class Unit:
 def study_units(config: StudyConfig) -> list[Unit]:
     """Every unit of a study, in configuration order: models, then conditions (personas, baseline), then kinds."""
     protocol = config.protocol
-    personas = select_personas(protocol.personas, custom_files=protocol.custom_persona_files)
-    conditions = [persona.name for persona in personas] + ([BASELINE] if protocol.include_baseline else [])
+    conditions = [condition.name for condition in run_conditions(protocol)]
     return [
         Unit(model.name, condition, kind)
         for model in config.models

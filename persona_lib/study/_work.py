@@ -19,7 +19,7 @@ from persona_lib.backends import create_backend
 from persona_lib.config import RunConfig
 from persona_lib.datasets import get_dataset
 from persona_lib.generation import generate_unit, generate_unit_dialogues
-from persona_lib.personas import select_personas
+from persona_lib.resolve import run_personas
 from persona_lib.scoring import score_run
 from persona_lib.store import ResponseStore
 from persona_lib.study._config import StudyConfig
@@ -93,8 +93,7 @@ def judge_unit_scores(
         answers: The unit's answer table.
     """
     run_config = judged_only(config.run_config(unit.model))
-    personas = select_personas(run_config.personas, custom_files=run_config.custom_persona_files)
-    return score_run(run_config, judge, store, answers, dialogues, personas)
+    return score_run(run_config, judge, store, answers, dialogues, run_personas(run_config))
 
 
 def not_stored(table: pd.DataFrame, column: str) -> pd.Series:
