@@ -1,4 +1,4 @@
-"""Statistics: unit-level aggregation, bootstrap confidence intervals, mixed-effects and survival models.
+"""Statistics: unit-level aggregation, bootstrap intervals, mixed-effects models, break onsets, survival, stability.
 
 Every function takes and returns tidy pandas DataFrames. The unit of analysis is the mean score of one model x
 condition x dialogue kind x checkpoint x metric (:func:`aggregate`); bootstrap intervals resample model x persona
@@ -33,19 +33,10 @@ from persona_lib.stats._mixed import (
     personalisation_cost,
     personalisation_cost_vs_size,
 )
-from persona_lib.stats._survival import (
-    CHECKPOINT_RULE,
-    TURN_RULE,
-    BreakRule,
-    OnsetAnalysis,
-    dialogue_onsets,
-    hazard_model,
-    kaplan_meier,
-    logrank_test,
-    onset_summary,
-    profile_stability,
-    released_onset_analysis,
-)
+from persona_lib.stats._onsets import CHECKPOINT_RULE, TURN_RULE, BreakRule, dialogue_onsets
+from persona_lib.stats._released_onsets import OnsetAnalysis, released_onset_analysis
+from persona_lib.stats._stability import profile_stability
+from persona_lib.stats._survival import hazard_model, kaplan_meier, logrank_test, onset_summary
 
 __all__ = [
     "agreement",

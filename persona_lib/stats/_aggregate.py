@@ -9,6 +9,9 @@ import pandas as pd
 from persona_lib._schema import UNIT_ID
 from persona_lib.personas import BASELINE
 
+DIALOGUE: tuple[str, ...] = ("model", "condition", "kind")
+"""One dialogue: a model in a condition, in one dialogue kind (its scores over checkpoints or rounds form a series)."""
+
 
 def require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     """Raise a ValueError naming the columns ``what`` needs but ``table`` lacks."""
