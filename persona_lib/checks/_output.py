@@ -12,8 +12,7 @@ import yaml
 
 from persona_lib.checks._report import Problem
 from persona_lib.config import RunConfig
-from persona_lib.store import RunLockedError, inspect_store, read_lock
-from persona_lib.store._lock import is_stale
+from persona_lib.store import RunLockedError, inspect_store, is_stale, read_lock
 
 LOW_SPACE_BYTES = 2 * 1024**3
 """Below this much free space the check adds a note (a paper-scale store grows to several GB)."""

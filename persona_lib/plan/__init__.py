@@ -34,7 +34,7 @@ from persona_lib.plan._stages import (
 from persona_lib.plan._throughput import GPU_THROUGHPUT, Throughput, resolve_throughput
 from persona_lib.plan._tokens import TokenCounter, released_lengths, token_counter
 from persona_lib.resolve import run_personas
-from persona_lib.store._health import connect_read_only
+from persona_lib.store import connect_read_only
 
 _STORE_STAGES = {
     "dialogue": ("generate", "dialogues"),

@@ -14,7 +14,13 @@ Public API:
         folder) or is damaged; the messages say what to do.
     inspect_store / salvage_store / salvage_into_place / StoreHealth: check a store without writing to it; copy
         what still reads.
-    RunLock / RunLockedError / read_lock: one run at a time per run folder.
+    connect_read_only: open a store file for reading only (no write, not even to its WAL).
+    RunLock / RunLockedError / read_lock / is_stale: one run at a time per run folder.
+
+Modules, lowest first (each imports only modules listed before it): ``_health_report`` (the StoreHealth
+record), ``_schema`` (tables), ``_keys``, ``_lock``; ``_errors``; ``_sqlite_file`` (read-only access, integrity
+check); ``_health`` (inspection); ``_connection`` (opening for writing, SQLite failures as store errors);
+``_record``; ``_reads``, ``_writes``, ``_merge``; ``_store`` (ResponseStore); ``_salvage``, ``_complete``.
 """
 
 from persona_lib.store._complete import (
@@ -24,10 +30,15 @@ from persona_lib.store._complete import (
     make_run_info,
 )
 from persona_lib.store._errors import StoreDamagedError, StoreError, StoreWriteError
-from persona_lib.store._health import StoreHealth, inspect_store, salvage_into_place, salvage_store
+from persona_lib.store._health import inspect_store
+from persona_lib.store._health_report import StoreHealth
 from persona_lib.store._keys import canonical_json, request_key, request_keys
-from persona_lib.store._lock import LockHolder, RunLock, RunLockedError, read_lock
-from persona_lib.store._sqlite import MergeConflict, MergeReport, ResponseRecord, ResponseStore
+from persona_lib.store._lock import LockHolder, RunLock, RunLockedError, is_stale, read_lock
+from persona_lib.store._merge import MergeConflict, MergeReport
+from persona_lib.store._record import ResponseRecord
+from persona_lib.store._salvage import salvage_into_place, salvage_store
+from persona_lib.store._sqlite_file import connect_read_only
+from persona_lib.store._store import ResponseStore
 
 __all__ = [
     "LockHolder",
@@ -45,7 +56,9 @@ __all__ = [
     "canonical_json",
     "complete_groups",
     "complete_requests",
+    "connect_read_only",
     "inspect_store",
+    "is_stale",
     "make_run_info",
     "read_lock",
     "request_key",

@@ -13,7 +13,8 @@ from tqdm import tqdm  # text bars: notebooks run without ipywidgets, and the pi
 import persona_lib
 from persona_lib.contract import Backend, Message, SamplingParams
 from persona_lib.store._keys import request_key, request_keys
-from persona_lib.store._sqlite import ResponseRecord, ResponseStore
+from persona_lib.store._record import ResponseRecord
+from persona_lib.store._store import ResponseStore
 
 
 @dataclass(frozen=True)

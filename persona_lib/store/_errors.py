@@ -1,18 +1,17 @@
 """What can go wrong with a run's response store, as exceptions whose messages say what to do next.
 
 SQLite reports every failure as ``sqlite3.OperationalError``/``DatabaseError`` with a terse text ("database or disk
-is full"); :func:`translate_sqlite_error` turns the ones a user can act on into :class:`StoreWriteError` (disk full,
-read-only folder, I/O error) or :class:`StoreDamagedError` (a file that is not, or no longer, a sound database).
+is full"); :func:`failure_reason` names the ones a user can act on and :func:`write_error` words the message of a
+failed write (disk full, read-only folder, I/O error). Turning a failure into the exception to raise — which, for a
+damaged file, means inspecting it — is :func:`persona_lib.store._connection.translate_sqlite_error`.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from persona_lib.store._health import StoreHealth
+from persona_lib.store._health_report import StoreHealth
 
 # Primary SQLite result codes (extended codes carry the primary code in their low byte).
 _SQLITE_PERM = 3
@@ -94,21 +93,15 @@ _ADVICE = {
 }
 
 
-def translate_sqlite_error(err: sqlite3.Error, path: Path, committed: int | None) -> StoreError | None:
-    """The exception to raise for a SQLite failure on the store at ``path`` (``None``: not one a user can act on).
+def write_error(err: sqlite3.Error, reason: str, path: Path, committed: int | None) -> StoreWriteError:
+    """The :class:`StoreWriteError` for a write to ``path`` that failed for ``reason``.
 
     Args:
         err: The SQLite exception.
+        reason: ``disk full``, ``read-only`` or ``I/O error`` (see :func:`failure_reason`).
         path: The store file.
         committed: Answers committed so far (to reassure the user that they are kept), if known.
     """
-    reason = failure_reason(err)
-    if reason is None:
-        return None
-    if reason == "damaged":
-        from persona_lib.store._health import inspect_store
-
-        return StoreDamagedError(inspect_store(path))
     kept = f"the {committed:,} answers committed so far are kept" if committed is not None else (
         "every answer committed so far is kept"
     )
