@@ -28,11 +28,11 @@ import time
 from pathlib import Path
 
 from persona_lib.backends import SamplingParams, cpu_model, create_backend, native_bf16_flags, resolve_dtype
-from persona_lib.backends._transformers import DEFAULT_PREFIX_CACHE_MB, default_num_threads
+from persona_lib.backends._local_model import DEFAULT_PREFIX_CACHE_MB, default_num_threads
 from persona_lib.config import RunConfig
-from persona_lib.resolve import load_config
 from persona_lib.generation import generate_benchmarks, generate_dialogues
 from persona_lib.paths import PROJECT_ROOT
+from persona_lib.resolve import load_config
 from persona_lib.store import ResponseStore
 
 

@@ -162,16 +162,16 @@ def test_a_row_whose_shared_prefix_left_the_cache_is_remembered_whole(without_re
         {"role": "assistant", "content": "I am Gaston, and no one in this village hunts or sings like me."},
     ]
     prompts = [backend.renderer.token_ids(history + [{"role": "user", "content": item}]) for item in ITEMS[2:]]
-    backend._compute_shared_prefix(prompts)  # caches the history all items start with
-    running = backend._prefill(prompts)
+    backend.decoder.compute_shared_prefix(prompts)  # caches the history all items start with
+    running = backend.decoder.prefill(prompts)
     assert running.shared is not None and running.shared.length >= 32
-    backend.prefix_cache = PrefixKVCache(backend.prefix_cache.budget_bytes)  # as if evicted meanwhile
+    backend.decoder.prefix_cache = PrefixKVCache(backend.prefix_cache.budget_bytes)  # as if evicted meanwhile
 
-    backend._remember(prompts[0], running, 0)
+    backend.decoder.remember(prompts[0], running, 0)
 
     length, stored = backend.prefix_cache.lookup(prompts[0], len(prompts[0]))
     assert length == len(prompts[0])
-    fresh = without_reuse[0]._prefill([prompts[0]])  # no reuse: every position computed in one pass
+    fresh = without_reuse[0].decoder.prefill([prompts[0]])  # no reuse: every position computed in one pass
     for (keys, values), layer in zip(stored, fresh.cache.layers):
         torch.testing.assert_close(keys, layer.keys[0], atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(values, layer.values[0], atol=1e-4, rtol=1e-4)
@@ -185,11 +185,11 @@ def test_prompts_of_very_different_lengths_are_prefilled_apart_and_gathered_into
     prompts = [backend.renderer.token_ids(SYSTEMS[0] + [{"role": "user", "content": item}]) for item in ITEMS]
     assert len(prefill_groups([len(ids) for ids in prompts])) == 2
 
-    batch = backend._prefill(prompts, budget=4)
+    batch = backend.decoder.prefill(prompts, budget=4)
 
     assert batch.mask.shape[1] == max(len(ids) for ids in prompts)
     assert batch.next_position.tolist() == [len(ids) for ids in prompts]
     for row, ids in enumerate(prompts):
         assert batch.mask[row].sum() == len(ids)
-        alone = backend._prefill([ids])
+        alone = backend.decoder.prefill([ids])
         torch.testing.assert_close(batch.logits[row], alone.logits[0], atol=1e-4, rtol=1e-4)

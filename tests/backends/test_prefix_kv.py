@@ -124,10 +124,10 @@ def test_negative_budget_is_rejected():
 def test_reuse_is_limited_to_models_whose_attention_sees_the_whole_sequence():
     """Cached rows are padded in the middle, which sliding-window masks would count as tokens."""
     transformers = pytest.importorskip("transformers")
-    from persona_lib.backends._transformers import _full_attention_only
+    from persona_lib.backends._local_model import full_attention_only
 
-    assert _full_attention_only(transformers.LlamaConfig())
-    assert _full_attention_only(transformers.Qwen3Config())  # layer_types: all full attention
-    assert _full_attention_only(transformers.MistralConfig(sliding_window=None))
-    assert not _full_attention_only(transformers.MistralConfig(sliding_window=4096))
-    assert not _full_attention_only(transformers.Gemma3TextConfig())  # local sliding layers
+    assert full_attention_only(transformers.LlamaConfig())
+    assert full_attention_only(transformers.Qwen3Config())  # layer_types: all full attention
+    assert full_attention_only(transformers.MistralConfig(sliding_window=None))
+    assert not full_attention_only(transformers.MistralConfig(sliding_window=4096))
+    assert not full_attention_only(transformers.Gemma3TextConfig())  # local sliding layers
