@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from persona_lib._records import DataFileError, Record, iter_jsonl, read_csv_records
 from persona_lib.checks import check_config_file
-from persona_lib.cli_ifbench import run as score_ifbench
+from persona_lib.cli._ifbench import run as score_ifbench
 from persona_lib.config import ConfigError, ModelConfig, RunConfig, SamplingConfig, config_from_dict, load_config
 from persona_lib.datasets import get_dataset, load_items, load_validation_samples
 from persona_lib.datasets._ifbench_rules import IFBenchInputError, load_ifbench_prompts
