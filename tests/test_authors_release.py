@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 
 from persona_lib import authors_release as release
-from persona_lib import cli_reproduce, released, stats
+from persona_lib import released, stats
+from persona_lib.cli import _reproduce as cli_reproduce
 from persona_lib.judging import parse_likert
 from persona_lib.paths import data_dir, released_dir
 from persona_lib.personas import DataFileError

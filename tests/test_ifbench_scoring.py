@@ -15,8 +15,8 @@ import nltk
 import pandas as pd
 import pytest
 
-from persona_lib import cli_ifbench
 from persona_lib._text import strip_think
+from persona_lib.cli import _ifbench as cli_ifbench
 from persona_lib.datasets import _ifbench_rules as _ifbench
 from persona_lib.paths import data_dir
 from persona_lib.scoring import (

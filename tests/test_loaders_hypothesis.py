@@ -22,12 +22,12 @@ from hypothesis import strategies as st
 
 from persona_lib._records import DataFileError, Record, iter_jsonl, read_csv_records
 from persona_lib.checks import check_config_file
-from persona_lib.cli_ifbench import run as score_ifbench
+from persona_lib.cli._ifbench import run as score_ifbench
 from persona_lib.config import ConfigError, ModelConfig, RunConfig, SamplingConfig, config_from_dict
-from persona_lib.resolve import load_config
 from persona_lib.datasets import get_dataset, load_items, load_validation_samples
 from persona_lib.datasets._ifbench_rules import IFBenchInputError, load_ifbench_prompts
 from persona_lib.personas import BFI_DIMENSIONS, Persona, read_persona_file, select_personas
+from persona_lib.resolve import load_config
 from persona_lib.released import load_ifbench_results, load_round_lengths
 
 BOUNDED = settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

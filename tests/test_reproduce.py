@@ -8,7 +8,8 @@ import matplotlib
 import pandas as pd
 import pytest
 
-from persona_lib import cli_reproduce, released
+from persona_lib import released
+from persona_lib.cli import _reproduce as cli_reproduce
 from persona_lib.reproduce import PUBLISHED, TOLERANCE, comparison_table, reproduce_tables
 
 

@@ -18,28 +18,35 @@ def _study_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``study`` and its sub-commands (run, merge, analyse, status) on ``subparsers``."""
+    """Register ``study``, its handler (:func:`run`) and its sub-commands (run, merge, analyse, status)."""
     parser = subparsers.add_parser(
         "study", help="run, merge and analyse many models under one protocol (Ray or a job array)",
         description="Many models under one protocol and one judge: run them on Ray (or as the shards of a job "
         "array), merge the workers' stores into one run folder per model, analyse them together.",
     )
+    parser.set_defaults(handler=run)
     commands = parser.add_subparsers(dest="study_command", required=True, metavar="{run,merge,analyse,status}")
 
-    run = commands.add_parser("run", help="generate and judge every unit of a study (Ray, or one shard)")
-    run.add_argument("--config", help="study configuration, e.g. configs/study-paper.yaml (default: the folder's)")
-    run.add_argument("--out", dest="study", help="the study folder (default: output_dir of the configuration)")
-    run.add_argument("--ray-address", help="join this Ray cluster (default: RAY_ADDRESS, else start Ray locally)")
-    run.add_argument("--shard", metavar="i/N", help="run only shard i of N here, without Ray (e.g. a SLURM array "
-                     "task: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); then `study merge`")
-    run.add_argument("--workers", type=int, help="generation workers at a time (default: one per GPU, else one)")
-    run.add_argument("--judge-workers", type=int, help="judge workers at a time (default: --workers)")
-    run.add_argument("--phases", default="generate,judge", help="generate and/or judge (default: both)")
-    run.add_argument("--retries", type=int, default=3, help="Ray restarts and retries after a worker dies")
-    run.add_argument("--conditions-per-call", type=int, default=1, metavar="K",
-                     help="conditions of a model a worker takes at once; their dialogues advance together, one "
-                     "batched call per round (default 1; on a GPU, 9 = a model's whole grid keeps the batch full)")
-    run.set_defaults(study_handler=_run)
+    run_parser = commands.add_parser("run", help="generate and judge every unit of a study (Ray, or one shard)")
+    run_parser.add_argument("--config",
+                            help="study configuration, e.g. configs/study-paper.yaml (default: the folder's)")
+    run_parser.add_argument("--out", dest="study",
+                            help="the study folder (default: output_dir of the configuration)")
+    run_parser.add_argument("--ray-address",
+                            help="join this Ray cluster (default: RAY_ADDRESS, else start Ray locally)")
+    run_parser.add_argument("--shard", metavar="i/N",
+                            help="run only shard i of N here, without Ray (e.g. a SLURM array task: "
+                            "--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); then `study merge`")
+    run_parser.add_argument("--workers", type=int,
+                            help="generation workers at a time (default: one per GPU, else one)")
+    run_parser.add_argument("--judge-workers", type=int, help="judge workers at a time (default: --workers)")
+    run_parser.add_argument("--phases", default="generate,judge", help="generate and/or judge (default: both)")
+    run_parser.add_argument("--retries", type=int, default=3, help="Ray restarts and retries after a worker dies")
+    run_parser.add_argument("--conditions-per-call", type=int, default=1, metavar="K",
+                            help="conditions of a model a worker takes at once; their dialogues advance together, "
+                            "one batched call per round (default 1; on a GPU, 9 = a model's whole grid keeps the "
+                            "batch full)")
+    run_parser.set_defaults(study_handler=_run)
 
     merge = commands.add_parser("merge", help="union the workers' stores into one run folder per model")
     _study_argument(merge)
@@ -110,7 +117,7 @@ def _merge(args: argparse.Namespace) -> int:
 
 def _analyse(args: argparse.Namespace) -> int:
     from persona_lib.study import Study, analyse_study
-    from persona_lib.study._notebook import execute_study_notebook
+    from persona_lib.study import execute_study_notebook
 
     study = Study.open(args.study)
     if args.no_notebook:

@@ -22,7 +22,7 @@ def add_set_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_check_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``check`` on ``subparsers``."""
+    """Register ``check`` and its handler on ``subparsers``."""
     parser = subparsers.add_parser(
         "check", help="find every problem of a configuration before anything runs",
         description="Check a run configuration without loading any model: fields, personas, datasets and their "
@@ -33,6 +33,7 @@ def add_check_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--stages", default="all", help=STAGES_HELP)
     parser.add_argument("--out", default=None, help="run folder (default: output_dir from the configuration)")
     add_set_argument(parser)
+    parser.set_defaults(handler=run_check)
     return parser
 
 
@@ -49,7 +50,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``plan`` on ``subparsers``."""
+    """Register ``plan`` and its handler on ``subparsers``."""
     from persona_lib.plan import GPU_THROUGHPUT
 
     parser = subparsers.add_parser(
@@ -70,6 +71,7 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     parser.add_argument("--no-tokenizer", action="store_true",
                         help="estimate tokens as words x 1.3 even when the model's tokenizer is on this machine")
     add_set_argument(parser)
+    parser.set_defaults(handler=run_plan)
     return parser
 
 

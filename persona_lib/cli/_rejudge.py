@@ -15,7 +15,7 @@ import pandas as pd
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register the ``rejudge`` sub-command on ``subparsers``."""
+    """Register the ``rejudge`` sub-command and its handler (:func:`run`) on ``subparsers``."""
     from persona_lib.authors_release import PRIMARY_JUDGE, REJUDGED_DATASETS
 
     parser = subparsers.add_parser(
@@ -39,6 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help=f"comma-separated subset of: {', '.join(REJUDGED_DATASETS)}")
     parser.add_argument("--authors-judge", default=PRIMARY_JUDGE,
                         help=f"whose released verdicts to compare with (default: {PRIMARY_JUDGE})")
+    parser.set_defaults(handler=run)
     return parser
 
 

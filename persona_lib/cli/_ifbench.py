@@ -31,7 +31,7 @@ from persona_lib.scoring import (
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register the ``score-ifbench`` sub-command.
+    """Register the ``score-ifbench`` sub-command and its handler (:func:`run`).
 
     Args:
         subparsers: The sub-parser collection of the ``persona-eval`` parser.
@@ -50,6 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--data", type=Path, default=None,
         help="IFBench test set JSONL (default: the project's data/ifbench/IFBench_test.jsonl)",
     )
+    parser.set_defaults(handler=run)
     return parser
 
 

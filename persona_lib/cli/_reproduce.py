@@ -12,7 +12,7 @@ import sys
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register the ``reproduce`` sub-command on ``subparsers``."""
+    """Register the ``reproduce`` sub-command and its handler (:func:`run`) on ``subparsers``."""
     parser = subparsers.add_parser(
         "reproduce",
         help="recompute the paper's Table 5/6 rows from the authors' released results",
@@ -37,6 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="store_true",
         help="with --authors-repo: do not re-score the released IFBench answers (saves a few minutes)",
     )
+    parser.set_defaults(handler=run)
     return parser
 
 
