@@ -224,3 +224,29 @@ def test_the_console_shows_progress_while_a_stage_runs(tmp_path):
     for bar in ("dialogues (rounds)", "benchmarks"):
         assert bar in result.stderr and "100%" in result.stderr.split(bar, 1)[1], bar
     assert "generate" in json.loads((tmp_path / "run" / "run.json").read_text())["stage_seconds"]
+
+
+def test_persona_eval_run_reads_its_configuration_file_once(tmp_path, monkeypatch):
+    """The check validates and resolves the file; the run executes what the check built (no second parse)."""
+    import pathlib
+
+    from persona_lib import pipeline
+    from persona_lib.cli import main
+
+    path = tmp_path / "run.yaml"
+    path.write_text(SCRIPTED_CONFIG.read_text() + f"\noutput_dir: {tmp_path / 'run'}\n")
+    reads = []
+    real_read_text = pathlib.Path.read_text
+
+    def counting_read_text(self, *args, **kwargs):
+        if self.resolve() == path.resolve():
+            reads.append(self)
+        return real_read_text(self, *args, **kwargs)
+
+    executed = []
+    monkeypatch.setattr(pathlib.Path, "read_text", counting_read_text)
+    monkeypatch.setattr(pipeline, "_execute", lambda config, stages, kernel: executed.append(config) or tmp_path)
+    assert main(["run", "--config", str(path), "--stages", "generate", "--set", "seed=3"]) == 0
+    assert len(reads) == 1
+    [config] = executed
+    assert config.seed == 3 and config.datasets == load_config(path).datasets  # resolved, --set applied

@@ -157,3 +157,20 @@ def test_the_bundled_models_tokenizer_counts_when_it_is_here():
     text = "Take on the role of Gaston. You are known for your confidence."
     assert counter.count(text) == len(tokenizer(text, add_special_tokens=False)["input_ids"])
     assert token_counter(ModelConfig(), use_tokenizer=False).label.startswith("words x 1.3")
+
+
+def test_the_running_at_scale_chapter_prints_the_plan_the_paper_configuration_has():
+    """The chapter's plan block and the figures its prose quotes are this plan, recomputed (one source)."""
+    import re
+
+    config = load_config(PROJECT_ROOT / "configs" / "paper.yaml")
+    a100 = plan_run(config, resolve_throughput("A100-80GB", None, None), use_tokenizer=False)
+    h100 = plan_run(config, resolve_throughput("H100-80GB", None, None), use_tokenizer=False)
+    chapter = (PROJECT_ROOT / "book" / "running_at_scale.md").read_text()
+    block = re.search(r"```text\n(plan of run 'paper'.*?)\n```", chapter, re.S).group(1)
+    assert block == a100.format().rstrip("\n")
+    benchmarks = a100.table().set_index("step").loc["benchmarks"]
+    prose = " ".join(chapter.split())
+    assert (f"would cost {benchmarks['prompt_tokens'] / 1e9:.1f} billion prompt tokens, of which "
+            f"{benchmarks['prefill_tokens'] / 1e6:.1f} million") in prose
+    assert f"the same plan is {h100.gpu_hours:.1f} GPU-hours" in prose

@@ -7,7 +7,6 @@ from contextlib import contextmanager
 
 import matplotlib as mpl
 
-import persona_lib.scoring  # noqa: F401 -- registers the metrics of the scoring analyses (baseline similarity)
 from persona_lib.datasets import MetricSpec, UnknownDatasetError, get_metric
 
 #: The Okabe-Ito palette, distinguishable under the common colour-vision deficiencies.

@@ -16,7 +16,7 @@ import pandas as pd
 
 from persona_lib._schema import UNIT_COLUMNS, UNIT_KEY
 from persona_lib._text import strip_think
-from persona_lib.datasets import MetricSpec, register_metric
+from persona_lib.datasets.baseline_similarity import BASELINE_SIMILARITY
 from persona_lib.personas import BASELINE
 
 Encoder = Callable[[Sequence[str]], np.ndarray]
@@ -24,16 +24,6 @@ Encoder = Callable[[Sequence[str]], np.ndarray]
 
 _KEYS = ["kind", "checkpoint", "dataset", "item_id"]
 
-BASELINE_SIMILARITY = register_metric(
-    MetricSpec(
-        "baseline_similarity",
-        "Similarity to the baseline's answer",
-        "cosine \u00d7 100",
-        None,
-        "how close a persona answer is to the no-persona baseline's answer to the same item (higher = more "
-        "baseline-like, which is neither good nor bad)",
-    )
-)
 """The similarity metric (descriptive: no direction is better)."""
 
 
