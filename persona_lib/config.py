@@ -18,8 +18,6 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from persona_lib.paths import PROJECT_ROOT
-
 DialogueKind = Literal["persona_directed", "goal_oriented"]
 
 ALL_DIALOGUE_KINDS: tuple[str, ...] = ("persona_directed", "goal_oriented")
@@ -206,7 +204,7 @@ class RunConfig(_Strict):
         return sorted(set(value))
 
     @model_validator(mode="after")
-    def _checkpoints_within_rounds(self) -> "RunConfig":
+    def _checkpoints_within_rounds(self) -> RunConfig:
         if self.checkpoints and max(self.checkpoints) > self.n_rounds:
             raise ValueError(
                 f"checkpoint {max(self.checkpoints)} exceeds n_rounds={self.n_rounds}; "

@@ -32,8 +32,8 @@ import pandas as pd
 
 from persona_lib import __version__
 from persona_lib.config import ConfigError, RunConfig
-from persona_lib.resolve import load_config, resolve_config, resolve_run_config, run_personas
 from persona_lib.personas import Persona
+from persona_lib.resolve import load_config, resolve_config, resolve_run_config, run_personas
 from persona_lib.store import ResponseStore
 
 

@@ -19,18 +19,18 @@ import socket
 import subprocess
 import sys
 import threading
-import tomllib
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import nbformat
 import pytest
+import tomllib
 import yaml
 
 from persona_lib.book import BOOK_RUN_DIR, PIPELINE_NOTEBOOK_DIR, assemble_book, build_book, publish_book
-from persona_lib.resolve import load_config
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.pipeline import STAGES, run_pipeline
+from persona_lib.resolve import load_config
 
 TINY_CONFIG = PROJECT_ROOT / "tests" / "configs" / "tiny.yaml"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
@@ -410,7 +410,7 @@ def test_results_chapters_download_as_the_notebooks_that_made_them(tiny_run: Pat
 def test_make_publish_pushes_the_built_book_to_a_gh_pages_branch(html_dir: Path, tmp_path: Path) -> None:
     clone, remote = _git_repo_with_bare_remote(tmp_path)
     shutil.copytree(html_dir, clone / "_build" / "html")
-    for attempt in range(2):  # publishing again replaces the branch's content with a new commit
+    for _attempt in range(2):  # publishing again replaces the branch's content with a new commit
         result = subprocess.run(
             ["make", "--no-print-directory", "-f", str(PROJECT_ROOT / "Makefile"), "-C", str(clone), "publish",
              f"BIN={Path(sys.executable).parent}", "PUBLISH_REMOTE=origin"],

@@ -18,9 +18,9 @@ from persona_lib.checks import CheckFailed, check_config, check_config_file
 from persona_lib.checks import _models as model_checks
 from persona_lib.cli import main
 from persona_lib.config import ModelConfig, RunConfig
-from persona_lib.resolve import load_config
 from persona_lib.paths import PROJECT_ROOT, data_dir
 from persona_lib.pipeline import run_pipeline
+from persona_lib.resolve import load_config
 from persona_lib.store import RunLock
 from persona_lib.store._lock import LockHolder, lock_path
 

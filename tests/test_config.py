@@ -15,10 +15,10 @@ from persona_lib.config import (
     config_from_dict,
     parse_assignments,
 )
-from persona_lib.resolve import load_config, resolve_config, resolve_run_config
 from persona_lib.datasets import get_dataset, load_items
 from persona_lib.dialogues import DIALOGUE_KINDS, load_script
 from persona_lib.personas import select_personas
+from persona_lib.resolve import load_config, resolve_config, resolve_run_config
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 

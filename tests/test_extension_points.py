@@ -134,4 +134,5 @@ def test_an_unknown_backend_is_named_with_the_registered_ones(tmp_path):
                           stages=["generate"])
     [problem] = [problem for problem in report.errors if problem.field == "model.backend"]
     assert problem.what == "unknown backend 'llamacpp'"
-    assert "registered backends: openai, scripted, transformers, vllm" in problem.fix and "backend_modules" in problem.fix
+    assert "registered backends: openai, scripted, transformers, vllm" in problem.fix
+    assert "backend_modules" in problem.fix

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from persona_lib.backends import ScriptedBackend
-from persona_lib.contract import SamplingParams
 from persona_lib.config import RunConfig
+from persona_lib.contract import SamplingParams
 from persona_lib.dialogues import load_script
 from persona_lib.generation import (
     DialogueSpec,

@@ -11,8 +11,7 @@ import pytest
 from persona_lib._schema import SCORE_COLUMNS
 from persona_lib.backends import Completion, ScriptedBackend
 from persona_lib.config import RunConfig
-from persona_lib.datasets import ScoringInputs, dataset_names, get_dataset
-from persona_lib.datasets import bfi
+from persona_lib.datasets import ScoringInputs, bfi, dataset_names, get_dataset
 from persona_lib.datasets.fidelity import turn_id
 from persona_lib.datasets.rolebench import reference_position
 from persona_lib.judging import (

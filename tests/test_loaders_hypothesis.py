@@ -27,8 +27,8 @@ from persona_lib.config import ConfigError, ModelConfig, RunConfig, SamplingConf
 from persona_lib.datasets import get_dataset, load_items, load_validation_samples
 from persona_lib.datasets._ifbench_rules import IFBenchInputError, load_ifbench_prompts
 from persona_lib.personas import BFI_DIMENSIONS, Persona, read_persona_file, select_personas
-from persona_lib.resolve import load_config
 from persona_lib.released import load_ifbench_results, load_round_lengths
+from persona_lib.resolve import load_config
 
 BOUNDED = settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 

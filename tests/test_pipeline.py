@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from persona_lib.resolve import load_config
 from persona_lib.datasets import _registry as registry
 from persona_lib.datasets import dataset_names, get_dataset
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.pipeline import NOTEBOOK_DIR, STAGES, parse_stages, run_pipeline
+from persona_lib.resolve import load_config
 from persona_lib.run import Run
 from persona_lib.study import load_study_config
 

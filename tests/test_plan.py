@@ -10,7 +10,6 @@ import pytest
 from persona_lib.backends import create_backend, prepare_bundled_model
 from persona_lib.cli import main
 from persona_lib.config import ModelConfig
-from persona_lib.resolve import load_config
 from persona_lib.generation import generate_benchmarks, generate_dialogues
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.personas import select_personas
@@ -18,6 +17,7 @@ from persona_lib.plan import GPU_THROUGHPUT, Throughput, plan_run, resolve_throu
 from persona_lib.plan._stages import dialogue_plan
 from persona_lib.plan._tokens import released_lengths, token_counter
 from persona_lib.released import load_round_lengths
+from persona_lib.resolve import load_config
 from persona_lib.scoring import score_run, validate_judge
 from persona_lib.store import ResponseStore
 

@@ -15,8 +15,7 @@ import pytest
 
 from persona_lib import authors_release as release
 from persona_lib.cli import main
-from persona_lib.datasets import get_dataset
-from persona_lib.datasets import bfi, fidelity, xstest
+from persona_lib.datasets import bfi, fidelity, get_dataset, xstest
 from persona_lib.judging import render_judge_prompt
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.personas import load_personas

@@ -47,8 +47,8 @@ def test_fit_table_shows_the_verdict_and_warnings_of_every_effect():
 
 
 def test_provenance_names_the_run_folder_without_the_machines_paths(tmp_path):
-    from persona_lib.resolve import load_config
     from persona_lib.paths import PROJECT_ROOT
+    from persona_lib.resolve import load_config
 
     default = PROJECT_ROOT / "configs" / "default.yaml"
     assert "in `runs/default`" in report.provenance_markdown(load_config(default))

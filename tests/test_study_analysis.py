@@ -171,7 +171,7 @@ def test_coefficient_figures_show_each_models_fitted_slope_and_persona_effect_pe
                                                                                         models["family"])))
     axes = [ax for ax in figure.axes if ax.get_title()]
     assert [ax.get_title() for ax in axes] == ["Dialogue fidelity \u2191", "IFBench accuracy \u2191", "Safety \u2191"]
-    for ax, (metric, rows) in zip(axes, length.groupby("metric", sort=False)):
+    for ax, (_metric, rows) in zip(axes, length.groupby("metric", sort=False)):
         points = [line for line in ax.lines if line.get_marker() in ("o", "s")]  # not the interval caps
         drawn = np.concatenate([line.get_ydata() for line in points])
         np.testing.assert_allclose(np.sort(drawn), np.sort(rows["coef"].astype(float)))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from statsmodels.stats.inter_rater import cohens_kappa as statsmodels_kappa
 
-from persona_lib.contract import Completion
 from persona_lib.config import RunConfig
+from persona_lib.contract import Completion
 from persona_lib.datasets import get_dataset
 from persona_lib.datasets import load_validation_samples as load_spec_samples
 from persona_lib.personas import DataFileError

@@ -7,16 +7,6 @@ register when this package is imported. Importing it imports none of torch, vllm
 
 # The built-in backends, each registering itself (torch, vllm and openai are imported only when one is built).
 from persona_lib.backends import _openai, _scripted, _transformers, _vllm  # noqa: F401
-
-from persona_lib.contract import (
-    Backend,
-    Completion,
-    Conversation,
-    Message,
-    SamplingParams,
-    decode_label_distribution,
-    encode_label_distribution,
-)
 from persona_lib.backends._bundled import (
     BUNDLED_MODEL_NAME,
     BUNDLED_PREFIX,
@@ -34,6 +24,7 @@ from persona_lib.backends._chat import (
 )
 from persona_lib.backends._context import derive_max_model_len
 from persona_lib.backends._dtype import DtypeChoice, cpu_model, machine_summary, native_bf16_flags, resolve_dtype
+from persona_lib.backends._labels import distribution_completion, label_token_ids
 from persona_lib.backends._registry import (
     BackendSpec,
     UnknownBackendError,
@@ -43,8 +34,16 @@ from persona_lib.backends._registry import (
     import_backend_modules,
     register_backend,
 )
-from persona_lib.backends._labels import distribution_completion, label_token_ids
 from persona_lib.backends._scripted import ScriptedBackend
+from persona_lib.contract import (
+    Backend,
+    Completion,
+    Conversation,
+    Message,
+    SamplingParams,
+    decode_label_distribution,
+    encode_label_distribution,
+)
 
 __all__ = [
     "BUNDLED_MODEL_NAME",

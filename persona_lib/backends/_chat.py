@@ -11,9 +11,9 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from persona_lib.contract import Conversation
 from persona_lib.backends._bundled import is_bundled
 from persona_lib.config import ModelConfig
+from persona_lib.contract import Conversation
 
 NO_DEFAULT_SYSTEM_TEMPLATE = "chatml_no_default_system.jinja"
 

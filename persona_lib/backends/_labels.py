@@ -16,7 +16,7 @@ whitespace into the prefix.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from persona_lib.contract import Completion, encode_label_distribution
 

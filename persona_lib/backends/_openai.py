@@ -39,11 +39,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 
-from persona_lib.contract import Completion, Conversation, SamplingParams
 from persona_lib.backends._chat import overflow_message, prepare_conversation
 from persona_lib.backends._labels import distribution_completion, shared_leading_whitespace
-from persona_lib.config import ModelConfig
 from persona_lib.backends._registry import BackendSpec, register_backend
+from persona_lib.config import ModelConfig
+from persona_lib.contract import Completion, Conversation, SamplingParams
 
 _CONTEXT_ERROR_HINTS = ("context length", "context_length", "maximum context", "too long", "context window")
 _TOKEN_NUMBERS = (

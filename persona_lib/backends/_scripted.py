@@ -15,10 +15,9 @@ import re
 import time
 from collections.abc import Callable
 
-from persona_lib.contract import Completion, Conversation, SamplingParams
-from persona_lib.contract import encode_label_distribution
-from persona_lib.config import ModelConfig
 from persona_lib.backends._registry import BackendSpec, register_backend
+from persona_lib.config import ModelConfig
+from persona_lib.contract import Completion, Conversation, SamplingParams, encode_label_distribution
 
 _RESULT_FORMAT = re.compile(r"result\W*:\W*<(?P<choices>[^>]+)>", re.IGNORECASE)
 _RANGE = re.compile(r"(?P<low>\d+)\s*(?:to|-|\u2013)\s*(?P<high>\d+)")

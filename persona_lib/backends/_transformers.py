@@ -35,8 +35,8 @@ from persona_lib.backends._chat import PromptRenderer, chat_template_for, overfl
 from persona_lib.backends._label_scoring import next_token_logprobs, score_labels
 from persona_lib.backends._labels import label_token_ids
 from persona_lib.backends._local_model import load_local_model
-from persona_lib.config import ModelConfig
 from persona_lib.backends._registry import BackendSpec, register_backend
+from persona_lib.config import ModelConfig
 from persona_lib.contract import Completion, Conversation, SamplingParams
 
 if TYPE_CHECKING:

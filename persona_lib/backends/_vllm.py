@@ -44,14 +44,14 @@ from __future__ import annotations
 import gc
 from importlib.metadata import version
 
-from persona_lib.contract import Completion, Conversation, SamplingParams
 from persona_lib.backends._bundled import resolve_model_path
 from persona_lib.backends._chat import PromptRenderer, chat_template_for, overflow_message, prepare_conversation
 from persona_lib.backends._context import derive_max_model_len
 from persona_lib.backends._dtype import DtypeChoice, resolve_dtype
 from persona_lib.backends._labels import distribution_completion, label_token_ids
-from persona_lib.config import ModelConfig
 from persona_lib.backends._registry import BackendSpec, register_backend
+from persona_lib.config import ModelConfig
+from persona_lib.contract import Completion, Conversation, SamplingParams
 
 _OWN_EXTRA_KEYS = ("use_tqdm", "max_model_len_granularity")
 

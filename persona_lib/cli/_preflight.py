@@ -78,8 +78,8 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
 def run_plan(args: argparse.Namespace) -> int:
     """Print the plan of ``args.config``."""
     from persona_lib.config import parse_assignments
-    from persona_lib.resolve import load_config
     from persona_lib.plan import plan_run, resolve_throughput
+    from persona_lib.resolve import load_config
 
     throughput = resolve_throughput(args.gpu, args.tokens_per_second, args.prefill_tokens_per_second)
     config = load_config(args.config, parse_assignments(args.set), output_dir=args.out)

@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     Exit status 2 when the clone lacks what is needed (the message names it) or the request is invalid.
     """
     from persona_lib.authors_release import NOT_REJUDGED, CloneError, ReleaseNameError, rejudge_release
-    from persona_lib.resolve import load_config
     from persona_lib.personas import DataFileError
+    from persona_lib.resolve import load_config
 
     config = load_config(args.config)
     datasets = [name.strip() for name in args.datasets.split(",") if name.strip()]

@@ -116,8 +116,7 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _analyse(args: argparse.Namespace) -> int:
-    from persona_lib.study import Study, analyse_study
-    from persona_lib.study import execute_study_notebook
+    from persona_lib.study import Study, analyse_study, execute_study_notebook
 
     study = Study.open(args.study)
     if args.no_notebook:

@@ -35,6 +35,7 @@ import pandas as pd
 
 from persona_lib._records import DataFileError, MissingDataFileError
 from persona_lib._schema import RULE_BASED
+from persona_lib.datasets._nltk_offline import ensure_nltk_data, install_optional_nltk_resources, missing_nltk_resources
 from persona_lib.datasets._registry import (
     UnknownDatasetError,
     dataset_names,
@@ -64,7 +65,6 @@ from persona_lib.datasets._spec import (
     ValidationSpec,
 )
 from persona_lib.datasets._subset import seeded_subset
-from persona_lib.datasets._nltk_offline import ensure_nltk_data, install_optional_nltk_resources, missing_nltk_resources
 from persona_lib.datasets._validation import ValidationSample, load_validation_samples
 
 

@@ -128,7 +128,7 @@ class ValidationSpec:
     file_prefix: str
     label_kind: LabelKind
     read_fields: Callable[[Any], dict[str, Any]]
-    to_task: Callable[[Any, "Mapping[str, Persona]"], "JudgeTask"]
+    to_task: Callable[[Any, Mapping[str, Persona]], JudgeTask]
 
 
 def ask_as_written(item: BenchmarkItem, persona: Persona | None) -> str:

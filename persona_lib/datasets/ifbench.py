@@ -19,16 +19,7 @@ import pandas as pd
 from persona_lib._records import DataFileError, iter_jsonl
 from persona_lib.datasets._ifbench_rules import (  # the checker API, public here (persona-eval score-ifbench)
     IFBENCH_SCORER_VERSION,
-    IFBenchInputError,
-    IFBenchPrompt,
-    IFBenchResult,
-    ifbench_accuracy,
-    known_instruction_ids,
-    load_ifbench_prompts,
-    result_to_dict,
-    score_ifbench,
     score_ifbench_response,
-    to_ifbench_prompt,
 )
 from persona_lib.datasets._registry import register_dataset
 from persona_lib.datasets._scoring import RuleResult, mean_units, rule_scorer

@@ -9,8 +9,8 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from persona_lib.contract import Backend, Message
 from persona_lib.config import RunConfig
+from persona_lib.contract import Backend, Message
 from persona_lib.datasets import BenchmarkItem, get_dataset, load_items
 from persona_lib.generation._common import ORIGINAL, sampling_params
 from persona_lib.generation._dialogues import generate_dialogues

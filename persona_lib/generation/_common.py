@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from persona_lib.contract import SamplingParams
 from persona_lib.config import SamplingConfig
+from persona_lib.contract import SamplingParams
 
 ORIGINAL = "original"
 SHUFFLED = "shuffled"

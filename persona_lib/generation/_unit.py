@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from persona_lib.contract import Backend
 from persona_lib.config import RunConfig
+from persona_lib.contract import Backend
 from persona_lib.generation._benchmarks import generate_benchmarks
 from persona_lib.generation._common import sampling_params
 from persona_lib.generation._dialogues import DialogueSpec, dialogue_specs, run_dialogues

@@ -15,14 +15,19 @@ set (the general-instruction win rate), the study paired every persona with ever
 reproduction does the same and reports the one-baseline-per-model alternative beside it (:func:`table_variants`).
 """
 
+from persona_lib.reproduce._clone import (
+    AuthorsReproduction,
+    format_authors_summary,
+    run_authors_reproduction,
+)
 from persona_lib.reproduce._tables import (
     PUBLISHED,
-    Reproduction,
     TABLE_COLUMNS,
     TABLE_DIRECTIONS,
     TABLE_METRICS,
     TOLERANCE,
     VARIANT_COLUMNS,
+    Reproduction,
     comparison_table,
     format_comparison,
     ifbench_model_curves,
@@ -31,11 +36,6 @@ from persona_lib.reproduce._tables import (
     run_reproduction,
     table_variants,
     tables_from_units,
-)
-from persona_lib.reproduce._clone import (
-    AuthorsReproduction,
-    format_authors_summary,
-    run_authors_reproduction,
 )
 
 __all__ = [

@@ -8,7 +8,7 @@ reproduction from a clone, :mod:`persona_lib.reproduce._clone`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd

@@ -21,7 +21,6 @@ from persona_lib.datasets.ifbench import (
 )
 from persona_lib.datasets.ifbench import accuracy_table as ifbench_accuracy_table
 from persona_lib.scoring._run import persona_index, protocol_units, score_run, scoring_inputs
-from persona_lib.stats import agreement, cohen_kappa  # re-exported: the judge validation's statistics
 from persona_lib.scoring._similarity import (
     BASELINE_SIMILARITY,
     Encoder,
@@ -37,6 +36,7 @@ from persona_lib.scoring._validation import (
     validated_datasets,
     validation_judgements,
 )
+from persona_lib.stats import agreement, cohen_kappa  # re-exported: the judge validation's statistics
 
 __all__ = [
     "BASELINE_SIMILARITY",

@@ -25,8 +25,8 @@ from pydantic import (
 )
 
 from persona_lib.config import ConfigError, ModelConfig, RunConfig, SamplingConfig
-from persona_lib.resolve import load_config
 from persona_lib.paths import PROJECT_ROOT
+from persona_lib.resolve import load_config
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
@@ -121,7 +121,7 @@ class StudyConfig(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _distinct_models(self) -> "StudyConfig":
+    def _distinct_models(self) -> StudyConfig:
         names = [model.name for model in self.models]
         model_ids = [model.model.model for model in self.models]
         for what, values in (("name", names), ("model.model", model_ids)):

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from persona_lib.contract import Completion, Conversation, SamplingParams
 from persona_lib.config import ModelConfig
+from persona_lib.contract import Completion, Conversation, SamplingParams
 from persona_lib.store import ResponseRecord, ResponseStore
 
 NOT_STORED = "not stored yet: no worker has answered this request"

@@ -87,7 +87,7 @@ def shard_of(unit: Unit, n_shards: int) -> int:
     checkpoint-0 questions are asked once. The hash depends only on the names, so every task of a job array
     computes the same split without talking to the others, and adding a model moves no other unit.
     """
-    digest = hashlib.sha256(f"{unit.model}\x00{unit.condition}".encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(f"{unit.model}\x00{unit.condition}".encode()).hexdigest()
     return int(digest[:16], 16) % n_shards
 
 

@@ -24,9 +24,9 @@ import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from persona_lib.contract import SamplingParams
 from persona_lib.backends._transformers import TransformersBackend
 from persona_lib.config import ModelConfig
+from persona_lib.contract import SamplingParams
 
 _ERROR_TYPES = {429: "rate_limit_exceeded", 500: "internal_server_error", 503: "service_unavailable"}
 
