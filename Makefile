@@ -1,7 +1,7 @@
 # persistent-personas — what people want to do, as make targets.
 #
 #   make book     set up .venv if needed, run the embedded default (CPU, bundled SmolLM2-135M), build the book
-#   make test     set up .venv (and .venv-vllm) if needed, run the whole test suite
+#   make test     set up .venv (and .venv-vllm) if needed, lint with ruff, run the whole test suite
 #   make publish  push the built book (_build/html) to the gh-pages branch of PUBLISH_REMOTE (default: origin)
 #
 # Dependencies have one source of truth: pyproject.toml (extras). environment.yml installs the same
@@ -30,7 +30,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PERSONA_LIB_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: help setup setup-vllm assets model book publish run test test-fast test-vllm benchmarks reproduce clean
+.PHONY: help setup setup-vllm assets model book publish run test test-fast test-vllm lint benchmarks reproduce clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -103,11 +103,16 @@ publish:
 	$(BIN)/python -c "from persona_lib.book import publish_book; \
 	print('published: gh-pages at', publish_book('_build/html', remote='$(PUBLISH_REMOTE)', repo='$(CURDIR)'))"
 
-test: setup setup-vllm $(IFBENCH_VENV)/.installed
+test: setup setup-vllm $(IFBENCH_VENV)/.installed lint
 	IFBENCH_REFERENCE_PYTHON=$(CURDIR)/$(IFBENCH_VENV)/bin/python $(BIN)/python -m pytest -m "not vllm"
 	$(VLLM_VENV)/bin/python -m pytest -m vllm tests/backends
 
-test-fast: setup
+# Ruff (configured in pyproject.toml): lint, and the code formatted as ruff formats it.
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test-fast: setup lint
 	$(BIN)/python -m pytest -m "not vllm and not slow"
 
 test-vllm: setup-vllm

@@ -69,10 +69,14 @@ def main() -> None:
 
     n_scored = args.repeats * len(prompts)
     rate = n_scored / total
-    print(f"IFBench scoring, one core: {n_scored} responses in {total:.2f} s = {rate:,.0f} responses/s "
-          f"(target >= {TARGET_PER_SECOND}/s: {'met' if rate >= TARGET_PER_SECOND else 'NOT met'})")
-    print(f"mean response length {statistics.mean(len(r.split()) for r in responses):.0f} words; "
-          f"{unscorable // args.repeats} of {len(prompts)} prompts unscorable on this machine (skipped quickly)")
+    print(
+        f"IFBench scoring, one core: {n_scored} responses in {total:.2f} s = {rate:,.0f} responses/s "
+        f"(target >= {TARGET_PER_SECOND}/s: {'met' if rate >= TARGET_PER_SECOND else 'NOT met'})"
+    )
+    print(
+        f"mean response length {statistics.mean(len(r.split()) for r in responses):.0f} words; "
+        f"{unscorable // args.repeats} of {len(prompts)} prompts unscorable on this machine (skipped quickly)"
+    )
     slowest = sorted(seconds_by_instruction.items(), key=lambda item: -statistics.mean(item[1]))[:5]
     print("slowest constraint types (mean ms per response):")
     for instruction_id, seconds in slowest:

@@ -62,11 +62,14 @@ def main() -> None:
             backend = create_backend(judge)
             backend.generate([[{"role": "user", "content": "Hello"}]], SamplingParams(max_new_tokens=4))
             if mode == MODES[0]:
-                print(f"{len(tasks)} judge prompts ({args.items} per validated dataset), judge {judge.model}, "
-                      f"{backend.version_info()['dtype']}, batch {args.batch_size}, "
-                      f"generate budget {args.max_new_tokens} tokens")
-            config = RunConfig(output_dir=scratch, judge=judge,
-                               judging={"mode": mode, "max_new_tokens": args.max_new_tokens})
+                print(
+                    f"{len(tasks)} judge prompts ({args.items} per validated dataset), judge {judge.model}, "
+                    f"{backend.version_info()['dtype']}, batch {args.batch_size}, "
+                    f"generate budget {args.max_new_tokens} tokens"
+                )
+            config = RunConfig(
+                output_dir=scratch, judge=judge, judging={"mode": mode, "max_new_tokens": args.max_new_tokens}
+            )
             store = ResponseStore(Path(scratch) / f"{mode}.sqlite")
             start = time.perf_counter()
             rows = run_judge_tasks(tasks, config, backend, store, model_name="benchmark", desc=mode)
@@ -77,8 +80,10 @@ def main() -> None:
     for mode, (seconds, parsed) in results.items():
         print(f"{mode:<14}{seconds:>10.1f}{len(tasks) / seconds:>12.2f}{100 * parsed:>11.0f}%{seconds / base:>16.1f}")
     flags = native_bf16_flags()
-    print(f"\nmachine: {cpu_model()}, {os.cpu_count()} cores, native bfloat16: {', '.join(flags) or 'no'}, "
-          f"load average {os.getloadavg()[0]:.2f} at the end, Python {platform.python_version()}")
+    print(
+        f"\nmachine: {cpu_model()}, {os.cpu_count()} cores, native bfloat16: {', '.join(flags) or 'no'}, "
+        f"load average {os.getloadavg()[0]:.2f} at the end, Python {platform.python_version()}"
+    )
 
 
 if __name__ == "__main__":

@@ -144,11 +144,15 @@ def main() -> None:
     dtype = None if args.dtype == "config" else args.dtype
     native = native_bf16_flags()
     auto = resolve_dtype("auto", "cpu")
-    print(f"config: {args.config}{' (--quick)' if args.quick else ''}; model {config.model.model}; "
-          f"{config.n_rounds} rounds, checkpoints {config.resolved_checkpoints()}, "
-          f"max_new_tokens {config.generation.max_new_tokens}, batch_size {config.model.batch_size}")
-    print(f"machine: {cpu_model()}; {os.cpu_count()} cores, torch threads {args.threads}; "
-          f"native bf16: {', '.join(native) if native else 'no'}; dtype auto -> {auto.dtype} ({auto.reason})")
+    print(
+        f"config: {args.config}{' (--quick)' if args.quick else ''}; model {config.model.model}; "
+        f"{config.n_rounds} rounds, checkpoints {config.resolved_checkpoints()}, "
+        f"max_new_tokens {config.generation.max_new_tokens}, batch_size {config.model.batch_size}"
+    )
+    print(
+        f"machine: {cpu_model()}; {os.cpu_count()} cores, torch threads {args.threads}; "
+        f"native bf16: {', '.join(native) if native else 'no'}; dtype auto -> {auto.dtype} ({auto.reason})"
+    )
     print(f"variants run in dtype: {dtype or config.model.dtype}; prefix cache budget {args.prefix_cache_mb:g} MiB")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
@@ -158,17 +162,23 @@ def main() -> None:
     print_table(off, on)
     same = sum(a == b for a, b in zip(off["answers"], on["answers"]))
     print(f"identical answers (reuse on vs off): {same}/{len(off['answers'])}")
-    print(f"prefilled tokens: {off['stats']['prefilled_tokens'] / max(on['stats']['prefilled_tokens'], 1):.1f}x fewer "
-          "with reuse")
+    print(
+        f"prefilled tokens: {off['stats']['prefilled_tokens'] / max(on['stats']['prefilled_tokens'], 1):.1f}x fewer "
+        "with reuse"
+    )
     print(f"generate stage speed-up: {off['total_s'] / on['total_s']:.2f}x (reuse on vs off; target >= 3x)")
-    print(f"generate stage CPU-time ratio: {off['cpu_total_s'] / on['cpu_total_s']:.2f}x (process CPU time, less "
-          "sensitive to other load than wall time)")
+    print(
+        f"generate stage CPU-time ratio: {off['cpu_total_s'] / on['cpu_total_s']:.2f}x (process CPU time, less "
+        "sensitive to other load than wall time)"
+    )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if not args.skip_dtype_check:
         times = dtype_wall_times(config, args.threads)
-        print(f"dtype check (4 prompts of ~400 tokens + 16 new, reuse off, best of 2): float32 "
-              f"{times['float32']:.1f} s, bfloat16 {times['bfloat16']:.1f} s "
-              f"(bfloat16 / float32 = {times['bfloat16'] / times['float32']:.2f})")
+        print(
+            f"dtype check (4 prompts of ~400 tokens + 16 new, reuse off, best of 2): float32 "
+            f"{times['float32']:.1f} s, bfloat16 {times['bfloat16']:.1f} s "
+            f"(bfloat16 / float32 = {times['bfloat16'] / times['float32']:.2f})"
+        )
 
 
 if __name__ == "__main__":

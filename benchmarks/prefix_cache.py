@@ -73,10 +73,15 @@ def main() -> None:
     lengths = pd.read_csv(released_dir() / "round_lengths.csv")
     lengths = lengths[lengths["model"] == args.model]
     if lengths.empty:
-        raise SystemExit(f"model {args.model!r} not in round_lengths.csv; choose one of "
-                         f"{sorted(pd.read_csv(released_dir() / 'round_lengths.csv')['model'].unique())}")
-    prefix = {(row.role, kind, int(row.pos)): int(getattr(row, column))
-              for row in lengths.itertuples() for kind, column in KIND_COLUMNS.items()}
+        raise SystemExit(
+            f"model {args.model!r} not in round_lengths.csv; choose one of "
+            f"{sorted(pd.read_csv(released_dir() / 'round_lengths.csv')['model'].unique())}"
+        )
+    prefix = {
+        (row.role, kind, int(row.pos)): int(getattr(row, column))
+        for row in lengths.itertuples()
+        for kind, column in KIND_COLUMNS.items()
+    }
     personas = run_personas(config)
     unknown = [p.name for p in personas if (p.name, "persona_directed", 0) not in prefix]
     if unknown:
@@ -92,8 +97,13 @@ def main() -> None:
         for kind in config.dialogue_kinds:
             for checkpoint in checkpoints:
                 for dataset, item_id, n_tokens in condition_items:
-                    tags = {"condition": condition, "kind": kind, "checkpoint": checkpoint,
-                            "dataset": dataset, "item_id": item_id}
+                    tags = {
+                        "condition": condition,
+                        "kind": kind,
+                        "checkpoint": checkpoint,
+                        "dataset": dataset,
+                        "item_id": item_id,
+                    }
                     requests.append(Request([], tags))
                     segments[(condition, kind, checkpoint, dataset, item_id)] = (
                         (("system", condition), system[condition]),
@@ -107,8 +117,10 @@ def main() -> None:
         for request in ordered:
             tags = request.tags
             request_segments = tuple(
-                segment for segment in
-                segments[(tags["condition"], tags["kind"], tags["checkpoint"], tags["dataset"], tags["item_id"])]
+                segment
+                for segment in segments[
+                    (tags["condition"], tags["kind"], tags["checkpoint"], tags["dataset"], tags["item_id"])
+                ]
                 if segment[1] > 0
             )
             if request_segments not in seen:
@@ -123,9 +135,16 @@ def main() -> None:
             item_rank.setdefault((dataset, item_id), len(item_rank))
     condition_rank = {condition: rank for rank, condition in enumerate(items)}
     kind_rank = {kind: rank for rank, kind in enumerate(config.dialogue_kinds)}
-    naive = sorted(requests, key=lambda r: (
-        dataset_rank[r.tags["dataset"]], item_rank[(r.tags["dataset"], r.tags["item_id"])],
-        condition_rank[r.tags["condition"]], kind_rank[r.tags["kind"]], r.tags["checkpoint"]))
+    naive = sorted(
+        requests,
+        key=lambda r: (
+            dataset_rank[r.tags["dataset"]],
+            item_rank[(r.tags["dataset"], r.tags["item_id"])],
+            condition_rank[r.tags["condition"]],
+            kind_rank[r.tags["kind"]],
+            r.tags["checkpoint"],
+        ),
+    )
     scheduled = [request for group in schedule(requests) for request in group]
 
     longest = max(system[c] + prefix[(c, k, config.n_rounds)] for c in items for k in config.dialogue_kinds)
@@ -136,8 +155,10 @@ def main() -> None:
 
     print(f"config: {config_source}; dialogue lengths of {args.model}; system prompts and items: words x 1.3")
     print(f"requests: {len(requests):,} ({a.requests:,} distinct); checkpoints {checkpoints}")
-    print(f"KV budget: {budget:,} tokens ({'one longest dialogue' if not args.kv_budget else 'user-set'}), "
-          f"block size {args.block_size}")
+    print(
+        f"KV budget: {budget:,} tokens ({'one longest dialogue' if not args.kv_budget else 'user-set'}), "
+        f"block size {args.block_size}"
+    )
     print(f"prompt tokens (no cache):        {a.prompt_tokens:>16,}")
     print(f"(a) prefill, scheduler:          {a.prefill_tokens:>16,}")
     print(f"(b) prefill, naive dataset order:{b.prefill_tokens:>16,}")

@@ -137,8 +137,21 @@ def publish_book(
             f"{repo} has no git remote named {remote!r}; set PUBLISH_REMOTE to one of `git remote -v` or to a git URL"
         )
     head = _git(repo, "rev-parse", "--short", "HEAD").stdout.strip() or "an unborn branch"
-    command = [sys.executable, "-m", "ghp_import", "--no-jekyll", "--push", "--force", "--remote", remote,
-               "--branch", branch, "--message", f"Publish the book built from {head}", str(html_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "ghp_import",
+        "--no-jekyll",
+        "--push",
+        "--force",
+        "--remote",
+        remote,
+        "--branch",
+        branch,
+        "--message",
+        f"Publish the book built from {head}",
+        str(html_dir),
+    ]
     result = subprocess.run(command, cwd=repo, capture_output=True, text=True, env=_committer_env(repo))
     published = _git(repo, "ls-remote", remote, f"refs/heads/{branch}").stdout.split()
     local = _git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}").stdout.strip()

@@ -314,20 +314,33 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise ConfigFileError(path, "", "configuration file not found", "check the path; the shipped "
-                              "configurations are configs/default.yaml and configs/paper.yaml")
+        raise ConfigFileError(
+            path,
+            "",
+            "configuration file not found",
+            "check the path; the shipped configurations are configs/default.yaml and configs/paper.yaml",
+        )
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError as err:
-        raise ConfigFileError(path, f"byte {err.start}", f"not UTF-8 text ({err.reason})",
-                              "save the file as UTF-8") from None
+        raise ConfigFileError(
+            path, f"byte {err.start}", f"not UTF-8 text ({err.reason})", "save the file as UTF-8"
+        ) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err)
-        raise ConfigFileError(path, where, f"not valid YAML: {problem}", "fix the syntax (indentation, a missing "
-                              "':' or an unclosed bracket or quote)") from None
+        raise ConfigFileError(
+            path,
+            where,
+            f"not valid YAML: {problem}",
+            "fix the syntax (indentation, a missing ':' or an unclosed bracket or quote)",
+        ) from None
     if not isinstance(values, dict):
-        raise ConfigFileError(path, "", f"must be a mapping of configuration fields, got {type(values).__name__}",
-                              "write one `field: value` per line (see configs/default.yaml)")
+        raise ConfigFileError(
+            path,
+            "",
+            f"must be a mapping of configuration fields, got {type(values).__name__}",
+            "write one `field: value` per line (see configs/default.yaml)",
+        )
     return values

@@ -95,9 +95,7 @@ def describe_agreement(agreement: pd.DataFrame | None, config: RunConfig) -> str
     return f"κ {' · '.join(parts)} (n = {int(rows['n'].max())} per dataset; *Judge validation*)"
 
 
-def metric_judge_notes(
-    units: pd.DataFrame, config: RunConfig, agreement: pd.DataFrame | None
-) -> dict[str, str]:
+def metric_judge_notes(units: pd.DataFrame, config: RunConfig, agreement: pd.DataFrame | None) -> dict[str, str]:
     """A short note per judged metric naming the judge and its measured κ against people, for figure panels.
 
     The κ is the validate stage's for the metric's dataset, the run's main judge and its first judging mode; metrics
@@ -283,8 +281,10 @@ def fit_table(fits: pd.DataFrame, *, digits: int = 2) -> pd.DataFrame:
     table["estimate [95% CI]"] = [
         _estimate_with_interval(row.coef, row.ci_low, row.ci_high, digits) for row in rows.itertuples()
     ]
-    table["rests on"] = [f"{n} scores in {groups} group{'s' if groups != 1 else ''}"
-                         for n, groups in zip(rows["n"].astype(int), rows["n_groups"].astype(int))]
+    table["rests on"] = [
+        f"{n} scores in {groups} group{'s' if groups != 1 else ''}"
+        for n, groups in zip(rows["n"].astype(int), rows["n_groups"].astype(int))
+    ]
     table["verdict"] = rows["verdict"]
     table["statsmodels warnings"] = rows["warnings"].map(_warning_list)
     return table.reset_index(drop=True)
@@ -302,13 +302,18 @@ def _warning_list(text: object) -> str:
 
     The note that a second optimiser was tried is left out (the optimiser is recorded in the fit table itself).
     """
-    messages = [message for message in dict.fromkeys(str(text or "").split("; "))
-                if message and not message.startswith("Retrying MixedLM optimization")]
+    messages = [
+        message
+        for message in dict.fromkeys(str(text or "").split("; "))
+        if message and not message.startswith("Retrying MixedLM optimization")
+    ]
     arithmetic = [message for message in messages if " encountered in " in message]
     kept = [message for message in messages if message not in arithmetic]
     if arithmetic:
-        kept.append(f"{len(arithmetic)} numerical warning{'s' if len(arithmetic) > 1 else ''} "
-                    "(division by zero or invalid values)")
+        kept.append(
+            f"{len(arithmetic)} numerical warning{'s' if len(arithmetic) > 1 else ''} "
+            "(division by zero or invalid values)"
+        )
     return "; ".join(kept) or "none"
 
 
@@ -338,22 +343,26 @@ def sample_answers(answers: pd.DataFrame, condition: str, *, max_chars: int = 24
     """
     mine = answers[answers["condition"] == condition]
     if mine.empty:
-        raise ValueError(f"no benchmark answers of condition {condition!r}; conditions: "
-                         f"{', '.join(map(str, sorted(answers['condition'].unique())))}")
+        raise ValueError(
+            f"no benchmark answers of condition {condition!r}; conditions: "
+            f"{', '.join(map(str, sorted(answers['condition'].unique())))}"
+        )
     mine = mine[mine["checkpoint"].isin([mine["checkpoint"].min(), mine["checkpoint"].max()])]
     counts = mine.assign(item_id=mine["item_id"].astype(str)).groupby(["dataset", "item_id"]).size()
     counts = counts.reset_index(name="rows").sort_values(["dataset", "rows", "item_id"], ascending=[True, False, True])
     chosen = counts.drop_duplicates("dataset")[["dataset", "item_id"]]
     sample = mine.assign(item_id=mine["item_id"].astype(str)).merge(chosen, on=["dataset", "item_id"])
     sample = sample.sort_values(["dataset", "item_id", "checkpoint", "kind"], ascending=[True, True, True, False])
-    return pd.DataFrame({
-        "dataset": sample["dataset"],
-        "item": sample["item_id"],
-        "dialogue": sample["kind"].map(lambda kind: KIND_NAMES.get(kind, kind)),
-        "checkpoint": sample["checkpoint"],
-        "prompt": sample["prompt"].map(lambda text: shorten(text, max_chars)),
-        "response": sample["response"].map(lambda text: shorten(text, max_chars)),
-    }).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "dataset": sample["dataset"],
+            "item": sample["item_id"],
+            "dialogue": sample["kind"].map(lambda kind: KIND_NAMES.get(kind, kind)),
+            "checkpoint": sample["checkpoint"],
+            "prompt": sample["prompt"].map(lambda text: shorten(text, max_chars)),
+            "response": sample["response"].map(lambda text: shorten(text, max_chars)),
+        }
+    ).reset_index(drop=True)
 
 
 def scores_with_n(units: pd.DataFrame, *, digits: int = 1) -> pd.DataFrame:
@@ -376,10 +385,13 @@ def scores_with_n(units: pd.DataFrame, *, digits: int = 1) -> pd.DataFrame:
     cells = units.assign(
         metric=units["metric"].map(metric_name),
         dialogue=units["kind"].map(lambda kind: KIND_NAMES.get(kind, kind)),
-        cell=[f"{format_number(score, digits)} (n = {int(n)} of {int(total)})"
-              for score, n, total in zip(units["score"], units["n_items"], asked)],
+        cell=[
+            f"{format_number(score, digits)} (n = {int(n)} of {int(total)})"
+            for score, n, total in zip(units["score"], units["n_items"], asked)
+        ],
     )
     table = cells.rename(columns={"checkpoint": "round"}).pivot_table(
-        index=["metric", "dialogue", "round"], columns="condition", values="cell", aggfunc="first", sort=True)
+        index=["metric", "dialogue", "round"], columns="condition", values="cell", aggfunc="first", sort=True
+    )
     table.columns.name = None
     return table.fillna("\u2014")

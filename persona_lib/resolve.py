@@ -71,15 +71,23 @@ def _model_problems(model: ModelConfig, field: str) -> list[ResolutionProblem]:
         what, fix = str(err).split("; ", 1)
         return [ResolutionProblem(f"{field}.backend", what, fix)]
     if spec.needs_base_url and not model.base_url:
-        return [ResolutionProblem(f"{field}.base_url", f"backend {model.backend!r} needs base_url",
-                                  "set the endpoint, e.g. base_url: http://127.0.0.1:8000/v1")]
+        return [
+            ResolutionProblem(
+                f"{field}.base_url",
+                f"backend {model.backend!r} needs base_url",
+                "set the endpoint, e.g. base_url: http://127.0.0.1:8000/v1",
+            )
+        ]
     return []
 
 
 def _dataset_problems(config: RunConfig, datasets: list[str]) -> list[ResolutionProblem]:
     problems = []
-    for field, names in (("datasets", datasets), ("dataset_files", config.dataset_files),
-                         ("item_limit", config.item_limit)):
+    for field, names in (
+        ("datasets", datasets),
+        ("dataset_files", config.dataset_files),
+        ("item_limit", config.item_limit),
+    ):
         for name in names:
             try:
                 get_dataset(name)
@@ -91,14 +99,23 @@ def _dataset_problems(config: RunConfig, datasets: list[str]) -> list[Resolution
     for name in datasets:
         hint = get_dataset(name).user_file_hint
         if hint and item_file(config, name) is None:
-            problems.append(ResolutionProblem(
-                f"dataset_files.{name}", f"dataset {name!r} ships no items",
-                f"put them in a file (e.g. {hint}) and name it under dataset_files: {{{name}: {hint}}} "
-                "(see data/SOURCES.md)"))
+            problems.append(
+                ResolutionProblem(
+                    f"dataset_files.{name}",
+                    f"dataset {name!r} ships no items",
+                    f"put them in a file (e.g. {hint}) and name it under dataset_files: {{{name}: {hint}}} "
+                    "(see data/SOURCES.md)",
+                )
+            )
     unused = sorted(set(config.item_limit) - set(datasets))
     if unused:
-        problems.append(ResolutionProblem("item_limit", f"names dataset(s) {unused} that are not in datasets "
-                                          f"{datasets}", "add them to datasets, or remove their limits"))
+        problems.append(
+            ResolutionProblem(
+                "item_limit",
+                f"names dataset(s) {unused} that are not in datasets {datasets}",
+                "add them to datasets, or remove their limits",
+            )
+        )
     return problems
 
 
@@ -115,8 +132,11 @@ def resolution_problems(config: RunConfig) -> tuple[RunConfig, list[ResolutionPr
     import_backend_modules(config.backend_modules)
     datasets = list(config.datasets) if config.datasets is not None else default_datasets()
     problems = _dataset_problems(config, datasets)
-    for field, model in (("model", config.model), ("judge", config.judge),
-                         *((f"comparison_judges[{i}]", judge) for i, judge in enumerate(config.comparison_judges))):
+    for field, model in (
+        ("model", config.model),
+        ("judge", config.judge),
+        *((f"comparison_judges[{i}]", judge) for i, judge in enumerate(config.comparison_judges)),
+    ):
         problems += _model_problems(model, field)
     resolved = config if config.datasets == datasets else config.model_copy(update={"datasets": datasets})
     return resolved, problems

@@ -135,7 +135,8 @@ def test_every_unit_has_a_layer(graph):
 def test_no_import_points_up_the_layers(graph):
     upward = sorted(
         f"{module} -> {target}"
-        for module, targets in graph.items() if _unit_of(module)
+        for module, targets in graph.items()
+        if _unit_of(module)
         for target in targets
         if _layer_of(_unit_of(target)) > _layer_of(_unit_of(module))
     )
@@ -155,7 +156,8 @@ def test_no_private_module_is_imported_from_another_unit(graph):
         f"{module} -> {target}"
         for module, targets in graph.items()
         for target in targets
-        if target.rsplit(".", 1)[-1].startswith("_") and _unit_of(target) != _unit_of(module)
+        if target.rsplit(".", 1)[-1].startswith("_")
+        and _unit_of(target) != _unit_of(module)
         and _unit_of(target) not in LAYERS[0]
     )
     assert private == []
@@ -166,6 +168,9 @@ def test_the_configuration_imports_no_dataset_or_judging_code(graph):
 
 
 def test_no_library_module_is_over_the_size_limit():
-    long = {str(path.relative_to(PROJECT_ROOT)): n for path in PACKAGE.rglob("*.py")
-            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    long = {
+        str(path.relative_to(PROJECT_ROOT)): n
+        for path in PACKAGE.rglob("*.py")
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
     assert long == {}

@@ -90,7 +90,10 @@ def test_every_excerpt_name_parses_with_its_kind_condition_round_and_judge(clone
     assert parsed[f"bfi/{SELENE}/{NEMOTRON}/bfi_Michael_Scott_0.json.csv"].model == NEMOTRON
     [generation] = release.generation_files(clone)
     assert (generation.dataset, generation.condition, generation.checkpoint, generation.judge) == (
-        "ifbench", "Gaston", 0, None
+        "ifbench",
+        "Gaston",
+        0,
+        None,
     )
 
 
@@ -104,15 +107,22 @@ def test_every_excerpt_name_parses_with_its_kind_condition_round_and_judge(clone
         ),
         (
             f"metrics/knowledge/{FLOW}/gemma-3-27b-it/interview_empty_shuffle.json-Lestat de Lioncourt.csv",
-            {"condition": "empty", "replicate": "shuffled", "reference_persona": "Lestat de Lioncourt",
-             "criterion": "knowledge", "judge": FLOW},
+            {
+                "condition": "empty",
+                "replicate": "shuffled",
+                "reference_persona": "Lestat de Lioncourt",
+                "criterion": "knowledge",
+                "judge": FLOW,
+            },
         ),
         (
             f"metrics/style/{SELENE}/{GEMMA}/instructions_Blair_Waldorf.json.csv",
             {"kind": "goal_oriented", "condition": "Blair Waldorf", "replicate": "original", "criterion": "style"},
         ),
-        ("generations/gemini-2.5-flash/inst-ifbench_empty_90.json",
-         {"kind": "goal_oriented", "condition": "empty", "checkpoint": 90, "dataset": "ifbench"}),
+        (
+            "generations/gemini-2.5-flash/inst-ifbench_empty_90.json",
+            {"kind": "goal_oriented", "condition": "empty", "checkpoint": 90, "dataset": "ifbench"},
+        ),
     ],
 )
 def test_names_from_the_real_tree_parse(path, expected):
@@ -125,8 +135,10 @@ def test_names_from_the_real_tree_parse(path, expected):
     [
         (f"metrics/bfi/{SELENE}/{GEMMA}/bfi_Gaston_12.json.csv", "round 12 is not one of the study's checkpoints"),
         (f"metrics/bfi/{SELENE}/{GEMMA}/bfi_Gastn_11.json.csv", "unknown persona 'Gastn'"),
-        (f"metrics/xstest/{SELENE}/{GEMMA}/xstest_Gaston_11.json_zero_reference.csv",
-         "self-reference variants exist only"),
+        (
+            f"metrics/xstest/{SELENE}/{GEMMA}/xstest_Gaston_11.json_zero_reference.csv",
+            "self-reference variants exist only",
+        ),
         (f"metrics/knowledge/{SELENE}/{GEMMA}/interview_empty.json.csv", "must name its reference persona"),
         (f"metrics/knowledge/{SELENE}/{GEMMA}/interview_Gaston.json-Gaston.csv", "only baseline ('empty') files"),
         (f"metrics/bfi/{SELENE}/{GEMMA}/bfi_Gaston_0.json", "cannot read the name"),
@@ -168,9 +180,12 @@ def test_every_excerpt_row_becomes_one_item_and_nothing_is_dropped(clone, items)
 def test_malformed_verdicts_are_read_as_the_study_read_them(clone, items):
     """The four shipped Selene verdicts whose result line is a sentence: the study took its first word."""
     differences = release.reader_differences(clone, release.metric_files(clone))
-    found = {(path.rsplit("/", 1)[1], item): (study, strict, status)
-             for path, item, study, strict, status in differences[["path", "item", "study", "strict",
-                                                                    "strict_status"]].itertuples(index=False)}
+    found = {
+        (path.rsplit("/", 1)[1], item): (study, strict, status)
+        for path, item, study, strict, status in differences[
+            ["path", "item", "study", "strict", "strict_status"]
+        ].itertuples(index=False)
+    }
     assert found == {
         ("bfi_Michael_Scott_0.json.csv", 15): (1, None, "unparsed"),  # "**Result:** 1 is not applicable ..."
         ("xstest_Gaston_0.json.csv", 32): (True, None, "unparsed"),  # "**Result:** Yes is incorrect, ..."
@@ -301,8 +316,9 @@ def test_bfi_error_units_against_hand_computed_values(units):
 def test_bfi_error_with_the_other_label_source(items):
     pdb = release.unit_scores(items, label_source="pdb")
     # Gaston's pdb labels E 5, A 1, C 1.19, N 3.29, O 1.19 against 5, 1, 3, 2, 2: 3.90 / 5 / 4 * 100 = 19.52.
-    gaston = _unit(pdb[pdb["metric"] == "bfi_error"], model=GEMMA, condition="Gaston", kind="persona_directed",
-                   checkpoint=0)
+    gaston = _unit(
+        pdb[pdb["metric"] == "bfi_error"], model=GEMMA, condition="Gaston", kind="persona_directed", checkpoint=0
+    )
     assert gaston["score"] == pytest.approx(19.5238, abs=1e-3) and gaston["label_source"] == "pdb"
     with pytest.raises(ValueError, match="no BFI labels from source 'imdb'"):
         release.unit_scores(items, label_source="imdb")
@@ -441,8 +457,10 @@ def test_the_study_pairing_gives_one_difference_per_reference_persona(clone):
     )
     paired = pd.concat([ifbench[ifbench["condition"] != "empty"], repeated], ignore_index=True)
     study = tables_from_units(paired).set_index(["table", "dataset"]).loc[("Table 6", "IFBench")]
-    as_general = paired.assign(dataset=paired["dataset"].replace("ifbench", "rolebench_general"),
-                               metric=paired["metric"].replace("ifbench", "rolebench_general"))
+    as_general = paired.assign(
+        dataset=paired["dataset"].replace("ifbench", "rolebench_general"),
+        metric=paired["metric"].replace("ifbench", "rolebench_general"),
+    )
     averaged = table_variants(as_general).set_index(["table", "dataset"]).loc[("Table 6", "General")]
     assert averaged["coef"] == pytest.approx(1.48, abs=0.01)  # the published Table 6 IFBench coefficient
     assert study["n"] == 8 * averaged["n"] == 8 * 7 * 8 * 2
@@ -475,7 +493,9 @@ def test_cli_end_to_end_on_the_fake_clone(clone, tmp_path, capsys):
     assert pd.read_csv(out / "parse_report.csv")["n_items"].sum() == 104
     assert pd.read_csv(out / "ifbench_rescore.csv")["n_answers"].tolist() == [2]
     assert set(pd.read_csv(out / "variants.csv")["variant"]) == {
-        "one baseline per model (reference personas averaged)", "labels: pdb", "authors' extracted ratings"
+        "one baseline per model (reference personas averaged)",
+        "labels: pdb",
+        "authors' extracted ratings",
     }
     for stem in ("tables_5_6_forest", "bfi_bfi_error_per_model", "fidelity_dialogue_per_model"):
         assert (out / "figures" / f"{stem}.png").stat().st_size > 0
@@ -483,8 +503,7 @@ def test_cli_end_to_end_on_the_fake_clone(clone, tmp_path, capsys):
 
 def test_cli_skips_the_rescoring_when_asked(clone, tmp_path):
     out = tmp_path / "quick"
-    assert _cli("--authors-repo", str(clone), "--out", str(out), "--skip-ifbench-rescore",
-                "--label-source", "pdb") == 0
+    assert _cli("--authors-repo", str(clone), "--out", str(out), "--skip-ifbench-rescore", "--label-source", "pdb") == 0
     assert pd.read_csv(out / "ifbench_rescore.csv").empty
     assert set(pd.read_csv(out / "units.csv").query("metric == 'bfi_error'")["label_source"]) == {"pdb"}
 

@@ -55,14 +55,30 @@ LEAKS = {
 # What a reader must not find in a page or in a notebook they download: the paths of the machine that built the book
 # (a scratch folder, a home or project folder, an installed library) and warnings raised by libraries.
 MACHINE_PATHS = re.compile(
-    "|".join([r"(?<![\w.])/(?:tmp|work|home|root|Users|private|var/folders)/", r"site-packages", r"pytest-of-",
-              r"\btmp[a-z0-9_]{8}\b", re.escape(str(PROJECT_ROOT))])
+    "|".join(
+        [
+            r"(?<![\w.])/(?:tmp|work|home|root|Users|private|var/folders)/",
+            r"site-packages",
+            r"pytest-of-",
+            r"\btmp[a-z0-9_]{8}\b",
+            re.escape(str(PROJECT_ROOT)),
+        ]
+    )
 )
 LIBRARY_NOISE = re.compile(r"\w+Warning: |warnings\.warn\(|IProgress not found")
 # The chapters that teach: each says what its reader will learn (the references page does not).
-TEACHING_CHAPTERS = [page for page in (yaml.safe_load((PROJECT_ROOT / "_toc.yml").read_text())["root"], *[
-    chapter["file"] for part in yaml.safe_load((PROJECT_ROOT / "_toc.yml").read_text())["parts"]
-    for chapter in part["chapters"]]) if page != "book/references"]
+TEACHING_CHAPTERS = [
+    page
+    for page in (
+        yaml.safe_load((PROJECT_ROOT / "_toc.yml").read_text())["root"],
+        *[
+            chapter["file"]
+            for part in yaml.safe_load((PROJECT_ROOT / "_toc.yml").read_text())["parts"]
+            for chapter in part["chapters"]
+        ],
+    )
+    if page != "book/references"
+]
 
 # A page that shows computed output says which backend, model, judge and data produced it, in one of two visible
 # forms: the provenance table of a results chapter (persona_lib.report.provenance_markdown: rows "model under test",
@@ -117,7 +133,12 @@ def test_citation_file_is_valid_cff_and_cites_the_paper(tmp_path: Path) -> None:
     assert citation["repository-code"] == REPOSITORY_URL
     (paper,) = [ref for ref in citation["references"] if ref["title"].startswith("Persistent Personas?")]
     assert [author["family-names"] for author in paper["authors"]] == [
-        "Luz de Araujo", "Hedderich", "Modarressi", "Schütze", "Roth"]
+        "Luz de Araujo",
+        "Hedderich",
+        "Modarressi",
+        "Schütze",
+        "Roth",
+    ]
     assert paper["year"] == 2026 and paper["conference"]["name"] == "EACL 2026"
     assert any("2512.12775" in identifier["value"] for identifier in paper["identifiers"])
     # The validator really validates, offline: the same file without authors is rejected.
@@ -174,8 +195,11 @@ def test_publish_book_accepts_a_remote_given_by_path_and_replaces_the_branch(tmp
     (site / "book" / "new.html").write_text("<html>new</html>")
     second = publish_book(site, remote=str(remote), repo=clone)
     assert second != first and _git(remote, "rev-parse", "gh-pages").strip() == second
-    assert _git(remote, "ls-tree", "-r", "--name-only", "gh-pages").split() == [".nojekyll", "book/new.html",
-                                                                                  "index.html"]
+    assert _git(remote, "ls-tree", "-r", "--name-only", "gh-pages").split() == [
+        ".nojekyll",
+        "book/new.html",
+        "index.html",
+    ]
     assert _git(remote, "rev-parse", "gh-pages^").strip() == first
 
 
@@ -183,8 +207,9 @@ def test_assembled_chapters_hide_test_plumbing_and_keep_the_code(tmp_path: Path)
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
         nbformat.v4.new_code_cell('config = "configs/default.yaml"', metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell("# Parameters\nconfig = {'name': 'tiny'}",
-                                  metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell(
+            "# Parameters\nconfig = {'name': 'tiny'}", metadata={"tags": ["injected-parameters"]}
+        ),
         nbformat.v4.new_code_cell("run = Run.for_notebook(config)"),
         nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(len(run.units()))"),
     ]
@@ -193,7 +218,11 @@ def test_assembled_chapters_hide_test_plumbing_and_keep_the_code(tmp_path: Path)
     (copied,) = assemble_book(tmp_path / "run", tmp_path / "root")
     cells = nbformat.read(copied, as_version=4).cells
     assert [cell.metadata.get("tags", []) for cell in cells] == [
-        ["parameters"], ["injected-parameters", "remove-cell"], [], ["remove-input"]]
+        ["parameters"],
+        ["injected-parameters", "remove-cell"],
+        [],
+        ["remove-input"],
+    ]
     assert [cell.source for cell in cells] == [cell.source for cell in notebook.cells]
 
 
@@ -218,8 +247,10 @@ def test_every_chapter_states_what_its_reader_will_learn() -> None:
 def test_every_figure_cell_carries_a_numbered_caption() -> None:
     # A cell that shows a figure (a saved PNG) gets a caption and a name from its metadata; the built book then
     # numbers it (numfig). The built pages are checked for a caption under every image as well.
-    notebooks = [*(PROJECT_ROOT / PIPELINE_NOTEBOOK_DIR / name for stage in STAGES for name in stage.notebooks),
-                 *(PROJECT_ROOT / "book").glob("*.ipynb")]  # the book's chapters (08_study is not one)
+    notebooks = [
+        *(PROJECT_ROOT / PIPELINE_NOTEBOOK_DIR / name for stage in STAGES for name in stage.notebooks),
+        *(PROJECT_ROOT / "book").glob("*.ipynb"),
+    ]  # the book's chapters (08_study is not one)
     uncaptioned, names = [], []
     for path in notebooks:
         for cell in nbformat.read(path, as_version=4).cells:
@@ -239,12 +270,18 @@ def test_round_102_context_lengths_have_one_source() -> None:
     shortest, longest = final_prefix_range()
     substitutions = BOOK_CONFIG["parse"]["myst_substitutions"]
     assert (substitutions["round102_tokens_min"], substitutions["round102_tokens_max"]) == (
-        f"{shortest:,}", f"{longest:,}")
+        f"{shortest:,}",
+        f"{longest:,}",
+    )
     assert f"{shortest:,}-{longest:,}" in (PROJECT_ROOT / "configs" / "paper.yaml").read_text()
     # No page, notebook, configuration or README states the lengths from memory ("26k-110k", "~100k tokens").
-    texts = [*(PROJECT_ROOT / "book").glob("*.md"), *(PROJECT_ROOT / "book").glob("*.ipynb"),
-             *(PROJECT_ROOT / PIPELINE_NOTEBOOK_DIR).glob("*.ipynb"), *(PROJECT_ROOT / "configs").glob("*.yaml"),
-             PROJECT_ROOT / "README.md"]
+    texts = [
+        *(PROJECT_ROOT / "book").glob("*.md"),
+        *(PROJECT_ROOT / "book").glob("*.ipynb"),
+        *(PROJECT_ROOT / PIPELINE_NOTEBOOK_DIR).glob("*.ipynb"),
+        *(PROJECT_ROOT / "configs").glob("*.yaml"),
+        PROJECT_ROOT / "README.md",
+    ]
     approximate = re.compile(r"\d+k\s*(?:[-\u2013]|to)\s*\d+k\b|~\s*\d+k tokens")
     stale = [path.name for path in texts if approximate.search(path.read_text())]
     assert not stale, f"context lengths stated from memory in {stale}; use the released range"
@@ -255,9 +292,13 @@ def test_bibliography_lists_only_cited_works_and_tells_the_two_wangs_apart() -> 
     import pybtex.database
 
     entries = pybtex.database.parse_file(PROJECT_ROOT / "book" / "references.bib").entries
-    sources = "\n".join([*(path.read_text() for path in (PROJECT_ROOT / "book").glob("*.md")),
-                         *(path.read_text() for path in (PROJECT_ROOT / "book").glob("*.ipynb")),
-                         *(path.read_text() for path in (PROJECT_ROOT / PIPELINE_NOTEBOOK_DIR).glob("*.ipynb"))])
+    sources = "\n".join(
+        [
+            *(path.read_text() for path in (PROJECT_ROOT / "book").glob("*.md")),
+            *(path.read_text() for path in (PROJECT_ROOT / "book").glob("*.ipynb")),
+            *(path.read_text() for path in (PROJECT_ROOT / PIPELINE_NOTEBOOK_DIR).glob("*.ipynb")),
+        ]
+    )
     cited = set(re.findall(r"\{cite:[pt]\}`([^`]+)`", sources))
     assert set(entries) == cited, f"uncited: {set(entries) - cited}; missing: {cited - set(entries)}"
     assert ":filter: cited" in (PROJECT_ROOT / "book" / "references.md").read_text()
@@ -265,8 +306,10 @@ def test_bibliography_lists_only_cited_works_and_tells_the_two_wangs_apart() -> 
     assert str(rolebench.persons["author"][0]) == "Wang, Zekun Moore"
     assert str(incharacter.persons["author"][0]) == "Wang, Xintao"
     assert {rolebench.fields["year"], incharacter.fields["year"]} == {"2024a", "2024b"}
-    assert all(len(entry.persons["author"]) > 1 and "others" not in str(entry.persons["author"][1])
-               for entry in entries.values())  # "Name and others" would render as such
+    assert all(
+        len(entry.persons["author"]) > 1 and "others" not in str(entry.persons["author"][1])
+        for entry in entries.values()
+    )  # "Name and others" would render as such
     links = "\n".join((PROJECT_ROOT / "book" / name).read_text() for name in ("intro.md", "references.md"))
     assert "arxiv.org/abs/2512.12775" in links and "github.com/peluz/persistent-personas" in links
 
@@ -308,8 +351,18 @@ def test_run_folder_records_how_it_was_made(tiny_run: Path) -> None:
 @slow
 def test_executed_notebooks_pass_nbval(tiny_run: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", "-o", "addopts=",
-         str(tiny_run / "notebooks")],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-o",
+            "addopts=",
+            str(tiny_run / "notebooks"),
+        ],
         capture_output=True,
         text=True,
         cwd=PROJECT_ROOT,
@@ -334,8 +387,12 @@ def test_built_html_shows_readers_nothing_meant_for_tests(tiny_run: Path, html_d
     texts[Path("searchindex.js")] = (html_dir / "searchindex.js").read_text()
     leaks = [(name, what) for name, text in texts.items() for what, pattern in LEAKS.items() if pattern.search(text)]
     assert not leaks, f"test plumbing shown to readers: {leaks}"
-    machine = [(name, match.group(0)) for name, text in texts.items()
-               for pattern in (MACHINE_PATHS, LIBRARY_NOISE) if (match := pattern.search(text))]
+    machine = [
+        (name, match.group(0))
+        for name, text in texts.items()
+        for pattern in (MACHINE_PATHS, LIBRARY_NOISE)
+        if (match := pattern.search(text))
+    ]
     assert not machine, f"machine paths or library warnings shown to readers: {machine}"
     chapters = sorted((html_dir / BOOK_RUN_DIR).glob("*.html"))
     assert len(chapters) == len({notebook for stage in STAGES for notebook in stage.notebooks})
@@ -366,7 +423,8 @@ def _notebook_leaks(path: Path) -> list[str]:
 def test_downloadable_notebooks_carry_no_machine_paths_or_library_warnings(tiny_run: Path, html_dir: Path) -> None:
     downloads = sorted((html_dir / "_sources").rglob("*.ipynb"))
     assert {path.name for path in downloads} >= {"teaching.ipynb", "data.ipynb"} | {
-        path.name for path in (tiny_run / "notebooks").glob("*.ipynb")}
+        path.name for path in (tiny_run / "notebooks").glob("*.ipynb")
+    }
     leaks = [leak for path in downloads for leak in _notebook_leaks(path)]
     assert not leaks, "\n".join(leaks)
 
@@ -412,8 +470,17 @@ def test_make_publish_pushes_the_built_book_to_a_gh_pages_branch(html_dir: Path,
     shutil.copytree(html_dir, clone / "_build" / "html")
     for _attempt in range(2):  # publishing again replaces the branch's content with a new commit
         result = subprocess.run(
-            ["make", "--no-print-directory", "-f", str(PROJECT_ROOT / "Makefile"), "-C", str(clone), "publish",
-             f"BIN={Path(sys.executable).parent}", "PUBLISH_REMOTE=origin"],
+            [
+                "make",
+                "--no-print-directory",
+                "-f",
+                str(PROJECT_ROOT / "Makefile"),
+                "-C",
+                str(clone),
+                "publish",
+                f"BIN={Path(sys.executable).parent}",
+                "PUBLISH_REMOTE=origin",
+            ],
             capture_output=True,
             text=True,
         )
@@ -423,7 +490,8 @@ def test_make_publish_pushes_the_built_book_to_a_gh_pages_branch(html_dir: Path,
     assert expected <= published, f"missing on gh-pages: {expected - published}"
     assert {f"_sources/{BOOK_RUN_DIR.as_posix()}/{stage}" for step in STAGES for stage in step.notebooks} <= published
     assert published == {path.relative_to(html_dir).as_posix() for path in html_dir.rglob("*") if path.is_file()} | {
-        ".nojekyll"}
+        ".nojekyll"
+    }
     history = _git(remote, "log", "--format=%s", "gh-pages").splitlines()
     head = _git(clone, "rev-parse", "--short", "HEAD").strip()
     assert history == [f"Publish the book built from {head}"] * 2
@@ -463,9 +531,18 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     profile = tmp_path_factory.mktemp("chromium_profile")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1280,1600", f"--user-data-dir={profile}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1600",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
@@ -479,7 +556,8 @@ def _browser_errors(driver) -> list[dict]:
     errors: the theme's own console messages (e.g. no stored light/dark mode) and the browser's request for a
     /favicon.ico at the server's root, which the book does not ask for."""
     return [
-        entry for entry in driver.get_log("browser")
+        entry
+        for entry in driver.get_log("browser")
         if entry["level"] == "SEVERE"
         and (entry["source"] != "console-api" or "MathJax" in entry["message"])
         and not (entry["source"] == "network" and "/favicon.ico " in entry["message"])
@@ -497,7 +575,7 @@ def _hrefs(driver, selector: str) -> list[str]:
 
 
 def _document_of(url: str, base: str) -> str:
-    path = urlparse(url).path[len(urlparse(base).path):]
+    path = urlparse(url).path[len(urlparse(base).path) :]
     return path.removesuffix(".html")
 
 
@@ -564,11 +642,14 @@ def _reader_problems(driver, document: str) -> list[str]:
     overview = ("Where each chapter", "numbers come from", "Backend and model", "Judge", "Data")
     if document == _toc_pages()[0] and not all(words in page["text"] for words in overview):
         problems.append("the introduction lost its table of where each part's numbers come from")
-    images = _wait(driver, """
+    images = _wait(
+        driver,
+        """
         const images = Array.from(document.querySelectorAll('article img'));
         if (!images.every(img => img.complete)) return null;
         return {broken: images.filter(img => img.naturalWidth === 0).map(img => img.src)};
-    """)
+    """,
+    )
     problems += [f"image did not load: {src}" for src in images["broken"]]
     if page["math"]:
         try:
@@ -577,7 +658,8 @@ def _reader_problems(driver, document: str) -> list[str]:
             pass
         typeset = driver.execute_script(
             "return {containers: document.querySelectorAll('article mjx-container').length,"
-            " errors: document.querySelectorAll('article mjx-merror').length}")
+            " errors: document.querySelectorAll('article mjx-merror').length}"
+        )
         if typeset["containers"] < page["math"] or typeset["errors"]:
             problems.append(f"MathJax typeset {typeset} of {page['math']} formulas")
     notebook = document.startswith(RESULTS_PREFIX) or (PROJECT_ROOT / f"{document}.ipynb").is_file()
@@ -605,8 +687,10 @@ def _launch_problems(document: str, launches: list[str]) -> list[str]:
     assert (PROJECT_ROOT / in_repository).is_file(), in_repository
     owner_repo = urlparse(REPOSITORY_URL).path.strip("/")
     hosts = {urlparse(url).hostname: url for url in launches}
-    expected = {urlparse(BOOK_CONFIG["launch_buttons"][key]).hostname
-                for key in ("binderhub_url", "colab_url", "jupyterhub_url")}
+    expected = {
+        urlparse(BOOK_CONFIG["launch_buttons"][key]).hostname
+        for key in ("binderhub_url", "colab_url", "jupyterhub_url")
+    }
     problems = [f"launch buttons {sorted(hosts)} instead of {sorted(expected)}"] if set(hosts) != expected else []
     for url in launches:
         if in_repository not in url or owner_repo not in url.replace("%2F", "/"):
@@ -617,10 +701,14 @@ def _launch_problems(document: str, launches: list[str]) -> list[str]:
 @slow
 def test_search_finds_persona_offline(browser, book_url: str) -> None:
     browser.get(urljoin(book_url, "search.html?q=persona"))
-    _wait(browser, """
+    _wait(
+        browser,
+        """
         const results = document.querySelector('#search-results');
         return results && results.innerText.includes('Search finished');
-    """, timeout=60)
+    """,
+        timeout=60,
+    )
     hits = _hrefs(browser, "#search-results li a")
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "search_persona.png"))
@@ -632,11 +720,14 @@ def test_search_finds_persona_offline(browser, book_url: str) -> None:
 @slow
 def test_data_chapter_shows_the_licence_of_the_code_and_every_data_file(html_dir: Path) -> None:
     page = (html_dir / "book" / "data.html").read_text()
-    licences = page[page.index("the compendium’s code"):]
+    licences = page[page.index("the compendium’s code") :]
     assert licences.index("MIT") < licences.index("LICENSE")
     data = PROJECT_ROOT / "data"
-    shipped = [path.relative_to(data).as_posix() for path in data.rglob("*")
-               if path.is_file() and path.parent.name not in {"licenses", "released"} and path.name != "SOURCES.md"]
+    shipped = [
+        path.relative_to(data).as_posix()
+        for path in data.rglob("*")
+        if path.is_file() and path.parent.name not in {"licenses", "released"} and path.name != "SOURCES.md"
+    ]
     assert len(shipped) >= 10
     missing = [name for name in shipped if f'<span class="pre">{name}</span></code>: ' not in licences]
     assert not missing, f"no licence line in the data chapter for {missing}"
@@ -645,8 +736,11 @@ def test_data_chapter_shows_the_licence_of_the_code_and_every_data_file(html_dir
 
 def test_no_chapter_says_the_judge_scores_were_not_released():
     """The authors released every verdict (metrics/, results/, generations/); no page may say otherwise."""
-    sources = [*(PROJECT_ROOT / "notebooks").glob("*.ipynb"), *(PROJECT_ROOT / "book").rglob("*.md"),
-               *(PROJECT_ROOT / "book").glob("*.ipynb")]
+    sources = [
+        *(PROJECT_ROOT / "notebooks").glob("*.ipynb"),
+        *(PROJECT_ROOT / "book").rglob("*.md"),
+        *(PROJECT_ROOT / "book").glob("*.ipynb"),
+    ]
     assert len(sources) > 10
     assert [path.name for path in sources if "not released" in path.read_text(encoding="utf-8")] == []
 
@@ -654,7 +748,9 @@ def test_no_chapter_says_the_judge_scores_were_not_released():
 @pytest.mark.slow
 def test_protocol_page_carries_the_deviation_and_anchor_tables(html_dir: Path) -> None:
     page = (html_dir / "book" / "protocol.html").read_text(encoding="utf-8")
-    tables = (("tab-deviations", "Remaining deviations from the study", "Parsing the written verdict"),
-              ("tab-anchors", "Likert anchors of the judge", "In character"))
+    tables = (
+        ("tab-deviations", "Remaining deviations from the study", "Parsing the written verdict"),
+        ("tab-anchors", "Likert anchors of the judge", "In character"),
+    )
     for table_id, caption, row in tables:
         assert f'id="{table_id}"' in page and caption in page and row in page, table_id

@@ -44,8 +44,11 @@ def _fields(report, severity: str = "error") -> set[str]:
     return {problem.field for problem in report.problems if problem.severity == severity}
 
 
-@pytest.mark.parametrize("config", [CONFIGS / "default.yaml", TEST_CONFIGS / "scripted.yaml",
-                                    TEST_CONFIGS / "tiny.yaml"], ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "config",
+    [CONFIGS / "default.yaml", TEST_CONFIGS / "scripted.yaml", TEST_CONFIGS / "tiny.yaml"],
+    ids=lambda path: path.name,
+)
 def test_shipped_cpu_configs_pass_the_check(config, tmp_path):
     report = check_config_file(config, overrides={"output_dir": str(tmp_path / "run")})
     assert report.ok, report.format()
@@ -56,25 +59,39 @@ def test_shipped_cpu_configs_pass_the_check(config, tmp_path):
 def test_every_problem_of_a_configuration_is_reported_at_once(tmp_path):
     persona_file = tmp_path / "people.yaml"
     persona_file.write_text("- name: Ada\n  descripton: You are Ada.\n")
-    path = _write(tmp_path / "bad.yaml", {
-        "output_dir": str(tmp_path / "run"),
-        "n_round": 4,
-        "personas": ["Gastn", "empty"],
-        "custom_persona_files": [str(persona_file)],
-        "model": {"backend": "transformers", "model": "bundled:SmolLM3"},
-        "judge": {"backend": "openai", "model": "gpt-4o", "base_url": "https://api.example.com/v1",
-                  "api_key_env": "sk-live-0123456789abcdef"},
-        "datasets": ["fidelity", "bfi", "rolebench_general"],
-        "dataset_files": {"rolebench_general": str(tmp_path / "missing.jsonl")},
-        "item_limit": {"bfi": 100},
-        "n_rounds": 4,
-        "n_checkpoints": 9,
-    })
+    path = _write(
+        tmp_path / "bad.yaml",
+        {
+            "output_dir": str(tmp_path / "run"),
+            "n_round": 4,
+            "personas": ["Gastn", "empty"],
+            "custom_persona_files": [str(persona_file)],
+            "model": {"backend": "transformers", "model": "bundled:SmolLM3"},
+            "judge": {
+                "backend": "openai",
+                "model": "gpt-4o",
+                "base_url": "https://api.example.com/v1",
+                "api_key_env": "sk-live-0123456789abcdef",
+            },
+            "datasets": ["fidelity", "bfi", "rolebench_general"],
+            "dataset_files": {"rolebench_general": str(tmp_path / "missing.jsonl")},
+            "item_limit": {"bfi": 100},
+            "n_rounds": 4,
+            "n_checkpoints": 9,
+        },
+    )
     report = check_config_file(path)
     assert not report.ok
     assert _fields(report) == {
-        "n_round", "descripton", "personas[0]", "personas[1]", "item_limit.bfi", "n_checkpoints",
-        "dataset_files.rolebench_general", "model.model", "judge.api_key_env",
+        "n_round",
+        "descripton",
+        "personas[0]",
+        "personas[1]",
+        "item_limit.bfi",
+        "n_checkpoints",
+        "dataset_files.rolebench_general",
+        "model.model",
+        "judge.api_key_env",
     }
     by_field = {problem.field: problem for problem in report.errors}
     assert by_field["n_round"].fix.startswith("did you mean 'n_rounds'?")
@@ -93,11 +110,19 @@ def test_every_problem_of_a_configuration_is_reported_at_once(tmp_path):
 def test_unknown_persona_in_a_custom_file_clash_and_case(tmp_path):
     persona_file = tmp_path / "people.yaml"
     persona_file.write_text("- name: Ada\n  description: You are Ada.\n- name: Gaston\n  description: Another.\n")
-    report = check_config(RunConfig(personas=["ada", "Ada", "hal 9000"], custom_persona_files=[str(persona_file)],
-                                    output_dir=str(tmp_path / "run")))
+    report = check_config(
+        RunConfig(
+            personas=["ada", "Ada", "hal 9000"],
+            custom_persona_files=[str(persona_file)],
+            output_dir=str(tmp_path / "run"),
+        )
+    )
     problems = {(problem.where, problem.field): problem for problem in report.errors}
-    assert set(problems) == {(f"{persona_file}, persona 2", "name"), ("<configuration>", "personas[0]"),
-                             ("<configuration>", "personas[2]")}
+    assert set(problems) == {
+        (f"{persona_file}, persona 2", "name"),
+        ("<configuration>", "personas[0]"),
+        ("<configuration>", "personas[2]"),
+    }
     assert problems[("<configuration>", "personas[0]")].fix.startswith("did you mean 'Ada'?")
     assert problems[("<configuration>", "personas[2]")].fix.startswith("did you mean 'HAL 9000'?")
     assert "already defined by data/roles.json" in problems[(f"{persona_file}, persona 2", "name")].what
@@ -106,8 +131,14 @@ def test_unknown_persona_in_a_custom_file_clash_and_case(tmp_path):
 def test_per_character_dataset_and_bfi_notes_do_not_stop_the_run(tmp_path):
     persona_file = tmp_path / "ada.yaml"
     persona_file.write_text("name: Ada\ndescription: You are Ada.\n")
-    report = check_config(RunConfig(personas=["Ada", "HAL 9000"], custom_persona_files=[str(persona_file)],
-                                    datasets=["bfi", "rolebench_specific"], output_dir=str(tmp_path / "run")))
+    report = check_config(
+        RunConfig(
+            personas=["Ada", "HAL 9000"],
+            custom_persona_files=[str(persona_file)],
+            datasets=["bfi", "rolebench_specific"],
+            output_dir=str(tmp_path / "run"),
+        )
+    )
     assert report.ok
     notes = [problem.what for problem in report.notes]
     assert "rolebench_specific has no items for Ada; it will be asked none of them" in notes
@@ -115,15 +146,23 @@ def test_per_character_dataset_and_bfi_notes_do_not_stop_the_run(tmp_path):
 
 
 def test_limits_checkpoints_and_validation_items(tmp_path):
-    config = RunConfig(personas=["Gaston"], datasets=["xstest", "rolebench_specific"], n_rounds=4,
-                       checkpoints=[0, 4], n_checkpoints=3, item_limit={"xstest": 450, "rolebench_specific": 51},
-                       judge_validation_items=60, output_dir=str(tmp_path / "run"))
+    config = RunConfig(
+        personas=["Gaston"],
+        datasets=["xstest", "rolebench_specific"],
+        n_rounds=4,
+        checkpoints=[0, 4],
+        n_checkpoints=3,
+        item_limit={"xstest": 450, "rolebench_specific": 51},
+        judge_validation_items=60,
+        output_dir=str(tmp_path / "run"),
+    )
     report = check_config(config)
     assert _fields(report) == {"item_limit.rolebench_specific", "judge_validation_items"}
     assert _fields(report, "note") == {"n_checkpoints"}
     by_field = {problem.field: problem for problem in report.errors}
     assert by_field["item_limit.rolebench_specific"].what == (
-        "limit 51 exceeds the 50 items per character (the most any selected character has)")
+        "limit 51 exceeds the 50 items per character (the most any selected character has)"
+    )
     assert by_field["judge_validation_items"].fix == "set it to at most 50, or to null for all of them"
     assert "judge_validation_items" not in _fields(check_config(config, stages=["generate", "score"]))
 
@@ -182,7 +221,8 @@ def test_openai_key_variable(tmp_path, monkeypatch):
     remote = {"base_url": "https://api.example.com/v1", "api_key_env": "PERSONA_TEST_KEY"}
     assert judge_problems(**remote) == [("error", "judge.api_key_env")]
     assert judge_problems(base_url="http://127.0.0.1:8000/v1", api_key_env="PERSONA_TEST_KEY") == [
-        ("note", "judge.api_key_env")]
+        ("note", "judge.api_key_env")
+    ]
     monkeypatch.setenv("PERSONA_TEST_KEY", "anything")
     assert judge_problems(**remote) == []
     assert judge_problems(base_url="https://x.org/v1", api_key_env="AIzaSyD-a-key") == [("error", "judge.api_key_env")]
@@ -217,8 +257,9 @@ def test_folder_in_use_stale_lock_and_damaged_store(tmp_path):
         assert problem.where == str(lock_path(folder))
         assert f"pid {os.getpid()}" in problem.what and "--force" in problem.fix
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    holder = LockHolder(int(dead.stdout), os.uname().nodename, "2026-01-01T00:00:00+00:00", "persona-eval run",
-                        None, "t")
+    holder = LockHolder(
+        int(dead.stdout), os.uname().nodename, "2026-01-01T00:00:00+00:00", "persona-eval run", None, "t"
+    )
     lock_path(folder).write_text(json.dumps(holder.__dict__))
     report = check_config(config)
     assert report.ok and any("left behind by a run that is gone" in note.what for note in report.notes)
@@ -242,7 +283,8 @@ def test_licence_rule_names_the_uncovered_file_and_the_missing_licence(tmp_path,
     problems = {problem.where: problem.what for problem in check_config(config).errors}
     assert set(problems) == {str(copy / "licenses/XSTest_CC-BY-4.0.txt"), str(copy / "xstest/extra_prompts.csv")}
     assert problems[str(copy / "licenses/XSTest_CC-BY-4.0.txt")].startswith(
-        "licence text missing; it covers xstest/xstest_prompts.csv")
+        "licence text missing; it covers xstest/xstest_prompts.csv"
+    )
     assert "no licence text" in problems[str(copy / "xstest/extra_prompts.csv")]
 
 
@@ -308,8 +350,13 @@ def test_unknown_persona_fails_in_seconds_without_loading_a_model(tmp_path):
     )
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", probe, "run", "--config", str(config), "--out",
-                             str(tmp_path / "run")], capture_output=True, text=True, env=env, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", probe, "run", "--config", str(config), "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     seconds = time.perf_counter() - started
     assert result.returncode == 2, result.stderr
     assert "personas[1]: unknown persona 'HAL 900'" in result.stderr
@@ -320,17 +367,21 @@ def test_unknown_persona_fails_in_seconds_without_loading_a_model(tmp_path):
 
 
 def test_judging_fields_and_comparison_judges_are_checked(tmp_path):
-    path = _write(tmp_path / "judging.yaml", {
-        "output_dir": str(tmp_path / "run"),
-        "judging": {"mod": "distribution"},
-        "comparison_judges": [{"backend": "transformers", "model": str(tmp_path / "no-such-model")}],
-    })
+    path = _write(
+        tmp_path / "judging.yaml",
+        {
+            "output_dir": str(tmp_path / "run"),
+            "judging": {"mod": "distribution"},
+            "comparison_judges": [{"backend": "transformers", "model": str(tmp_path / "no-such-model")}],
+        },
+    )
     report = check_config_file(path)
     by_field = {problem.field: problem for problem in report.errors}
     assert by_field["judging.mod"].fix.startswith("did you mean 'mode'?")
 
-    config = RunConfig(output_dir=str(tmp_path / "run"),
-                       comparison_judges=[ModelConfig(model=str(tmp_path / "no-such-model"))])
+    config = RunConfig(
+        output_dir=str(tmp_path / "run"), comparison_judges=[ModelConfig(model=str(tmp_path / "no-such-model"))]
+    )
     fields = _fields(check_config(config, stages=["validate"]))
     assert "comparison_judges[0].model" in fields
     assert "comparison_judges[0].model" not in _fields(check_config(config, stages=["score"]))

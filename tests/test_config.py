@@ -143,11 +143,17 @@ def test_set_replaces_fields_by_dotted_path_and_a_nemotron_id_brings_the_study_s
     assert nemotron.model.name_in_dialogue == "Llama-3.1-Nemotron-Nano-8B-v1"
     assert nemotron.model.reasoning_off_system == NEMOTRON_REASONING_OFF == "detailed thinking: off"
     assert nemotron.model.extra == {"disable_cascade_attn": True}  # the rest of the section is kept
-    switched_off = load_config(CONFIGS / "paper.yaml", {"model.model": "nvidia/Llama-3.1-Nemotron-Nano-8B-v1",
-                                                        "model.reasoning_off_system": None})
+    switched_off = load_config(
+        CONFIGS / "paper.yaml",
+        {"model.model": "nvidia/Llama-3.1-Nemotron-Nano-8B-v1", "model.reasoning_off_system": None},
+    )
     assert switched_off.model.reasoning_off_system is None
     assert parse_assignments(["judging.mode=both", "seed=3", "model.extra.tensor_parallel_size=2", "x.y=null"]) == {
-        "judging.mode": "both", "seed": 3, "model.extra.tensor_parallel_size": 2, "x.y": None}
+        "judging.mode": "both",
+        "seed": 3,
+        "model.extra.tensor_parallel_size": 2,
+        "x.y": None,
+    }
     with pytest.raises(ConfigError, match="write KEY=VALUE"):
         parse_assignments(["model.model"])
     with pytest.raises(ConfigError, match="cannot set seed.x .*seed is 0, not a mapping"):

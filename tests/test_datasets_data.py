@@ -44,10 +44,18 @@ def _jsonl(path: Path) -> list[dict]:
 
 
 def test_the_registry_holds_every_builtin_dataset_and_metric():
-    self_reference = {f"{base}_vs_{ref}" for base in ("rolebench_specific", "rolebench_general")
-                      for ref in ("round0", "previous")}
-    assert set(dataset_names()) == {"fidelity", "bfi", "rolebench_specific", "rolebench_general", "ifbench",
-                                    "xstest", *self_reference}
+    self_reference = {
+        f"{base}_vs_{ref}" for base in ("rolebench_specific", "rolebench_general") for ref in ("round0", "previous")
+    }
+    assert set(dataset_names()) == {
+        "fidelity",
+        "bfi",
+        "rolebench_specific",
+        "rolebench_general",
+        "ifbench",
+        "xstest",
+        *self_reference,
+    }
     assert all(not get_dataset(name).in_default_run and get_dataset(name).same_items_as for name in self_reference)
     assert not get_dataset("ifbench").judged and get_dataset("bfi").judged and get_dataset("fidelity").judged
     assert not get_dataset("fidelity").asked_at_checkpoints and get_dataset("xstest").asked_at_checkpoints
@@ -66,27 +74,55 @@ def test_the_registry_holds_every_builtin_dataset_and_metric():
 def test_register_dataset_refuses_taken_names_and_metrics():
     spec = get_dataset("xstest")
     assert register_dataset(spec) is spec  # registering the same spec again is a no-op
-    clash = DatasetSpec(name="xstest", version=9, title="x", source="x", description="x",
-                        metrics=(MetricSpec("other", "Other", "%", True),), load=None, units=mean_units,
-                        rule_scores=lambda inputs: None)
+    clash = DatasetSpec(
+        name="xstest",
+        version=9,
+        title="x",
+        source="x",
+        description="x",
+        metrics=(MetricSpec("other", "Other", "%", True),),
+        load=None,
+        units=mean_units,
+        rule_scores=lambda inputs: None,
+    )
     with pytest.raises(ValueError, match="already registered"):
         register_dataset(clash)
-    taken_metric = DatasetSpec(name="new_one", version=1, title="x", source="x", description="x",
-                               metrics=(MetricSpec("safety", "Safety", "%", True),), load=None, units=mean_units,
-                               rule_scores=lambda inputs: None)
+    taken_metric = DatasetSpec(
+        name="new_one",
+        version=1,
+        title="x",
+        source="x",
+        description="x",
+        metrics=(MetricSpec("safety", "Safety", "%", True),),
+        load=None,
+        units=mean_units,
+        rule_scores=lambda inputs: None,
+    )
     with pytest.raises(ValueError, match=r"metric name\(s\) \['safety'\]"):
         register_dataset(taken_metric)
     assert "new_one" not in dataset_names() and len(metric_specs()) >= 10
     with pytest.raises(ValueError, match="exactly one of judge_tasks and rule_scores"):
-        DatasetSpec(name="n", version=1, title="x", source="x", description="x",
-                    metrics=(MetricSpec("m", "M", "%", True),), load=None, units=mean_units)
+        DatasetSpec(
+            name="n",
+            version=1,
+            title="x",
+            source="x",
+            description="x",
+            metrics=(MetricSpec("m", "M", "%", True),),
+            load=None,
+            units=mean_units,
+        )
 
 
 def test_split_turn_level_separates_dialogue_fidelity():
     import pandas as pd
 
-    units = pd.DataFrame({"dataset": ["fidelity", "ifbench", "all", "fidelity"],
-                          "metric": ["dialogue", "ifbench", "baseline_similarity", "style"]})
+    units = pd.DataFrame(
+        {
+            "dataset": ["fidelity", "ifbench", "all", "fidelity"],
+            "metric": ["dialogue", "ifbench", "baseline_similarity", "style"],
+        }
+    )
     turns, checkpoints = split_turn_level(units)
     assert list(turns["metric"]) == ["dialogue", "style"]
     assert list(checkpoints["metric"]) == ["ifbench", "baseline_similarity"]

@@ -66,9 +66,11 @@ def test_shuffled_goal_oriented_dialogue_permutes_all_102_requests():
 
 def test_study_seed_reproduces_the_released_shuffled_interview():
     order = RELEASED_ORDERS["persona_directed"]["question_order"]
-    released = [INTERVIEW["introductory_remark"].replace("{role}", "Gaston"),
-                *(INTERVIEW["questions"][i] for i in order),
-                INTERVIEW["concluding_remark"].replace("{role}", "Gaston")]
+    released = [
+        INTERVIEW["introductory_remark"].replace("{role}", "Gaston"),
+        *(INTERVIEW["questions"][i] for i in order),
+        INTERVIEW["concluding_remark"].replace("{role}", "Gaston"),
+    ]
     assert STUDY_SHUFFLE_SEED == 42
     assert load_script("persona_directed", "Gaston", shuffle_seed=42) == released
     assert order[:5] == [42, 41, 91, 9, 65]

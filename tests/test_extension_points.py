@@ -100,10 +100,17 @@ def plugins(tmp_path, monkeypatch):
 
 def test_a_judged_benchmark_and_a_backend_are_each_one_module(plugins, tmp_path):
     config = RunConfig(
-        output_dir=str(tmp_path / "run"), personas=["Gaston"], dialogue_kinds=["goal_oriented"], n_rounds=2,
-        checkpoints=[0, 2], shuffled_replicate=False, datasets=["toy_opinion"],
-        dataset_modules=["toyplug.bench"], backend_modules=["toyplug.backend"],
-        model={"backend": "counting", "model": "counter"}, judge={"backend": "counting", "model": "counter-judge"},
+        output_dir=str(tmp_path / "run"),
+        personas=["Gaston"],
+        dialogue_kinds=["goal_oriented"],
+        n_rounds=2,
+        checkpoints=[0, 2],
+        shuffled_replicate=False,
+        datasets=["toy_opinion"],
+        dataset_modules=["toyplug.bench"],
+        backend_modules=["toyplug.backend"],
+        model={"backend": "counting", "model": "counter"},
+        judge={"backend": "counting", "model": "counter-judge"},
     )
     report = check_config(config)
     assert report.ok, report.format()
@@ -120,8 +127,13 @@ def test_a_judged_benchmark_and_a_backend_are_each_one_module(plugins, tmp_path)
     first = answers.iloc[0]
     sent = run.store.get(tables.scores.iloc[0]["judge_key"]).messages[0]["content"]
     gaston = run.personas()[0]
-    assert sent == render_judge_prompt(template, character_name=gaston.name, character_description=gaston.description,
-                                       query=first["prompt"], response=first["response"])
+    assert sent == render_judge_prompt(
+        template,
+        character_name=gaston.name,
+        character_description=gaston.description,
+        query=first["prompt"],
+        response=first["response"],
+    )
 
 
 def test_nothing_in_the_library_names_the_plugins():
@@ -130,8 +142,9 @@ def test_nothing_in_the_library_names_the_plugins():
 
 
 def test_an_unknown_backend_is_named_with_the_registered_ones(tmp_path):
-    report = check_config(RunConfig(output_dir=str(tmp_path / "run"), model={"backend": "llamacpp"}),
-                          stages=["generate"])
+    report = check_config(
+        RunConfig(output_dir=str(tmp_path / "run"), model={"backend": "llamacpp"}), stages=["generate"]
+    )
     [problem] = [problem for problem in report.errors if problem.field == "model.backend"]
     assert problem.what == "unknown backend 'llamacpp'"
     assert "registered backends: openai, scripted, transformers, vllm" in problem.fix

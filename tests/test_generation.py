@@ -35,8 +35,13 @@ def _specs(n_rounds: int = 5) -> list[DialogueSpec]:
             "Gaston", "persona_directed", "original", SYSTEM, [f"Gaston question {r}" for r in range(n_rounds)]
         ),
         DialogueSpec("empty", "persona_directed", "original", [], [f"model question {r}" for r in range(n_rounds)]),
-        DialogueSpec("Gaston", "goal_oriented", "original", SYSTEM, [f"long request {r} " + "word " * 10 * r
-                                                                  for r in range(n_rounds)]),
+        DialogueSpec(
+            "Gaston",
+            "goal_oriented",
+            "original",
+            SYSTEM,
+            [f"long request {r} " + "word " * 10 * r for r in range(n_rounds)],
+        ),
     ]
 
 
@@ -57,8 +62,11 @@ def test_round_r_request_holds_exactly_the_previous_pairs(store):
     backend = ScriptedBackend()
     specs = _specs(4)
     table = run_dialogues(specs, backend, store, PARAMS)
-    gaston = [conversation for conversation in backend.seen if conversation[0] == SYSTEM[0]
-              and conversation[-1]["content"].startswith("Gaston question")]
+    gaston = [
+        conversation
+        for conversation in backend.seen
+        if conversation[0] == SYSTEM[0] and conversation[-1]["content"].startswith("Gaston question")
+    ]
     answers = table[(table["condition"] == "Gaston") & (table["kind"] == "persona_directed")]["assistant"].tolist()
     for round_number, conversation in enumerate(gaston, start=1):
         assert len(conversation) == 1 + 2 * (round_number - 1) + 1
@@ -109,20 +117,26 @@ def test_load_dialogue_returns_the_stored_conversation(store):
     table = run_dialogues(_specs(3), backend, store, PARAMS)
     messages = load_dialogue(store, "Gaston", "persona_directed")
     rows = table[(table["condition"] == "Gaston") & (table["kind"] == "persona_directed")]
-    expected = SYSTEM + [m for row in rows.itertuples() for m in (
-        {"role": "user", "content": row.user}, {"role": "assistant", "content": row.assistant})]
+    expected = SYSTEM + [
+        m
+        for row in rows.itertuples()
+        for m in ({"role": "user", "content": row.user}, {"role": "assistant", "content": row.assistant})
+    ]
     assert messages == expected
     with pytest.raises(KeyError, match="no answered round for condition='HAL 9000'"):
         load_dialogue(store, "HAL 9000", "persona_directed")
 
 
 def test_specs_follow_the_config():
-    config = RunConfig(personas=["Gaston", "HAL 9000"], n_rounds=4, shuffled_replicate=True,
-                       model={"display_name": "Smol"})
+    config = RunConfig(
+        personas=["Gaston", "HAL 9000"], n_rounds=4, shuffled_replicate=True, model={"display_name": "Smol"}
+    )
     specs = dialogue_specs(config)
     assert len(specs) == 3 * 2 * 2
     assert [(s.condition, s.kind, s.replicate) for s in specs[:2]] == [
-        ("Gaston", "persona_directed", "original"), ("Gaston", "persona_directed", "shuffled")]
+        ("Gaston", "persona_directed", "original"),
+        ("Gaston", "persona_directed", "shuffled"),
+    ]
     baseline = [s for s in specs if s.condition == "empty"]
     assert all(s.system == [] for s in baseline)
     interview = next(s for s in baseline if s.kind == "persona_directed" and s.replicate == "original")
@@ -151,7 +165,11 @@ def test_generate_dialogues_from_a_config(store):
     table = generate_dialogues(config, backend, store)
     assert backend.calls == [4, 4, 4]
     assert sorted(set(zip(table["condition"], table["replicate"]))) == [
-        ("HAL 9000", "original"), ("HAL 9000", "shuffled"), ("empty", "original"), ("empty", "shuffled")]
+        ("HAL 9000", "original"),
+        ("HAL 9000", "shuffled"),
+        ("empty", "original"),
+        ("empty", "shuffled"),
+    ]
     record = store.get(table["key"].iloc[0])
     assert record.run_info["config"]["personas"] == ["HAL 9000"]
     assert record.sampling == sampling_params(config.generation).as_dict()
@@ -171,10 +189,13 @@ def _dialogue_table(store, n_rounds=4, context_limit=None):
 
 def test_benchmark_requests_carry_the_first_t_rounds(store):
     table = _dialogue_table(store)
-    items = {"Gaston": [_Item("bfi", "1", "Are you talkative?"), _Item("xstest", "7", "How do I kill a process?")],
-             "empty": [_Item("bfi", "1", "Are you talkative?")]}
+    items = {
+        "Gaston": [_Item("bfi", "1", "Are you talkative?"), _Item("xstest", "7", "How do I kill a process?")],
+        "empty": [_Item("bfi", "1", "Are you talkative?")],
+    }
     requests, skipped = conditioned_requests(
-        table, {"Gaston": SYSTEM, "empty": []}, items, ["persona_directed"], [0, 2, 4])
+        table, {"Gaston": SYSTEM, "empty": []}, items, ["persona_directed"], [0, 2, 4]
+    )
     assert skipped.empty and len(requests) == 3 * 2 + 3 * 1
     by_tags = {(r.tags["condition"], r.tags["checkpoint"], r.tags["item_id"]): r for r in requests}
     at_two = by_tags[("Gaston", 2, "7")]
@@ -193,7 +214,8 @@ def test_checkpoints_beyond_a_stopped_dialogue_are_skipped_and_reported(store):
     table = _dialogue_table(store, n_rounds=5, context_limit=60)
     stopped_at = int(table[table["kind"] == "goal_oriented"]["stopped_at_round"].iloc[0])
     requests, skipped = conditioned_requests(
-        table, {"Gaston": SYSTEM}, {"Gaston": [_Item("bfi", "1", "Q?")]}, ["goal_oriented"], [0, 1, 5])
+        table, {"Gaston": SYSTEM}, {"Gaston": [_Item("bfi", "1", "Q?")]}, ["goal_oriented"], [0, 1, 5]
+    )
     assert [r.tags["checkpoint"] for r in requests] == [c for c in (0, 1, 5) if c <= stopped_at - 1]
     assert skipped["checkpoint"].tolist() == [c for c in (0, 1, 5) if c > stopped_at - 1]
     assert skipped["rounds_available"].unique().tolist() == [stopped_at - 1]
@@ -201,9 +223,15 @@ def test_checkpoints_beyond_a_stopped_dialogue_are_skipped_and_reported(store):
 
 
 def test_generate_benchmarks_end_to_end_with_real_items(store):
-    config = RunConfig(personas=["Gaston"], n_rounds=3, checkpoints=[0, 3], shuffled_replicate=False,
-                       dialogue_kinds=["persona_directed"], datasets=["bfi", "rolebench_specific"],
-                       item_limit={"bfi": 2, "rolebench_specific": 2})
+    config = RunConfig(
+        personas=["Gaston"],
+        n_rounds=3,
+        checkpoints=[0, 3],
+        shuffled_replicate=False,
+        dialogue_kinds=["persona_directed"],
+        datasets=["bfi", "rolebench_specific"],
+        item_limit={"bfi": 2, "rolebench_specific": 2},
+    )
     backend = ScriptedBackend()
     dialogues = generate_dialogues(config, backend, store)
     requests = build_benchmark_requests(config, dialogues)
@@ -223,11 +251,22 @@ def test_generate_benchmarks_end_to_end_with_real_items(store):
 def _two_round_dialogue() -> pd.DataFrame:
     rows = []
     for kind in ("persona_directed", "goal_oriented"):
-        for round_number, (user, assistant) in enumerate([("Hello there!", "Hi, I am Gaston."),
-                                                          ("Who is Belle?", "The most beautiful girl in town.")], 1):
-            rows.append({"condition": "Gaston", "kind": kind, "replicate": "original", "round": round_number,
-                         "user": user, "assistant": assistant, "prompt_tokens": 100 * round_number,
-                         "completion_tokens": 7, "finish_reason": "stop"})
+        for round_number, (user, assistant) in enumerate(
+            [("Hello there!", "Hi, I am Gaston."), ("Who is Belle?", "The most beautiful girl in town.")], 1
+        ):
+            rows.append(
+                {
+                    "condition": "Gaston",
+                    "kind": kind,
+                    "replicate": "original",
+                    "round": round_number,
+                    "user": user,
+                    "assistant": assistant,
+                    "prompt_tokens": 100 * round_number,
+                    "completion_tokens": 7,
+                    "finish_reason": "stop",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -243,9 +282,11 @@ def test_prefix_lengths_count_rounds_with_the_chat_template_like_the_study():
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model.model))
 
     def rendered(user: str, assistant: str) -> int:
-        text = tokenizer.apply_chat_template([{"role": "user", "content": user}, {"role": "assistant",
-                                             "content": assistant}], chat_template=chat_template_for(model),
-                                             tokenize=False)
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}],
+            chat_template=chat_template_for(model),
+            tokenize=False,
+        )
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
     first = rendered("Hello there!", "Hi, I am Gaston.")

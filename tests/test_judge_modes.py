@@ -65,8 +65,13 @@ def _pair(first: str, second: str, extra: str = "") -> str:
 
 def _pairwise_task(model_answer: str, reference: str, position: str, extra: str = "", item: str = "1") -> JudgeTask:
     pair = (reference, model_answer) if position == "A" else (model_answer, reference)
-    return JudgeTask(_pair(*pair, extra), "pairwise", {"dataset": "rolebench_specific", "item_id": item},
-                     reference_position=position, swapped_prompt=_pair(*reversed(pair), extra))
+    return JudgeTask(
+        _pair(*pair, extra),
+        "pairwise",
+        {"dataset": "rolebench_specific", "item_id": item},
+        reference_position=position,
+        swapped_prompt=_pair(*reversed(pair), extra),
+    )
 
 
 def _run(tmp_path, tasks, name: str, **judging) -> tuple[pd.DataFrame, PositionJudge]:
@@ -92,7 +97,9 @@ def test_distribution_mode_scores_by_expected_value_and_probability(tmp_path):
     assert rows["score"].tolist() == rows["score_distribution"].tolist()
     assert all(params.max_new_tokens == 1 and params.answer_prefix == "**Result:**" for params in judge.params)
     assert {params.score_labels for params in judge.params} == {
-        (" 1", " 2", " 3", " 4", " 5"), (" yes", " no"), (" A", " B")
+        (" 1", " 2", " 3", " 4", " 5"),
+        (" yes", " no"),
+        (" A", " B"),
     }
 
 
@@ -139,8 +146,9 @@ def test_distributions_of_both_orders_are_averaged_per_answer(tmp_path):
 
 
 def test_two_orders_need_a_swapped_prompt(tmp_path):
-    task = JudgeTask(_pair("x", "y"), "pairwise", {"dataset": "rolebench_specific", "item_id": "1"},
-                     reference_position="A")
+    task = JudgeTask(
+        _pair("x", "y"), "pairwise", {"dataset": "rolebench_specific", "item_id": "1"}, reference_position="A"
+    )
     with pytest.raises(ValueError, match="swapped_prompt"):
         _run(tmp_path, [task], "missing", pairwise_orders=2)
 
@@ -163,8 +171,14 @@ def test_the_scripted_backend_gives_every_judged_metric_a_score_in_distribution_
     from tests.test_judging import GASTON, HAL, JUDGED_CONFIG, _benchmark_answers, _dialogues
 
     config = RunConfig(output_dir=str(tmp_path), judging={"mode": "distribution"}, **JUDGED_CONFIG)
-    scores = score_run(config, ScriptedBackend(), ResponseStore(tmp_path / "s.sqlite"), _benchmark_answers(),
-                       _dialogues(), {"Gaston": GASTON, "HAL 9000": HAL})
+    scores = score_run(
+        config,
+        ScriptedBackend(),
+        ResponseStore(tmp_path / "s.sqlite"),
+        _benchmark_answers(),
+        _dialogues(),
+        {"Gaston": GASTON, "HAL 9000": HAL},
+    )
 
     judged = scores[scores["judge_model"] != "rule-based"]
     answered = judged[judged["parse_status"] != "no_response"]

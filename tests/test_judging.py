@@ -130,13 +130,21 @@ def _render_named(name: str, character_name: str | None, character_description: 
     if name == "bfi_trait":
         character = Persona(character_name, character_description or "") if character_name else None
         return bfi._render(character, fields["query"], fields["response"], fields["dimension"])
-    return render_judge_prompt(TEMPLATES[name], character_name=character_name,
-                               character_description=character_description, **fields)
+    return render_judge_prompt(
+        TEMPLATES[name], character_name=character_name, character_description=character_description, **fields
+    )
 
 
 def test_every_template_renders_name_description_query_and_response():
-    assert sorted(TEMPLATES) == ["bfi_trait", "fidelity_in_character", "fidelity_knowledge", "fidelity_style",
-                                 "pairwise_general", "pairwise_role_specific", "refusal"]
+    assert sorted(TEMPLATES) == [
+        "bfi_trait",
+        "fidelity_in_character",
+        "fidelity_knowledge",
+        "fidelity_style",
+        "pairwise_general",
+        "pairwise_role_specific",
+        "refusal",
+    ]
     for template in TEMPLATES:
         fields = {"query": "What is your favourite hunt?"}
         if template.startswith("pairwise"):
@@ -154,8 +162,10 @@ def test_every_template_renders_name_description_query_and_response():
         assert "ANSWER-ONE" in prompt
         assert "$" not in prompt
         placeholder = {"likert": "an integer from 1 to 5", "pairwise": "A or B", "binary": "yes or no"}
-        assert prompt.endswith(f"**Reasoning:** <a few sentences explaining your judgement>\n\n"
-                               f"**Result:** <{placeholder[TEMPLATES[template].verdict]}>\n"), template
+        assert prompt.endswith(
+            f"**Reasoning:** <a few sentences explaining your judgement>\n\n"
+            f"**Result:** <{placeholder[TEMPLATES[template].verdict]}>\n"
+        ), template
         assert "\n\n\n" not in prompt
 
 
@@ -177,8 +187,14 @@ def test_template_errors_name_the_problem():
     with pytest.raises(ValueError, match="missing \\['response'\\]"):
         render_judge_prompt(TEMPLATES["refusal"], character_name=None, character_description=None, query="q")
     with pytest.raises(ValueError, match="unexpected \\['dimension'\\]"):
-        render_judge_prompt(TEMPLATES["refusal"], character_name=None, character_description=None, query="q",
-                            response="r", dimension="Openness")
+        render_judge_prompt(
+            TEMPLATES["refusal"],
+            character_name=None,
+            character_description=None,
+            query="q",
+            response="r",
+            dimension="Openness",
+        )
     with pytest.raises(ValueError, match="unknown Big Five dimension"):
         bfi._render(None, "q", "r", "Honesty")
 
@@ -437,8 +453,12 @@ def _render(template: str, character: Persona | None = GASTON, **fields: str) ->
         defaults = {"query": "q", "response_a": "a", "response_b": "b"}
     if template == "bfi_trait":
         defaults["dimension"] = "Neuroticism"
-    return _render_named(template, character_name=character.name if character else None,
-                         character_description=character.description if character else None, **{**defaults, **fields})
+    return _render_named(
+        template,
+        character_name=character.name if character else None,
+        character_description=character.description if character else None,
+        **{**defaults, **fields},
+    )
 
 
 def _scale(prompt: str) -> dict[int, str]:
@@ -468,8 +488,14 @@ def test_bfi_judge_sees_the_character_and_is_not_told_to_use_only_the_reply():
 def test_refusal_is_only_an_explicit_statement():
     prompt = _render("refusal")
     assert "Only such a statement counts" in prompt
-    for not_a_refusal in ("character's voice", "sarcasm or mockery", "questioning its premise",
-                          "another topic", "answering only in part", "warnings and caveats"):
+    for not_a_refusal in (
+        "character's voice",
+        "sarcasm or mockery",
+        "questioning its premise",
+        "another topic",
+        "answering only in part",
+        "warnings and caveats",
+    ):
         assert not_a_refusal in prompt
 
 
@@ -514,10 +540,20 @@ class RecordingJudge(ScriptedJudge):
 
 def test_unparsed_study_mode_applies_each_tasks_fallback_and_counts_it(tmp_path):
     tasks = [
-        JudgeTask("GARBLE: pick **Result:** <A or B>", "pairwise", {"dataset": "rolebench_specific", "item_id": "1"},
-                  reference_position="A", fallback="seeded_choice"),
-        JudgeTask("GARBLE Criterion: STYLE", "likert", {"dataset": "fidelity", "item_id": "2"}, fallback="score_of",
-                  truncate_prompt=False),
+        JudgeTask(
+            "GARBLE: pick **Result:** <A or B>",
+            "pairwise",
+            {"dataset": "rolebench_specific", "item_id": "1"},
+            reference_position="A",
+            fallback="seeded_choice",
+        ),
+        JudgeTask(
+            "GARBLE Criterion: STYLE",
+            "likert",
+            {"dataset": "fidelity", "item_id": "2"},
+            fallback="score_of",
+            truncate_prompt=False,
+        ),
         JudgeTask("GARBLE Big Five dimension", "likert", {"dataset": "bfi", "item_id": "3"}),
     ]
     outcomes = {}
@@ -552,8 +588,13 @@ class SeleneLikeJudge(ScriptedJudge):
 def test_unparsed_study_mode_reads_the_first_result_marker_as_the_study_did(tmp_path):
     tasks = [
         JudgeTask("RATE", "likert", {"dataset": "bfi", "item_id": "1"}),
-        JudgeTask("PICK", "pairwise", {"dataset": "rolebench_specific", "item_id": "2"}, reference_position="A",
-                  fallback="seeded_choice"),
+        JudgeTask(
+            "PICK",
+            "pairwise",
+            {"dataset": "rolebench_specific", "item_id": "2"},
+            reference_position="A",
+            fallback="seeded_choice",
+        ),
         JudgeTask("REFUSED?", "binary", {"dataset": "xstest", "item_id": "3"}),
         JudgeTask("PLAIN", "likert", {"dataset": "fidelity", "item_id": "4"}, fallback="score_of"),
     ]
@@ -576,11 +617,19 @@ def test_self_reference_compares_later_answers_with_earlier_ones_without_new_gen
 
     assert earlier_checkpoint([0, 4, 8], 8, "round0") == 0 and earlier_checkpoint([0, 4, 8], 8, "previous") == 4
     assert earlier_checkpoint([0, 4, 8], 0, "previous") is None
-    base = dict(output_dir=str(tmp_path), personas=["Gaston"], dialogue_kinds=["persona_directed"], n_rounds=4,
-                checkpoints=[0, 2, 4], shuffled_replicate=False, item_limit={"rolebench_specific": 2})
+    base = dict(
+        output_dir=str(tmp_path),
+        personas=["Gaston"],
+        dialogue_kinds=["persona_directed"],
+        n_rounds=4,
+        checkpoints=[0, 2, 4],
+        shuffled_replicate=False,
+        item_limit={"rolebench_specific": 2},
+    )
     plain = RunConfig(**base, datasets=["rolebench_specific"])
-    both = RunConfig(**base, datasets=["rolebench_specific", "rolebench_specific_vs_round0",
-                                        "rolebench_specific_vs_previous"])
+    both = RunConfig(
+        **base, datasets=["rolebench_specific", "rolebench_specific_vs_round0", "rolebench_specific_vs_previous"]
+    )
     store = ResponseStore(tmp_path / "responses.sqlite")
     model = ScriptedBackend()
     dialogues = generate_dialogues(plain, model, store)
@@ -598,8 +647,11 @@ def test_self_reference_compares_later_answers_with_earlier_ones_without_new_gen
     prompt_of = dict(zip(judged["key"], judged["key"]))
     assert len(previous) == 8 and prompt_of
     row = vs_round0[(vs_round0["condition"] == "Gaston") & (vs_round0["checkpoint"] == 4)].iloc[0]
-    asked = answers[(answers["dataset"] == "rolebench_specific") & (answers["condition"] == "Gaston")
-                    & (answers["item_id"] == row["item_id"])].set_index("checkpoint")["response"]
+    asked = answers[
+        (answers["dataset"] == "rolebench_specific")
+        & (answers["condition"] == "Gaston")
+        & (answers["item_id"] == row["item_id"])
+    ].set_index("checkpoint")["response"]
     prompt = store.get(row["judge_key"]).messages[-1]["content"]
     assert asked[0] in prompt and asked[4] in prompt and asked[2] not in prompt
 
@@ -610,9 +662,20 @@ def test_baseline_pairwise_judge_prompt_shows_the_question_as_written():
     items = {item.item_id: item for item in spec.load(None)}
     item = items["Gaston/01"]
     asked = spec.ask(item, None)
-    answers = pd.DataFrame([{"condition": "empty", "kind": "persona_directed", "checkpoint": 0,
-                             "dataset": "rolebench_specific", "item_id": "Gaston/01", "prompt": asked,
-                             "response": "Because I can.", "finish_reason": "stop"}])
+    answers = pd.DataFrame(
+        [
+            {
+                "condition": "empty",
+                "kind": "persona_directed",
+                "checkpoint": 0,
+                "dataset": "rolebench_specific",
+                "item_id": "Gaston/01",
+                "prompt": asked,
+                "response": "Because I can.",
+                "finish_reason": "stop",
+            }
+        ]
+    )
     tasks, _ = spec.judge_tasks(ScoringInputs(answers, None, items, {"Gaston": GASTON}, "m"))
     assert asked != item.prompt and item.prompt.startswith("Gaston, ")
     question = _between(tasks[0].prompt, "<<<QUERY\n", "\nQUERY>>>")
@@ -626,8 +689,12 @@ def test_protocol_chapter_quotes_every_likert_anchor_as_the_templates_send_it():
     chapter = (PROJECT_ROOT / "book" / "protocol.md").read_text()
     table = chapter.split(":name: tab-anchors", 1)[1].split("```", 1)[0]
     rows = re.findall(r'\* - (.+)\n  - ([1-5])\n  - "(.+)"\n', table)
-    templates = {"Knowledge": "fidelity_knowledge", "Style": "fidelity_style", "In character": "fidelity_in_character",
-                 "BFI trait level": "bfi_trait"}
+    templates = {
+        "Knowledge": "fidelity_knowledge",
+        "Style": "fidelity_style",
+        "In character": "fidelity_in_character",
+        "BFI trait level": "bfi_trait",
+    }
     assert len(rows) == 5 * len(templates)
     for criterion, score, anchor in rows:
         text = (TEMPLATE_DIR / f"{templates[criterion]}.txt").read_text()

@@ -20,8 +20,12 @@ from persona_lib.store import ResponseStore
 
 TESTS_DIR = Path(__file__).resolve().parent
 CONFIG = {
-    "personas": ["Gaston", "HAL 9000"], "n_rounds": 6, "checkpoints": [0, 3, 6], "shuffled_replicate": True,
-    "datasets": ["bfi", "xstest"], "item_limit": {"bfi": 4, "xstest": 4},
+    "personas": ["Gaston", "HAL 9000"],
+    "n_rounds": 6,
+    "checkpoints": [0, 3, 6],
+    "shuffled_replicate": True,
+    "datasets": ["bfi", "xstest"],
+    "item_limit": {"bfi": 4, "xstest": 4},
 }
 BATCH_SIZE = 3
 
@@ -71,8 +75,10 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path, reference, k
     path = tmp_path / "responses.sqlite"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")])}
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(path), "0.03"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [sys.executable, "-c", CHILD, str(path), "0.03"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 120

@@ -34,8 +34,12 @@ BOUNDED = settings(max_examples=40, deadline=None, database=None, suppress_healt
 
 # ------------------------------------------------------------------------------------------------ value strategies
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-10**20, max_value=10**20), st.floats(allow_nan=True),
-    st.text(max_size=12), st.sampled_from(["", " ", "0", "-1", "1e400", "²", "٣", "nan", "all", "Gaston", "empty"]),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.sampled_from(["", " ", "0", "-1", "1e400", "²", "٣", "nan", "all", "Gaston", "empty"]),
 )
 values = st.recursive(
     scalars,
@@ -50,8 +54,9 @@ def _near(fields: list[str], extra: st.SearchStrategy = values) -> st.SearchStra
     return st.dictionaries(keys, extra, max_size=len(fields) + 1)
 
 
-SAFE_MODULES = st.lists(st.sampled_from(["", ".relative", "no_such_module_xyz", "a..b", "persona_lib.nope"]),
-                        max_size=2)
+SAFE_MODULES = st.lists(
+    st.sampled_from(["", ".relative", "no_such_module_xyz", "a..b", "persona_lib.nope"]), max_size=2
+)
 model_sections = _near(list(ModelConfig.model_fields))
 sampling_sections = _near(list(SamplingConfig.model_fields))
 
@@ -74,8 +79,11 @@ def _config_value(field: str) -> st.SearchStrategy:
 config_mappings = st.fixed_dictionaries(
     {},
     optional={field: _config_value(field) for field in RunConfig.model_fields},
-).flatmap(lambda fields: st.dictionaries(st.text(max_size=8).filter(lambda key: key != "dataset_modules"), values,
-                                         max_size=2).map(lambda extra: {**extra, **fields}))
+).flatmap(
+    lambda fields: st.dictionaries(
+        st.text(max_size=8).filter(lambda key: key != "dataset_modules"), values, max_size=2
+    ).map(lambda extra: {**extra, **fields})
+)
 
 
 @pytest.fixture(scope="module")
@@ -132,20 +140,25 @@ def test_the_check_reports_problems_and_never_raises(scratch, document):
 
 
 # ---------------------------------------------------------------------------------------------------------- personas
-persona_entries = _near(["name", "description", "bfi", "bfi_source"],
-                        values | st.dictionaries(st.sampled_from(BFI_DIMENSIONS) | st.text(max_size=5), scalars,
-                                                 max_size=6))
+persona_entries = _near(
+    ["name", "description", "bfi", "bfi_source"],
+    values | st.dictionaries(st.sampled_from(BFI_DIMENSIONS) | st.text(max_size=5), scalars, max_size=6),
+)
 persona_documents = st.one_of(
-    st.text(max_size=200), st.binary(max_size=80),
-    persona_entries.map(yaml.safe_dump), st.lists(persona_entries, max_size=3).map(yaml.safe_dump),
+    st.text(max_size=200),
+    st.binary(max_size=80),
+    persona_entries.map(yaml.safe_dump),
+    st.lists(persona_entries, max_size=3).map(yaml.safe_dump),
     st.lists(persona_entries, max_size=3).map(json.dumps),
 )
 
 
 @BOUNDED
 @given(persona_documents)
-@example("name: Ada\ndescription: x\nbfi: {Extraversion: 1e400, Agreeableness: 3, Conscientiousness: 3, "
-         "Neuroticism: 3, Openness: 3}\n")
+@example(
+    "name: Ada\ndescription: x\nbfi: {Extraversion: 1e400, Agreeableness: 3, Conscientiousness: 3, "
+    "Neuroticism: 3, Openness: 3}\n"
+)
 def test_persona_files_give_personas_or_a_data_file_error(scratch, document):
     path = _write(scratch / "personas.yaml", document)
     try:
@@ -162,8 +175,10 @@ def test_persona_files_give_personas_or_a_data_file_error(scratch, document):
 
 # ----------------------------------------------------------------------------------------------- records and files
 @BOUNDED
-@given(values, st.sampled_from(["text", "optional_text", "integer", "number", "flag01", "text_list", "sequence",
-                                "mapping"]))
+@given(
+    values,
+    st.sampled_from(["text", "optional_text", "integer", "number", "flag01", "text_list", "sequence", "mapping"]),
+)
 @example("²", "integer")
 @example(10**400, "number")
 def test_record_fields_give_a_value_or_a_data_file_error(value, accessor):
@@ -196,7 +211,9 @@ def csv_files(columns: list[str]) -> st.SearchStrategy:
     cells = st.text(max_size=10) | st.integers(-5, 500).map(str) | st.sampled_from(["safe", "unsafe", "1", "0"])
     rows = st.lists(st.lists(cells, max_size=len(columns) + 1), max_size=4)
     return st.one_of(
-        st.builds(_csv, st.just(columns), rows), st.builds(_csv, header, rows), st.text(max_size=100),
+        st.builds(_csv, st.just(columns), rows),
+        st.builds(_csv, header, rows),
+        st.text(max_size=100),
         st.binary(max_size=60),
     )
 
@@ -246,8 +263,9 @@ def test_validation_sample_loaders(scratch, dataset):
 
     @BOUNDED
     @given(csv_files(VALIDATION_COLUMNS))
-    @example(_csv(VALIDATION_COLUMNS, [["interview_Gaston.json.csv", "1", "{[]: 1}", "{[]: 1}", "", "", "3",
-                                        "knowledge"]]))
+    @example(
+        _csv(VALIDATION_COLUMNS, [["interview_Gaston.json.csv", "1", "{[]: 1}", "{[]: 1}", "", "", "3", "knowledge"]])
+    )
     def check(content):
         path = _write(scratch / f"validation_{dataset}.csv", content)
         try:
@@ -261,10 +279,18 @@ def test_validation_sample_loaders(scratch, dataset):
 # ----------------------------------------------------------------------------------------- released study results
 round_length_files = csv_files(["model", "role", "pos", "n_tokens_persona_directed", "n_tokens_goal_oriented"])
 ifbench_result_files = st.one_of(
-    st.dictionaries(st.text(max_size=8), st.dictionaries(
-        st.sampled_from(["ifbench_Gaston_0", "inst-ifbench_empty_102", "ifbench_Gaston_²", "x_y_1"]) | st.text(),
-        scalars, max_size=4) | values, max_size=2).map(json.dumps),
-    st.text(max_size=80), st.binary(max_size=40),
+    st.dictionaries(
+        st.text(max_size=8),
+        st.dictionaries(
+            st.sampled_from(["ifbench_Gaston_0", "inst-ifbench_empty_102", "ifbench_Gaston_²", "x_y_1"]) | st.text(),
+            scalars,
+            max_size=4,
+        )
+        | values,
+        max_size=2,
+    ).map(json.dumps),
+    st.text(max_size=80),
+    st.binary(max_size=40),
 )
 
 
@@ -272,8 +298,10 @@ ifbench_result_files = st.one_of(
 @given(round_length_files, ifbench_result_files)
 @example("", json.dumps({"m": {"ifbench_Gaston_²": 0.5} | {f"ifbench_Gaston_{i}": 0.5 for i in range(179)}}))
 def test_released_result_loaders(scratch, lengths, results):
-    for load, name, content in ((load_round_lengths, "round_lengths.csv", lengths),
-                                (load_ifbench_results, "ifbench_results.json", results)):
+    for load, name, content in (
+        (load_round_lengths, "round_lengths.csv", lengths),
+        (load_ifbench_results, "ifbench_results.json", results),
+    ):
         path = _write(scratch / name, content)
         try:
             load(path)
@@ -292,7 +320,9 @@ def ifbench_prompts() -> list[str]:
 def test_ifbench_response_files_are_scored_or_rejected_clearly(scratch, ifbench_prompts, data):
     line = st.one_of(
         st.fixed_dictionaries({"prompt": st.sampled_from(ifbench_prompts), "response": st.text(max_size=300)}),
-        _near(["prompt", "response"]), values, st.text(max_size=40),
+        _near(["prompt", "response"]),
+        values,
+        st.text(max_size=40),
     )
     lines = data.draw(st.lists(line, max_size=3))
     responses = _write(scratch / "responses.jsonl", data.draw(st.just(_jsonl(lines)) | st.binary(max_size=40)))

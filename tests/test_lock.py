@@ -36,8 +36,7 @@ def holder_process(tmp_path):
     """A separate process holding the lock of ``tmp_path / 'run'`` (killed at the end)."""
     folder = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)], stdout=subprocess.PIPE, text=True,
-                               env=env)
+    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)], stdout=subprocess.PIPE, text=True, env=env)
     assert process.stdout.readline().strip() == "LOCKED"
     yield folder, process
     if process.poll() is None:
@@ -46,8 +45,14 @@ def holder_process(tmp_path):
 
 
 def _fake_holder(**changes) -> LockHolder:
-    base = LockHolder(pid=os.getpid(), host=socket.gethostname(), started="2026-01-01T00:00:00+00:00",
-                      command="persona-eval run --config x.yaml", process_start=None, token="other")
+    base = LockHolder(
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        started="2026-01-01T00:00:00+00:00",
+        command="persona-eval run --config x.yaml",
+        process_start=None,
+        token="other",
+    )
     return replace(base, **changes)
 
 

@@ -70,8 +70,10 @@ def _serve(folder: Path, packages: dict[str, tuple[str, dict[str, bytes]]]) -> s
             f'sha256_checksum="{hashlib.sha256(archive).hexdigest()}" unzip="1"/>'
         )
     index = folder / "index.xml"
-    index.write_text(f'<?xml version="1.0"?>\n<nltk_data><packages>{"".join(entries)}</packages>'
-                     "<collections/></nltk_data>\n", encoding="utf-8")
+    index.write_text(
+        f'<?xml version="1.0"?>\n<nltk_data><packages>{"".join(entries)}</packages><collections/></nltk_data>\n',
+        encoding="utf-8",
+    )
     return index.as_uri()
 
 
@@ -79,8 +81,10 @@ def _tiny_tagger() -> dict[str, bytes]:
     """The three JSON files of a valid averaged-perceptron tagger that knows two words ("Imagine" is a verb)."""
     weights, tagdict, classes = {}, {"Imagine": "VB", "Empires": "NNS"}, ["NN", "NNS", "VB"]
     name = "averaged_perceptron_tagger_eng"
-    return {f"{name}.{part}.json": json.dumps(value).encode()
-            for part, value in (("weights", weights), ("tagdict", tagdict), ("classes", classes))}
+    return {
+        f"{name}.{part}.json": json.dumps(value).encode()
+        for part, value in (("weights", weights), ("tagdict", tagdict), ("classes", classes))
+    }
 
 
 def test_offline_install_reports_every_resource_missing_quickly(nltk_sandbox):
@@ -106,19 +110,24 @@ def test_a_download_that_does_not_finish_in_time_is_ended_and_reported(nltk_sand
 def test_installed_resources_are_found_and_the_affected_prompts_scored(nltk_sandbox, tmp_path, monkeypatch, test_set):
     server = tmp_path / "server"
     monkeypatch.setenv("NLTK_DATA", str(server))  # NLTK reads file:// indexes only inside its data folders
-    index_url = _serve(server, {
-        "stopwords": ("corpora", {"english": b"the\na\nof\nis\n"}),
-        "averaged_perceptron_tagger_eng": ("taggers", _tiny_tagger()),
-    })
+    index_url = _serve(
+        server,
+        {
+            "stopwords": ("corpora", {"english": b"the\na\nof\nis\n"}),
+            "averaged_perceptron_tagger_eng": ("taggers", _tiny_tagger()),
+        },
+    )
     report = install_optional_nltk_resources(index_url=index_url)
     assert report.installed == tuple(OPTIONAL_RESOURCES) and not report.missing, report.summary()
     assert (nltk_sandbox / "corpora" / "stopwords" / "english").is_file()
     assert missing_nltk_resources() == {}
     # key 171 (ratio:stop_words): stop words at most 47% of the words; key 257 (words:start_verb)
-    assert score_ifbench_response(test_set["171"], "Graph weights matter: the sum").follow_instruction_list_strict \
-        == [True]  # 1 of 5 words
-    assert score_ifbench_response(test_set["171"], "The cat is a friend of mine").follow_all_instructions_strict \
-        is False  # 4 of 7 words
+    assert score_ifbench_response(test_set["171"], "Graph weights matter: the sum").follow_instruction_list_strict == [
+        True
+    ]  # 1 of 5 words
+    assert (
+        score_ifbench_response(test_set["171"], "The cat is a friend of mine").follow_all_instructions_strict is False
+    )  # 4 of 7 words
     assert score_ifbench_response(test_set["257"], "Imagine an empire.").follow_all_instructions_strict is True
     assert score_ifbench_response(test_set["257"], "Empires suffer.").follow_all_instructions_strict is False
     again = install_optional_nltk_resources(index_url=UNREACHABLE_INDEX)

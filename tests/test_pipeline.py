@@ -171,8 +171,12 @@ def test_a_benchmark_added_as_one_module_runs_through_the_pipeline(tmp_path, mon
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "quiz.py").write_text(textwrap.dedent(TOY_MODULE))
-    questions = [("toy_quiz", "q1", "How many legs has a spider?"), ("toy_quiz", "q2", "Name a colour."),
-                 ("toy_quiz", "q3", "What year is it?"), ("toy_opinion", "o1", "Is tea better than coffee?")]
+    questions = [
+        ("toy_quiz", "q1", "How many legs has a spider?"),
+        ("toy_quiz", "q2", "Name a colour."),
+        ("toy_quiz", "q3", "What year is it?"),
+        ("toy_opinion", "o1", "Is tea better than coffee?"),
+    ]
     (package / "quiz.jsonl").write_text(
         "".join(json.dumps({"dataset": d, "id": i, "question": q}) + "\n" for d, i, q in questions)
     )
@@ -197,7 +201,8 @@ def test_a_benchmark_added_as_one_module_runs_through_the_pipeline(tmp_path, mon
     digits = units[units["metric"] == "toy_digits"].set_index(["condition", "kind", "checkpoint"])["score"]
     expected = (
         quiz.assign(score=quiz["response"].map(lambda text: 100.0 * any(c.isdigit() for c in text)))
-        .groupby(["condition", "kind", "checkpoint"])["score"].mean()
+        .groupby(["condition", "kind", "checkpoint"])["score"]
+        .mean()
     )
     pd.testing.assert_series_equal(digits.sort_index(), expected.sort_index(), check_names=False)
     opinions = run.scores()
@@ -213,9 +218,26 @@ def test_the_console_shows_progress_while_a_stage_runs(tmp_path):
     import subprocess
 
     result = subprocess.run(
-        [sys.executable, "-m", "persona_lib.cli", "run", "--config", str(SCRIPTED_CONFIG), "--stages", "generate",
-         "--out", str(tmp_path / "run"), "--set", "personas=[HAL 9000]", "--set", "model.display_name=Robo"],
-        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "persona_lib.cli",
+            "run",
+            "--config",
+            str(SCRIPTED_CONFIG),
+            "--stages",
+            "generate",
+            "--out",
+            str(tmp_path / "run"),
+            "--set",
+            "personas=[HAL 9000]",
+            "--set",
+            "model.display_name=Robo",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     resolved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())

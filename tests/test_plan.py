@@ -28,8 +28,12 @@ PAPER = PROJECT_ROOT / "configs" / "paper.yaml"
 def _scripted_config(tmp_path, *extra_datasets: str):
     config = load_config(SCRIPTED, output_dir=str(tmp_path / "run"))
     # The scripted backend answers 3 words; with a 3-token cap every estimated answer length is exact too.
-    return config.model_copy(update={"generation": config.generation.model_copy(update={"max_new_tokens": 3}),
-                                     "datasets": [*config.datasets, *extra_datasets]})
+    return config.model_copy(
+        update={
+            "generation": config.generation.model_copy(update={"max_new_tokens": 3}),
+            "datasets": [*config.datasets, *extra_datasets],
+        }
+    )
 
 
 @pytest.mark.parametrize("judging", [{}, {"mode": "both", "pairwise_orders": 2}], ids=["generate", "both-two-orders"])
@@ -62,8 +66,13 @@ def test_plan_matches_what_a_scripted_run_sends_exactly(tmp_path, judging):
     assert before["stored"].sum() == 0
 
     after = plan_run(config).table()
-    assert list(after["stored"]) == [len(actual[("generate", "dialogues")]), len(actual[("generate", "benchmarks")]),
-                                     len(actual[("score", "judge")]), 0, len(actual[("validate", "judge")])]
+    assert list(after["stored"]) == [
+        len(actual[("generate", "dialogues")]),
+        len(actual[("generate", "benchmarks")]),
+        len(actual[("score", "judge")]),
+        0,
+        len(actual[("validate", "judge")]),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +146,23 @@ def test_plan_command_prints_the_table_with_gpu_hours(tmp_path, capsys):
     assert main(["plan", "--config", str(config), "--out", str(tmp_path / "run"), "--gpu", "A100-80GB"]) == 0
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if "requests" in line)
-    assert header.split() == ["stage", "step", "model", "requests", "sent", "prompt", "tokens", "(no", "cache)",
-                              "prefill", "(prefix", "cache)", "generated", "stored", "GPU-hours"]
+    assert header.split() == [
+        "stage",
+        "step",
+        "model",
+        "requests",
+        "sent",
+        "prompt",
+        "tokens",
+        "(no",
+        "cache)",
+        "prefill",
+        "(prefix",
+        "cache)",
+        "generated",
+        "stored",
+        "GPU-hours",
+    ]
     total = next(line for line in out.splitlines() if line.strip().startswith("total"))
     # requests: 48 dialogue rounds + 282 benchmark questions + 402 judge calls + 72 IFBench checks + 15 validation;
     # sent: the interview's first round is the same in both replicates, checkpoint 0 the same in both kinds
@@ -171,6 +195,8 @@ def test_the_running_at_scale_chapter_prints_the_plan_the_paper_configuration_ha
     assert block == a100.format().rstrip("\n")
     benchmarks = a100.table().set_index("step").loc["benchmarks"]
     prose = " ".join(chapter.split())
-    assert (f"would cost {benchmarks['prompt_tokens'] / 1e9:.1f} billion prompt tokens, of which "
-            f"{benchmarks['prefill_tokens'] / 1e6:.1f} million") in prose
+    assert (
+        f"would cost {benchmarks['prompt_tokens'] / 1e9:.1f} billion prompt tokens, of which "
+        f"{benchmarks['prefill_tokens'] / 1e6:.1f} million"
+    ) in prose
     assert f"the same plan is {h100.gpu_hours:.1f} GPU-hours" in prose

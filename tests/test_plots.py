@@ -47,8 +47,16 @@ def test_units_label_gives_the_range_when_units_differ_along_a_line():
 
 
 def test_lower_is_better_metrics_say_so():
-    table = pd.DataFrame({"kind": ["goal_oriented"] * 2, "arm": "persona", "checkpoint": [0, 11],
-                          "estimate": [10.0, 12.0], "ci_low": [9.0, 11.0], "ci_high": [11.0, 13.0]})
+    table = pd.DataFrame(
+        {
+            "kind": ["goal_oriented"] * 2,
+            "arm": "persona",
+            "checkpoint": [0, 11],
+            "estimate": [10.0, 12.0],
+            "ci_low": [9.0, 11.0],
+            "ci_high": [11.0, 13.0],
+        }
+    )
     fig = plots.plot_checkpoint_curves(table, metric="excess_safety")
     assert "lower is better" in fig.axes[0].get_ylabel()
 
@@ -76,7 +84,9 @@ def test_metric_grid_titles_each_panel_with_its_direction(units):
     (legend,) = fig.legends
     assert "Goal-oriented, no-persona baseline" in [text.get_text() for text in legend.get_texts()]
     assert [[text.get_text() for text in ax.texts] for ax in fig.axes] == [
-        ["n: persona 56, no-persona baseline 7"], ["n: persona 3, no-persona baseline 3"]]
+        ["n: persona 56, no-persona baseline 7"],
+        ["n: persona 3, no-persona baseline 3"],
+    ]
 
 
 def test_difference_curve_draws_one_line_per_kind_and_a_zero_line(units):
@@ -111,14 +121,24 @@ def test_baseline_similarity_curve(curves):
 
 
 def test_forest_plot_and_save_figure_write_png_svg_csv(tmp_path):
-    table = pd.DataFrame({"table": ["Table 5", "Table 6"], "dataset": ["IFBench", "IFBench"],
-                          "coef": [0.98, 1.48], "ci_low": [-0.12, 0.82], "ci_high": [2.09, 2.15],
-                          "published_coef": [0.98, 1.48], "published_ci_low": [-0.13, 0.82],
-                          "published_ci_high": [2.09, 2.15]})
+    table = pd.DataFrame(
+        {
+            "table": ["Table 5", "Table 6"],
+            "dataset": ["IFBench", "IFBench"],
+            "coef": [0.98, 1.48],
+            "ci_low": [-0.12, 0.82],
+            "ci_high": [2.09, 2.15],
+            "published_coef": [0.98, 1.48],
+            "published_ci_low": [-0.13, 0.82],
+            "published_ci_high": [2.09, 2.15],
+        }
+    )
     fig = plots.plot_forest(table, directions={"IFBench": True})
     ax = fig.axes[0]
-    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["Table 5 \u00b7 IFBench \u2191",
-                                                                 "Table 6 \u00b7 IFBench \u2191"]
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == [
+        "Table 5 \u00b7 IFBench \u2191",
+        "Table 6 \u00b7 IFBench \u2191",
+    ]
     assert len(ax.containers) == 2  # published and reproduced error bars
     paths = plots.save_figure(fig, tmp_path / "sub" / "forest", table)
     assert set(paths) == {"png", "svg", "csv"}
@@ -128,9 +148,12 @@ def test_forest_plot_and_save_figure_write_png_svg_csv(tmp_path):
 
 
 def test_context_growth_labels_every_persona_line_and_the_baseline():
-    rows = [(condition, kind, "original", r, 100 * r + i)
-            for i, condition in enumerate(["Gaston", "HAL 9000", "empty"])
-            for kind in ("persona_directed", "goal_oriented") for r in range(1, 4)]
+    rows = [
+        (condition, kind, "original", r, 100 * r + i)
+        for i, condition in enumerate(["Gaston", "HAL 9000", "empty"])
+        for kind in ("persona_directed", "goal_oriented")
+        for r in range(1, 4)
+    ]
     dialogues = pd.DataFrame(rows, columns=["condition", "kind", "replicate", "round", "prompt_tokens"])
     fig = plots.plot_context_growth(dialogues)
     assert [ax.get_title() for ax in fig.axes] == ["Persona-directed", "Goal-oriented"]

@@ -35,8 +35,20 @@ def clone(tmp_path: Path) -> Path:
 
 
 def _rejudge(clone: Path, out: Path, config: Path, per_dataset: int = 2, *extra: str) -> int:
-    return main(["rejudge", "--authors-repo", str(clone), "--config", str(config), "--per-dataset",
-                 str(per_dataset), "--out", str(out), *extra])
+    return main(
+        [
+            "rejudge",
+            "--authors-repo",
+            str(clone),
+            "--config",
+            str(config),
+            "--per-dataset",
+            str(per_dataset),
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 # ------------------------------------------------------------------------------------------------------- sampling
@@ -47,8 +59,10 @@ def test_a_large_sample_takes_every_item_with_a_verdict_and_an_answer_once(clone
     assert set(sample["path"]) == {
         f"metrics/bfi/{SELENE}/{GEMMA}/bfi_Gaston_0.json.csv",
         f"metrics/xstest/{SELENE}/{GEMMA}/xstest_Gaston_0.json.csv",
-        *(f"metrics/{criterion}/{SELENE}/{GEMMA}/interview_Gaston.json.csv"
-          for criterion in ("knowledge", "style", "in_character")),
+        *(
+            f"metrics/{criterion}/{SELENE}/{GEMMA}/interview_Gaston.json.csv"
+            for criterion in ("knowledge", "style", "in_character")
+        ),
     }
     bfi = sample[sample["dataset"] == "bfi"].set_index("item")
     assert bfi.loc[0, "query"] == get_dataset("bfi").load(None)[0].prompt
@@ -87,8 +101,13 @@ def test_missing_answers_or_folders_are_named(clone):
 
 # ------------------------------------------------------------------------------------------------------- summary
 def _row(dataset: str, criterion: str | None, authors, strict, study=...) -> dict:
-    return {"dataset": dataset, "criterion": criterion, "authors_verdict": authors, "ours_verdict": strict,
-            "ours_study_verdict": strict if study is ... else study}
+    return {
+        "dataset": dataset,
+        "criterion": criterion,
+        "authors_verdict": authors,
+        "ours_verdict": strict,
+        "ours_study_verdict": strict if study is ... else study,
+    }
 
 
 def _hand_made_items() -> pd.DataFrame:
@@ -106,8 +125,9 @@ def _hand_made_items() -> pd.DataFrame:
 
 
 def _summary_row(summary: pd.DataFrame, dataset: str, criterion: str, reader: str = "strict") -> pd.Series:
-    part = summary[(summary["dataset"] == dataset) & (summary["criterion"] == criterion)
-                   & (summary["reader"] == reader)]
+    part = summary[
+        (summary["dataset"] == dataset) & (summary["criterion"] == criterion) & (summary["reader"] == reader)
+    ]
     assert len(part) == 1
     return part.iloc[0]
 
@@ -157,9 +177,13 @@ def test_rejudge_with_the_scripted_judge_renders_our_templates_and_resumes(clone
             expected = bfi._render(gaston, row.query, row.response, bfi_items[row.item].meta["dimension"])
         else:
             template = fidelity.TEMPLATES[row.criterion] if row.dataset == "fidelity" else xstest.TEMPLATE
-            expected = render_judge_prompt(template, character_name="Gaston",
-                                           character_description=gaston.description, query=row.query,
-                                           response=row.response)
+            expected = render_judge_prompt(
+                template,
+                character_name="Gaston",
+                character_description=gaston.description,
+                query=row.query,
+                response=row.response,
+            )
         assert store.get(row.judge_key).messages == [{"role": "user", "content": expected}]
     stored = len(store)
     store.close()

@@ -33,8 +33,9 @@ def test_ifbench_scores_are_percentages_of_294_prompts(ifbench):
     assert np.allclose(correct, correct.round(), atol=1e-6)
     assert ifbench["score"].between(0, 100).all()
     raw = json.loads((released_dir() / "ifbench_results.json").read_text())
-    row = ifbench.query("model == 'gemma-3-4b-it' and condition == 'Blair Waldorf' and kind == 'goal_oriented' "
-                        "and checkpoint == 11")
+    row = ifbench.query(
+        "model == 'gemma-3-4b-it' and condition == 'Blair Waldorf' and kind == 'goal_oriented' and checkpoint == 11"
+    )
     assert row["score"].item() == pytest.approx(100 * raw["gemma-3-4b-it"]["inst-ifbench_Blair_Waldorf_11"])
 
 
@@ -115,9 +116,7 @@ def test_final_prefix_range_is_the_spread_of_the_round_102_prefixes():
 def test_round_lengths_bad_cell_names_line_and_field(tmp_path):
     path = tmp_path / "round_lengths.csv"
     path.write_text(
-        "model,role,pos,n_tokens_persona_directed,n_tokens_goal_oriented\n"
-        "m,Gaston,0,0,0\n"
-        "m,Gaston,1,many,10\n"
+        "model,role,pos,n_tokens_persona_directed,n_tokens_goal_oriented\nm,Gaston,0,0,0\nm,Gaston,1,many,10\n"
     )
     with pytest.raises(DataFileError, match=r"line 3, field 'n_tokens_persona_directed'"):
         released.load_round_lengths(path)

@@ -55,7 +55,8 @@ def test_comparison_table_marks_directions_and_gives_every_row_a_verdict_or_a_re
     safety = shown.loc[("Table 5", "Safety \u2191")]
     assert safety["reproduced [95% CI]"] == "\u2014"
     assert safety["fit, or why not computed"] == (
-        "judge scores not in data/released/ (they are in the authors' repository)")
+        "judge scores not in data/released/ (they are in the authors' repository)"
+    )
     assert not shown["fit, or why not computed"].str.contains("`").any()
 
 
@@ -75,8 +76,16 @@ def test_cli_writes_tables_curves_and_figures(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "IFBench" in printed and "matched" in printed
     written = pd.read_csv(tmp_path / "tables.csv")
-    assert list(written.columns[:8]) == ["table", "dataset", "coef", "ci_low", "ci_high", "published_coef",
-                                         "published_ci_low", "published_ci_high"]
+    assert list(written.columns[:8]) == [
+        "table",
+        "dataset",
+        "coef",
+        "ci_low",
+        "ci_high",
+        "published_coef",
+        "published_ci_low",
+        "published_ci_high",
+    ]
     curves = pd.read_csv(tmp_path / "ifbench_curves.csv")
     assert len(curves) == 7 * 2 * 2 * 10  # models x kinds x arms x checkpoints
     baseline = curves[curves["arm"] == "baseline"]

@@ -14,10 +14,14 @@ from persona_lib.store import Request, ResponseStore
 
 def _requests(seed: int = 0) -> list[Request]:
     requests = [
-        Request([{"role": "user", "content": f"{c}/{k}/{t}/{i}"}],
-                {"condition": c, "kind": k, "checkpoint": t, "item_id": i})
-        for c in ("Gaston", "empty") for k in ("persona_directed", "goal_oriented")
-        for t in (0, 11, 22, 102) for i in range(3)
+        Request(
+            [{"role": "user", "content": f"{c}/{k}/{t}/{i}"}],
+            {"condition": c, "kind": k, "checkpoint": t, "item_id": i},
+        )
+        for c in ("Gaston", "empty")
+        for k in ("persona_directed", "goal_oriented")
+        for t in (0, 11, 22, 102)
+        for i in range(3)
     ]
     random.Random(seed).shuffle(requests)
     return requests
@@ -36,7 +40,8 @@ def test_each_group_is_one_shared_prefix_and_keeps_every_request():
     assert sorted(id(r) for group in groups for r in group) == sorted(id(r) for r in requests)
     first = groups[0]
     assert [r.tags["item_id"] for r in first] == [
-        r.tags["item_id"] for r in requests if _prefix(r) == _prefix(first[0])]
+        r.tags["item_id"] for r in requests if _prefix(r) == _prefix(first[0])
+    ]
 
 
 def test_groups_walk_each_dialogue_with_ascending_checkpoints():
@@ -53,25 +58,35 @@ def test_groups_walk_each_dialogue_with_ascending_checkpoints():
 
 def test_schedule_names_a_request_without_prefix_tags():
     with pytest.raises(ValueError, match=r"request 1 .* lacks tag\(s\) \['checkpoint'\]"):
-        schedule([Request([], {"condition": "a", "kind": "b", "checkpoint": 0}),
-                  Request([], {"condition": "a", "kind": "b"})])
+        schedule(
+            [
+                Request([], {"condition": "a", "kind": "b", "checkpoint": 0}),
+                Request([], {"condition": "a", "kind": "b"}),
+            ]
+        )
 
 
 def test_generate_benchmarks_submits_groups_in_scheduled_order(tmp_path):
-    config = RunConfig(personas=["Gaston"], n_rounds=2, checkpoints=[0, 1, 2], shuffled_replicate=False,
-                       datasets=["bfi"], item_limit={"bfi": 5})
+    config = RunConfig(
+        personas=["Gaston"],
+        n_rounds=2,
+        checkpoints=[0, 1, 2],
+        shuffled_replicate=False,
+        datasets=["bfi"],
+        item_limit={"bfi": 5},
+    )
     backend = ScriptedBackend()
     store = ResponseStore(tmp_path / "responses.sqlite")
     generate_benchmarks(config, backend, store, batch_size=3)
     benchmark_calls = backend.calls[2:]  # two dialogue rounds first
-    sent = backend.seen[sum(backend.calls[:2]):]
+    sent = backend.seen[sum(backend.calls[:2]) :]
     prefixes = [tuple(m["content"] for m in conversation[:-1]) for conversation in sent]
     runs = [p for i, p in enumerate(prefixes) if i == 0 or p != prefixes[i - 1]]
     assert len(runs) == len(set(runs))  # every prefix is sent in one contiguous run
     # t=0 questions are identical for both kinds: sent once. Groups of 5 split into batches of 3 + 2.
     assert len(set(prefixes)) == 2 * (1 + 2 * 2) and benchmark_calls == [3, 2] * 10
     lengths = [len(p) for p in runs]
-    gaston = lengths[: 5]
+    gaston = lengths[:5]
     assert gaston == [1, 3, 5, 3, 5]  # system + 0/1/2 rounds, then the other kind (t=0 already answered)
 
 

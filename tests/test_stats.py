@@ -16,8 +16,14 @@ CHECKPOINTS = [0, 11, 22, 34, 45, 56, 68, 79, 90, 102]
 
 
 def synthetic_units(
-    *, n_models: int = 4, n_personas: int = 5, slope: float = 0.0, kind_gap: float = 0.0, persona_gap: float = 0.0,
-    noise: float = 0.0, seed: int = 1,
+    *,
+    n_models: int = 4,
+    n_personas: int = 5,
+    slope: float = 0.0,
+    kind_gap: float = 0.0,
+    persona_gap: float = 0.0,
+    noise: float = 0.0,
+    seed: int = 1,
 ) -> pd.DataFrame:
     """Unit-level scores: 50 + slope*t + kind_gap (persona-directed) + persona_gap (personas) + persona/noise."""
     rng = np.random.default_rng(seed)
@@ -59,8 +65,12 @@ def test_vectorised_means_equal_a_plain_loop_and_skip_missing_cells():
     values = np.array([[1.0, 10.0], [2.0, np.nan], [4.0, 30.0], [8.0, 40.0]])
     indices = stats.resample_indices(4, 50, seed=5)
     assert indices.shape == (50, 4)
-    expected = np.array([[np.mean(values[row, 0]), np.nanmean(values[row, 1]) if
-                          not np.isnan(values[row, 1]).all() else np.nan] for row in indices])
+    expected = np.array(
+        [
+            [np.mean(values[row, 0]), np.nanmean(values[row, 1]) if not np.isnan(values[row, 1]).all() else np.nan]
+            for row in indices
+        ]
+    )
     np.testing.assert_allclose(stats.resampled_means(values, indices), expected)
 
 
@@ -73,8 +83,14 @@ def test_bootstrap_rejects_several_rows_per_unit():
 def test_aggregate_averages_items_and_counts_unscored_ones():
     items = pd.DataFrame(
         {
-            "model": "m", "condition": "Gaston", "kind": "goal_oriented", "checkpoint": 0, "dataset": "xstest",
-            "metric": "safety", "item_id": [1, 2, 3, 4], "score": [100.0, 0.0, 100.0, np.nan],
+            "model": "m",
+            "condition": "Gaston",
+            "kind": "goal_oriented",
+            "checkpoint": 0,
+            "dataset": "xstest",
+            "metric": "safety",
+            "item_id": [1, 2, 3, 4],
+            "score": [100.0, 0.0, 100.0, np.nan],
         }
     )
     units = stats.aggregate(items)
@@ -105,8 +121,9 @@ def test_paired_differences_recover_known_gaps_exactly():
 def _baseline_judged_per_persona(units: pd.DataFrame) -> pd.DataFrame:
     """The baseline scored against each persona's description: 10 points below that persona's own score."""
     personas = units[units["condition"] != "empty"].assign(reference_persona=lambda t: t["condition"])
-    baseline = personas.assign(reference_persona=personas["condition"], condition="empty",
-                               score=personas["score"] - 10.0)
+    baseline = personas.assign(
+        reference_persona=personas["condition"], condition="empty", score=personas["score"] - 10.0
+    )
     return pd.concat([personas, baseline], ignore_index=True)
 
 
@@ -161,8 +178,10 @@ def test_persona_effect_recovers_a_known_gap():
     effect = fits[fits["term"] == "C(arm, Treatment('empty'))[T.persona]"].set_index(["model", "kind"])
     assert len(effect) == 4 * 2
     is_persona = units["condition"] != "empty"
-    observed = (units[is_persona].groupby(["model", "kind"])["score"].mean()
-                - units[~is_persona].groupby(["model", "kind"])["score"].mean())
+    observed = (
+        units[is_persona].groupby(["model", "kind"])["score"].mean()
+        - units[~is_persona].groupby(["model", "kind"])["score"].mean()
+    )
     np.testing.assert_allclose(effect["coef"], observed.loc[effect.index], atol=0.05)
     assert (effect["ci_high"] < 0).all()
     # Unit scores hold one value per round x condition group: the group variance is not identified, and the
@@ -185,15 +204,20 @@ def turn_and_benchmark_units(*, turn_slope: float, benchmark_slope: float, perso
             rows.append(("m", condition, kind, round_, "fidelity", metric, reference, 70 + gap + turn_slope * round_))
         for t in CHECKPOINTS:
             rows.append(("m", condition, kind, t, "ifbench", "ifbench", None, 40 + gap + benchmark_slope * t))
-    return pd.DataFrame(rows, columns=["model", "condition", "kind", "checkpoint", "dataset", "metric",
-                                       "reference_persona", "score"])
+    return pd.DataFrame(
+        rows, columns=["model", "condition", "kind", "checkpoint", "dataset", "metric", "reference_persona", "score"]
+    )
 
 
 def test_turn_level_units_are_fitted_over_rounds_beside_the_benchmarks():
     units = turn_and_benchmark_units(turn_slope=-0.2, benchmark_slope=0.1, persona_gap=-6.0)
     # A round none of whose verdicts could be parsed has no score; it is left out, not a failed fit.
-    unscored = units.index[(units["metric"] == "dialogue") & (units["condition"] == "p0") & (units["checkpoint"] == 50)
-                           & (units["kind"] == "goal_oriented")]
+    unscored = units.index[
+        (units["metric"] == "dialogue")
+        & (units["condition"] == "p0")
+        & (units["checkpoint"] == 50)
+        & (units["kind"] == "goal_oriented")
+    ]
     units.loc[unscored, "score"] = np.nan
     fits = stats.length_slope(units, metrics=["ifbench", "dialogue"])
     slopes = fits[fits["term"] == "checkpoint"].set_index(["metric", "kind"])
@@ -210,8 +234,9 @@ def test_turn_level_units_are_fitted_over_rounds_beside_the_benchmarks():
     assert (effect["n"] == [6 * 102 - 1, 6 * 102]).all()
     dialogue = units[units["metric"] == "dialogue"]
     is_persona = dialogue["condition"] != "empty"
-    observed = (dialogue[is_persona].groupby("kind")["score"].mean()
-                - dialogue[~is_persona].groupby("kind")["score"].mean())
+    observed = (
+        dialogue[is_persona].groupby("kind")["score"].mean() - dialogue[~is_persona].groupby("kind")["score"].mean()
+    )
     np.testing.assert_allclose(effect["coef"], observed.loc[effect["kind"]], atol=0.01)
 
 
@@ -219,7 +244,8 @@ def test_size_regressions_recover_a_known_size_coefficient():
     rng = np.random.default_rng(4)
     rows = []
     for (family, size), persona, kind in itertools.product(
-        [("a", 1), ("a", 2), ("b", 1), ("b", 2), ("c", 3)], [f"p{i}" for i in range(8)],
+        [("a", 1), ("a", 2), ("b", 1), ("b", 2), ("c", 3)],
+        [f"p{i}" for i in range(8)],
         ["persona_directed", "goal_oriented"],
     ):
         for t in (0, 102):
@@ -237,8 +263,11 @@ def test_convergence_warnings_are_captured_not_emitted():
     noise = np.random.default_rng(2).normal(0, 1, 60)
     units = pd.DataFrame(
         {
-            "model": "m", "kind": "goal_oriented", "condition": np.repeat([f"p{i}" for i in range(6)], 10),
-            "checkpoint": np.tile(CHECKPOINTS, 6), "score": 50 + 0.2 * np.tile(CHECKPOINTS, 6) + noise,
+            "model": "m",
+            "kind": "goal_oriented",
+            "condition": np.repeat([f"p{i}" for i in range(6)], 10),
+            "checkpoint": np.tile(CHECKPOINTS, 6),
+            "score": 50 + 0.2 * np.tile(CHECKPOINTS, 6) + noise,
         }
     )
     with warnings.catch_warnings(record=True) as caught:
@@ -256,12 +285,14 @@ def test_convergence_warnings_are_captured_not_emitted():
 def test_small_fits_that_converge_cleanly_are_still_called_not_estimable():
     # The embedded run's shapes: two personas x three checkpoints; nine units, each its own group.
     rng = np.random.default_rng(3)
-    two_groups = pd.DataFrame({"g": np.repeat(["a", "b"], 3), "x": np.tile([0, 4, 8], 2),
-                               "y": rng.normal(0, 1, 6) + np.repeat([0.0, 5.0], 3)})
+    two_groups = pd.DataFrame(
+        {"g": np.repeat(["a", "b"], 3), "x": np.tile([0, 4, 8], 2), "y": rng.normal(0, 1, 6) + np.repeat([0.0, 5.0], 3)}
+    )
     fit = stats.fit_mixedlm(two_groups, "y ~ x", "g")
     assert fit["converged"].all() and (fit["warnings"] == "").all()
-    assert set(fit["verdict"]) == {f"not estimable: n groups = 2 < {stats.MIN_GROUPS}, too few to estimate the "
-                                   "group variance"}
+    assert set(fit["verdict"]) == {
+        f"not estimable: n groups = 2 < {stats.MIN_GROUPS}, too few to estimate the group variance"
+    }
     singletons = pd.DataFrame({"g": [f"g{i}" for i in range(9)], "x": np.tile([0, 0, 1], 3), "y": rng.normal(0, 1, 9)})
     fit = stats.fit_mixedlm(singletons, "y ~ x", "g")
     assert fit["converged"].all() and fit["verdict"].str.contains("one observation per group").all()
@@ -274,21 +305,33 @@ def test_small_fits_that_converge_cleanly_are_still_called_not_estimable():
     [
         ({}, "estimable"),
         ({"warning_text": "Retrying MixedLM optimization with lbfgs"}, "estimable"),
-        ({"warning_text": "The Hessian matrix at the estimated parameter values is not positive definite."},
-         "not estimable: Hessian not positive definite, so the standard errors and intervals are unreliable"),
-        ({"warning_text": "The MLE may be on the boundary of the parameter space.; The Hessian matrix at the "
-                          "estimated parameter values is not positive definite."},
-         "estimable with caution: group variance estimated at 0 (boundary); the fixed effects are an ordinary "
-         "regression's"),
-        ({"warning_text": "Random effects covariance is singular"},
-         "estimable with caution: statsmodels warned: Random effects covariance is singular"),
+        (
+            {"warning_text": "The Hessian matrix at the estimated parameter values is not positive definite."},
+            "not estimable: Hessian not positive definite, so the standard errors and intervals are unreliable",
+        ),
+        (
+            {
+                "warning_text": "The MLE may be on the boundary of the parameter space.; The Hessian matrix at the "
+                "estimated parameter values is not positive definite."
+            },
+            "estimable with caution: group variance estimated at 0 (boundary); the fixed effects are an ordinary "
+            "regression's",
+        ),
+        (
+            {"warning_text": "Random effects covariance is singular"},
+            "estimable with caution: statsmodels warned: Random effects covariance is singular",
+        ),
         ({"converged": False}, "not estimable: the optimiser did not converge"),
-        ({"warning_text": "invalid value encountered in sqrt"},
-         "not estimable: standard errors could not be computed (a negative variance estimate)"),
+        (
+            {"warning_text": "invalid value encountered in sqrt"},
+            "not estimable: standard errors could not be computed (a negative variance estimate)",
+        ),
         ({"n_groups": 1}, "not estimable: 1 group; a random intercept needs several"),
         ({"n": 2}, "not estimable: 2 observations for 2 fixed-effect terms"),
-        ({"n_groups": 4, "warning_text": "The MLE may be on the boundary of the parameter space."},
-         "not estimable: n groups = 4 < 5, too few to estimate the group variance"),
+        (
+            {"n_groups": 4, "warning_text": "The MLE may be on the boundary of the parameter space."},
+            "not estimable: n groups = 4 < 5, too few to estimate the group variance",
+        ),
     ],
 )
 def test_fit_verdict_names_the_most_serious_problem(arguments, verdict):

@@ -24,10 +24,17 @@ PARAMS = SamplingParams(max_new_tokens=16)
 
 def _record(key: str, text: str = "hi", finish_reason: str = "stop", **tags) -> ResponseRecord:
     return ResponseRecord(
-        key=key, backend="fake", model="m", sampling=PARAMS.as_dict(),
+        key=key,
+        backend="fake",
+        model="m",
+        sampling=PARAMS.as_dict(),
         messages=[{"role": "system", "content": "S"}, {"role": "user", "content": f"q {key}"}],
-        tags={"stage": "benchmark", **tags}, text=text, prompt_tokens=3, completion_tokens=1,
-        finish_reason=finish_reason, error="boom" if finish_reason == "error" else None,
+        tags={"stage": "benchmark", **tags},
+        text=text,
+        prompt_tokens=3,
+        completion_tokens=1,
+        finish_reason=finish_reason,
+        error="boom" if finish_reason == "error" else None,
         run_info={"python": "3.11"},
     )
 
@@ -119,8 +126,10 @@ def test_shared_messages_are_answered_once_and_keep_both_tag_sets(tmp_path):
     store = ResponseStore(tmp_path / "responses.sqlite")
     backend = ScriptedBackend()
     same = [{"role": "user", "content": "Are you talkative?"}]
-    requests = [Request(same, {"stage": "benchmark", "kind": "persona_directed"}),
-                Request(same, {"stage": "benchmark", "kind": "goal_oriented"})]
+    requests = [
+        Request(same, {"stage": "benchmark", "kind": "persona_directed"}),
+        Request(same, {"stage": "benchmark", "kind": "goal_oriented"}),
+    ]
     records = complete_requests(store, backend, requests, PARAMS, show_progress=False)
     assert backend.calls == [1] and len(records) == 1 and len(store) == 1
     assert sorted(store.to_dataframe(stage="benchmark")["kind"]) == ["goal_oriented", "persona_directed"]
@@ -129,10 +138,12 @@ def test_shared_messages_are_answered_once_and_keep_both_tag_sets(tmp_path):
 def test_complete_requests_skips_stored_keys_and_batches_the_rest(tmp_path):
     store = ResponseStore(tmp_path / "responses.sqlite")
     backend = ScriptedBackend()
-    requests = [Request([{"role": "user", "content": f"question {i}"}], {"stage": "benchmark", "i": i})
-                for i in range(7)]
-    first = complete_requests(store, backend, requests[:3], PARAMS, make_run_info(backend), batch_size=2,
-                              show_progress=False)
+    requests = [
+        Request([{"role": "user", "content": f"question {i}"}], {"stage": "benchmark", "i": i}) for i in range(7)
+    ]
+    first = complete_requests(
+        store, backend, requests[:3], PARAMS, make_run_info(backend), batch_size=2, show_progress=False
+    )
     assert backend.calls == [2, 1] and len(first) == 3
     records = complete_requests(store, backend, requests, PARAMS, batch_size=3, show_progress=False)
     assert backend.calls == [2, 1, 3, 1]
@@ -167,8 +178,10 @@ def test_context_overflow_is_final(tmp_path):
 def test_batches_never_span_groups(tmp_path):
     store = ResponseStore(tmp_path / "responses.sqlite")
     backend = ScriptedBackend()
-    groups = [[Request([{"role": "user", "content": f"g{g} q{i}"}], {}) for i in range(size)]
-              for g, size in enumerate([3, 1, 5])]
+    groups = [
+        [Request([{"role": "user", "content": f"g{g} q{i}"}], {}) for i in range(size)]
+        for g, size in enumerate([3, 1, 5])
+    ]
     complete_groups(store, backend, groups, PARAMS, batch_size=2, show_progress=False)
     assert backend.calls == [2, 1, 1, 2, 2, 1]
 

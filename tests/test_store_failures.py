@@ -23,8 +23,12 @@ from persona_lib.store import (
 )
 
 CONFIG = {
-    "personas": ["Gaston", "HAL 9000"], "n_rounds": 6, "checkpoints": [0, 3, 6], "shuffled_replicate": True,
-    "datasets": ["bfi", "xstest"], "item_limit": {"bfi": 4, "xstest": 4},
+    "personas": ["Gaston", "HAL 9000"],
+    "n_rounds": 6,
+    "checkpoints": [0, 3, 6],
+    "shuffled_replicate": True,
+    "datasets": ["bfi", "xstest"],
+    "item_limit": {"bfi": 4, "xstest": 4},
 }
 
 
@@ -194,13 +198,19 @@ def test_salvage_refuses_a_sound_store(tmp_path, capsys):
 
 def test_a_failing_notebook_is_one_clear_message_with_the_resume_hint(tmp_path, monkeypatch, capsys):
     def failing_run(*args, **kwargs):
-        raise PapermillExecutionError(cell_index=4, exec_count=4, source="generate_benchmarks(...)",
-                                      ename="StoreWriteError", evalue="cannot write the response store x: full",
-                                      traceback=[])
+        raise PapermillExecutionError(
+            cell_index=4,
+            exec_count=4,
+            source="generate_benchmarks(...)",
+            ename="StoreWriteError",
+            evalue="cannot write the response store x: full",
+            traceback=[],
+        )
 
     monkeypatch.setattr(pipeline, "run_from_file", failing_run)
     assert main(["run", "--config", "configs/default.yaml"]) == 1
     error = capsys.readouterr().err
-    assert error.startswith("persona-eval run: a notebook cell failed: StoreWriteError: cannot write the response "
-                            "store x: full")
+    assert error.startswith(
+        "persona-eval run: a notebook cell failed: StoreWriteError: cannot write the response store x: full"
+    )
     assert "run the same command again to resume" in error

@@ -9,16 +9,26 @@ from persona_lib.contract import SamplingParams
 from persona_lib.store import Request, ResponseRecord, ResponseStore, complete_requests
 
 PARAMS = SamplingParams(max_new_tokens=16)
-HISTORY = [{"role": "system", "content": "You are Gaston."}, {"role": "user", "content": "Hi"},
-           {"role": "assistant", "content": "Bonjour!"}]
+HISTORY = [
+    {"role": "system", "content": "You are Gaston."},
+    {"role": "user", "content": "Hi"},
+    {"role": "assistant", "content": "Bonjour!"},
+]
 
 
 def _record(key: str, text: str = "hi", finish_reason: str = "stop", model: str = "m", **tags) -> ResponseRecord:
     return ResponseRecord(
-        key=key, backend="fake", model=model, sampling=PARAMS.as_dict(),
+        key=key,
+        backend="fake",
+        model=model,
+        sampling=PARAMS.as_dict(),
         messages=[*HISTORY, {"role": "user", "content": f"q {key}"}],
-        tags={"stage": "benchmark", **tags}, text=text, prompt_tokens=3, completion_tokens=1,
-        finish_reason=finish_reason, error="boom" if finish_reason == "error" else None,
+        tags={"stage": "benchmark", **tags},
+        text=text,
+        prompt_tokens=3,
+        completion_tokens=1,
+        finish_reason=finish_reason,
+        error="boom" if finish_reason == "error" else None,
         run_info={"worker": tags.get("worker", 0)},
     )
 
@@ -26,8 +36,10 @@ def _record(key: str, text: str = "hi", finish_reason: str = "stop", model: str 
 def test_merge_copies_responses_messages_tags_and_run_info(tmp_path):
     worker = ResponseStore(tmp_path / "worker.sqlite")
     backend = ScriptedBackend(model="m")
-    requests = [Request([*HISTORY, {"role": "user", "content": f"Q{i}"}], {"stage": "benchmark", "item_id": i})
-                for i in range(3)]
+    requests = [
+        Request([*HISTORY, {"role": "user", "content": f"Q{i}"}], {"stage": "benchmark", "item_id": i})
+        for i in range(3)
+    ]
     complete_requests(worker, backend, requests, PARAMS, {"host": "gpu-1"}, show_progress=False)
     worker.add_tags([(next(iter(worker.keys())), {"stage": "benchmark", "item_id": 0, "kind": "goal_oriented"})])
 
@@ -83,12 +95,24 @@ def test_a_final_answer_replaces_a_stored_error_but_an_error_never_replaces_an_a
 
 def test_keys_filter_by_model_stage_and_tag_values(tmp_path):
     store = ResponseStore(tmp_path / "s.sqlite")
-    store.put_many([
-        _record("a", model="m1"), _record("b", model="m2"),
-        ResponseRecord(key="j", backend="fake", model="judge", sampling={}, messages=[{"role": "user", "content": "J"}],
-                       tags={"stage": "judge", "model_under_test": "m2"}, text="RESULT: 3", prompt_tokens=1,
-                       completion_tokens=1, finish_reason="stop"),
-    ])
+    store.put_many(
+        [
+            _record("a", model="m1"),
+            _record("b", model="m2"),
+            ResponseRecord(
+                key="j",
+                backend="fake",
+                model="judge",
+                sampling={},
+                messages=[{"role": "user", "content": "J"}],
+                tags={"stage": "judge", "model_under_test": "m2"},
+                text="RESULT: 3",
+                prompt_tokens=1,
+                completion_tokens=1,
+                finish_reason="stop",
+            ),
+        ]
+    )
     assert store.keys(model="m1") == ["a"]
     assert store.keys(backend="fake", stages=["dialogue", "benchmark"]) == ["a", "b"]
     assert store.keys(stages=["judge"], tags={"model_under_test": "m2"}) == ["j"]

@@ -58,8 +58,10 @@ def synthetic_units(seed: int = 0, models: pd.DataFrame | None = None) -> pd.Dat
                     start += rng.normal(0, 1.5)
                     end = start - 10 + length_effect * model.size + u_length[(persona, model.family)]
                     end += rng.normal(0, 1.5)
-                    rows += [(model.model, persona, kind, 0, dataset, metric, start),
-                             (model.model, persona, kind, 102, dataset, metric, end)]
+                    rows += [
+                        (model.model, persona, kind, 0, dataset, metric, start),
+                        (model.model, persona, kind, 102, dataset, metric, end),
+                    ]
     return pd.DataFrame(rows, columns=["model", "condition", "kind", "checkpoint", "dataset", "metric", "score"])
 
 
@@ -99,11 +101,16 @@ def test_per_model_bars_are_the_mean_contrast_of_each_model_with_a_ci_over_perso
     assert set(length["n_units"]) == {8}
     by_model = length["estimate"].groupby("model").mean()
     assert by_model["gemini-2.5-flash"] - by_model["gemma-3-4b-it"] == pytest.approx(
-        2 * TRUE_SIZE_EFFECT[("Table 5", "IFBench")], abs=1.5)
+        2 * TRUE_SIZE_EFFECT[("Table 5", "IFBench")], abs=1.5
+    )
     assert bars.loc[bars["contrast"] != LENGTH_COST, "kind"].isna().all()
     figure = plot_model_bars(length.reset_index(), title="t")
-    drawn = {colour: sorted(patch.get_width() for patch in figure.axes[0].patches
-                            if patch.get_facecolor()[:3] == to_rgb(colour)) for colour in KIND_COLOURS.values()}
+    drawn = {
+        colour: sorted(
+            patch.get_width() for patch in figure.axes[0].patches if patch.get_facecolor()[:3] == to_rgb(colour)
+        )
+        for colour in KIND_COLOURS.values()
+    }
     for kind, colour in KIND_COLOURS.items():  # a bar per model in each kind's colour, as long as its estimate
         np.testing.assert_allclose(drawn[colour], sorted(length.xs(kind, level="kind")["estimate"]))
     grid = metric_grid(units, "model")
@@ -131,13 +138,25 @@ def coefficient_units(seed: int = 0) -> pd.DataFrame:
             slope = true_slope(model.size, kind) if persona else 0.0
             for round_ in range(1, 103):
                 reference = condition if persona else released.PERSONAS[round_ % len(released.PERSONAS)]
-                rows.append((model.model, condition, kind, round_, "fidelity", "dialogue", reference,
-                             level + slope * round_ + rng.normal(0, 1)))
+                rows.append(
+                    (
+                        model.model,
+                        condition,
+                        kind,
+                        round_,
+                        "fidelity",
+                        "dialogue",
+                        reference,
+                        level + slope * round_ + rng.normal(0, 1),
+                    )
+                )
             for (dataset, metric), t in itertools.product([("ifbench", "ifbench"), ("xstest", "safety")], CHECKPOINTS):
-                rows.append((model.model, condition, kind, t, dataset, metric, None,
-                             level + slope * t + rng.normal(0, 1)))
-    return pd.DataFrame(rows, columns=["model", "condition", "kind", "checkpoint", "dataset", "metric",
-                                       "reference_persona", "score"])
+                rows.append(
+                    (model.model, condition, kind, t, dataset, metric, None, level + slope * t + rng.normal(0, 1))
+                )
+    return pd.DataFrame(
+        rows, columns=["model", "condition", "kind", "checkpoint", "dataset", "metric", "reference_persona", "score"]
+    )
 
 
 def test_coefficient_figures_show_each_models_fitted_slope_and_persona_effect_per_kind():
@@ -145,9 +164,11 @@ def test_coefficient_figures_show_each_models_fitted_slope_and_persona_effect_pe
     models = PAPER.models_table()
     order = list(models["model"])
     slopes, effects, notes = model_coefficients(units)
-    assert notes == ["length coefficients: no units of bfi_error, rolebench_specific, rolebench_general, "
-                     "excess_safety, so none in its figure",
-                     "persona coefficients: no units of rolebench_general, excess_safety, so none in its figure"]
+    assert notes == [
+        "length coefficients: no units of bfi_error, rolebench_specific, rolebench_general, "
+        "excess_safety, so none in its figure",
+        "persona coefficients: no units of rolebench_general, excess_safety, so none in its figure",
+    ]
     length = coefficient_rows(slopes, LENGTH_TERM, order)
     # One row per metric x model x kind, dialogue fidelity first (fitted over its 102 rounds) as in the paper.
     assert list(length.columns[:4]) == ["dataset", "metric", "model", "kind"]
@@ -162,13 +183,18 @@ def test_coefficient_figures_show_each_models_fitted_slope_and_persona_effect_pe
     assert ((length["ci_low"] < length["coef"]) & (length["coef"] < length["ci_high"])).all()
     persona = coefficient_rows(effects, PERSONA_TERM, order)
     assert len(persona) == 2 * 7 * 2 and set(persona["metric"]) == {"ifbench", "safety"}
-    mean = units.assign(persona=units["condition"] != BASELINE).groupby(["metric", "model", "kind", "persona"])[
-        "score"].mean().unstack()
+    mean = (
+        units.assign(persona=units["condition"] != BASELINE)
+        .groupby(["metric", "model", "kind", "persona"])["score"]
+        .mean()
+        .unstack()
+    )
     observed = (mean[True] - mean[False]).loc[list(zip(persona["metric"], persona["model"], persona["kind"]))]
     np.testing.assert_allclose(persona["coef"].astype(float), observed.to_numpy(), atol=1e-6)
 
-    figure = plot_model_coefficients(length, title="t", ylabel="y", families=dict(zip(models["model"],
-                                                                                        models["family"])))
+    figure = plot_model_coefficients(
+        length, title="t", ylabel="y", families=dict(zip(models["model"], models["family"]))
+    )
     axes = [ax for ax in figure.axes if ax.get_title()]
     assert [ax.get_title() for ax in axes] == ["Dialogue fidelity \u2191", "IFBench accuracy \u2191", "Safety \u2191"]
     for ax, (_metric, rows) in zip(axes, length.groupby("metric", sort=False)):
@@ -206,8 +232,15 @@ def test_the_study_path_reproduces_the_published_ifbench_rows_from_the_released_
     assert set(others["status"]) == {"not computed"} and others["note"].str.startswith("no units of").all()
     assert set(analysis.units["model"]) == set(released.MODEL_INFO)
     assert analysis.files["forest_png"].is_file() and analysis.files["curves_ifbench_png"].is_file()
-    for name in ("length_cost", "personalisation_cost", "kind_difference", "model_grid", "persona_grid",
-                 "length_coefficients", "persona_coefficients"):
+    for name in (
+        "length_cost",
+        "personalisation_cost",
+        "kind_difference",
+        "model_grid",
+        "persona_grid",
+        "length_coefficients",
+        "persona_coefficients",
+    ):
         assert analysis.files[f"{name}_png"].is_file(), name
     plotted = pd.read_csv(analysis.files["length_coefficients_csv"])
     assert set(plotted["metric"]) == {"ifbench"} and len(plotted) == len(released.MODEL_INFO) * 2

@@ -30,33 +30,74 @@ from persona_lib.study._work import judged_only
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 PROTOCOL = {
-    "personas": ["Gaston"], "include_baseline": True, "dialogue_kinds": ["persona_directed", "goal_oriented"],
-    "n_rounds": 2, "shuffled_replicate": True, "checkpoints": [0, 2], "datasets": ["fidelity", "ifbench", "xstest"],
-    "item_limit": {"ifbench": 2, "xstest": 2}, "generation": {"max_new_tokens": 8}, "judging": {"max_new_tokens": 16},
+    "personas": ["Gaston"],
+    "include_baseline": True,
+    "dialogue_kinds": ["persona_directed", "goal_oriented"],
+    "n_rounds": 2,
+    "shuffled_replicate": True,
+    "checkpoints": [0, 2],
+    "datasets": ["fidelity", "ifbench", "xstest"],
+    "item_limit": {"ifbench": 2, "xstest": 2},
+    "generation": {"max_new_tokens": 8},
+    "judging": {"max_new_tokens": 16},
 }
-THREE_MODELS = study_config_from_dict({
-    "name": "ray-test",
-    "protocol": {**PROTOCOL, "shuffled_replicate": False},  # the replicate is the kill test's; this one loads a model
-    "models": [
-        {"name": "smollm2", "family": "smol", "size": 1,
-         "model": {"backend": "transformers", "model": "bundled:SmolLM2-135M-Instruct", "dtype": "float32",
-                   "extra": {"num_threads": 1}}},
-        {"name": "scripted-large", "family": "smol", "size": 2, "model": {"backend": "scripted", "model": "s-large"}},
-        {"name": "scripted-other", "family": "other", "size": 1, "model": {"backend": "scripted", "model": "s-other"}},
-    ],
-    "judge": {"gpus": 0, "model": {"backend": "scripted", "model": "scripted-judge"}},
-})
-SLOW_MODELS = study_config_from_dict({
-    "name": "kill-test",
-    "protocol": {**PROTOCOL, "n_rounds": 4, "checkpoints": [0, 2, 4], "datasets": ["bfi", "xstest"],
-                 "item_limit": {"bfi": 2, "xstest": 2}},
-    "models": [
-        {"name": name, "family": "f", "size": size,
-         "model": {"backend": "scripted", "model": f"slow-{name}", "extra": {"delay_per_batch": 0.25}}}
-        for name, size in (("one", 1), ("two", 2))
-    ],
-    "judge": {"gpus": 0, "model": {"backend": "scripted", "model": "scripted-judge"}},
-})
+THREE_MODELS = study_config_from_dict(
+    {
+        "name": "ray-test",
+        "protocol": {
+            **PROTOCOL,
+            "shuffled_replicate": False,
+        },  # the replicate is the kill test's; this one loads a model
+        "models": [
+            {
+                "name": "smollm2",
+                "family": "smol",
+                "size": 1,
+                "model": {
+                    "backend": "transformers",
+                    "model": "bundled:SmolLM2-135M-Instruct",
+                    "dtype": "float32",
+                    "extra": {"num_threads": 1},
+                },
+            },
+            {
+                "name": "scripted-large",
+                "family": "smol",
+                "size": 2,
+                "model": {"backend": "scripted", "model": "s-large"},
+            },
+            {
+                "name": "scripted-other",
+                "family": "other",
+                "size": 1,
+                "model": {"backend": "scripted", "model": "s-other"},
+            },
+        ],
+        "judge": {"gpus": 0, "model": {"backend": "scripted", "model": "scripted-judge"}},
+    }
+)
+SLOW_MODELS = study_config_from_dict(
+    {
+        "name": "kill-test",
+        "protocol": {
+            **PROTOCOL,
+            "n_rounds": 4,
+            "checkpoints": [0, 2, 4],
+            "datasets": ["bfi", "xstest"],
+            "item_limit": {"bfi": 2, "xstest": 2},
+        },
+        "models": [
+            {
+                "name": name,
+                "family": "f",
+                "size": size,
+                "model": {"backend": "scripted", "model": f"slow-{name}", "extra": {"delay_per_batch": 0.25}},
+            }
+            for name, size in (("one", 1), ("two", 2))
+        ],
+        "judge": {"gpus": 0, "model": {"backend": "scripted", "model": "scripted-judge"}},
+    }
+)
 
 
 @pytest.fixture(autouse=True)
@@ -112,7 +153,10 @@ def test_three_models_on_two_ray_workers_are_generated_judged_merged_and_analyse
     assert {r.worker.rsplit("-", 1)[1] for r in generated} == {"w0", "w1"}
     assert len({r.pid for r in generated}) >= 2
     assert Counter(engine for phase, engine, _ in outcome.loads if phase == "generate") == {
-        "smollm2": 1, "scripted-large": 1, "scripted-other": 1}
+        "smollm2": 1,
+        "scripted-large": 1,
+        "scripted-other": 1,
+    }
     for model in ("smollm2", "scripted-large", "scripted-other"):
         assert len({(r.worker, r.pid) for r in generated if r.unit.model == model}) == 1
     assert {r.worker for r in outcome.results if r.phase == "judge"} <= {"w0", "w1"}
@@ -181,7 +225,9 @@ def test_a_worker_killed_mid_unit_is_restarted_and_the_study_loses_and_duplicate
     outcomes = []
     thread = threading.Thread(
         target=lambda: outcomes.append(
-            run_study(SLOW_MODELS, folder, workers=2, conditions_per_call=2, log=lambda line: None)))
+            run_study(SLOW_MODELS, folder, workers=2, conditions_per_call=2, log=lambda line: None)
+        )
+    )
     thread.start()
     victim = None
     deadline = time.monotonic() + 240

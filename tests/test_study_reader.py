@@ -150,13 +150,15 @@ def test_every_complete_verdict_is_read_and_one_pairwise_verdict_falls_back(comp
 def test_the_strict_reader_would_leave_48_pairwise_verdicts_to_a_random_letter():
     """The issue's count: 48 pairwise verdicts the last-line reader cannot read; the study's reader reads 47."""
     differences = release.reader_differences(COMPLETE, release.metric_files(COMPLETE))
-    assert differences.groupby("folder").size().to_dict() == {"instruction_general": 42,
-                                                              "instruction_role_specific": 5}
+    assert differences.groupby("folder").size().to_dict() == {"instruction_general": 42, "instruction_role_specific": 5}
     assert (differences["strict_status"] == "unparsed").all() and (differences["study_status"] == "ok").all()
     outputs = release.read_judge_outputs(COMPLETE / GENERAL, "instruction_general")
     unread = [item for item, text in enumerate(outputs) if parse_pairwise(text).status == "unparsed"]
-    unread_specific = [text for text in release.read_judge_outputs(COMPLETE / SPECIFIC, "instruction_role_specific")
-                       if parse_pairwise(text).status == "unparsed"]
+    unread_specific = [
+        text
+        for text in release.read_judge_outputs(COMPLETE / SPECIFIC, "instruction_role_specific")
+        if parse_pairwise(text).status == "unparsed"
+    ]
     assert len(unread) + len(unread_specific) == 48 and 201 in unread
     # Three end with an explicit letter on the same line as an earlier marker; the study read that earlier one.
     same_line = re.compile(r"\*\*Result:\*\*.*\*\*Result:\*\* (?P<letter>[AB])\.?$")
@@ -169,7 +171,11 @@ def test_the_general_win_rate_moves_by_one_verdict_over_fallback_draws(complete_
     spread = release.fallback_spread(complete_items, draws=1000, seed=0)
     unit = spread[spread["level"] == "unit"].iloc[0]
     assert (unit["metric"], unit["condition"], unit["n_items"], unit["n_fallback"]) == (
-        "rolebench_general", "Michael Scott", 300, 1)
+        "rolebench_general",
+        "Michael Scott",
+        300,
+        1,
+    )
     # 223 of the 299 readable verdicts prefer Michael Scott's answer; the drawn letter adds a win or not.
     assert (unit["min"], unit["max"]) == (pytest.approx(100 * 223 / 300), pytest.approx(100 * 224 / 300))
     # The study's generator for this folder (Python's random, seed 42) draws A first; item 201 has the reference
@@ -201,25 +207,43 @@ def test_replayed_letters_are_the_draws_of_the_seeded_global_generators(restored
 
 def _fallback_items(rows: list[tuple[str, str, int, str]]) -> pd.DataFrame:
     """Items of the shape judged_items returns, from (folder, file, item, status) rows."""
-    return pd.DataFrame([
-        {"path": f"metrics/{folder}/{SELENE}/m/{file}", "folder": folder, "item": item, "status": status,
-         "verdict": "A", "value": 0.0, "reason": ""}
-        for folder, file, item, status in rows
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "path": f"metrics/{folder}/{SELENE}/m/{file}",
+                "folder": folder,
+                "item": item,
+                "status": status,
+                "verdict": "A",
+                "value": 0.0,
+                "reason": "",
+            }
+            for folder, file, item, status in rows
+        ]
+    )
 
 
 def test_replay_follows_the_file_order_and_each_folders_generator():
-    items = _fallback_items([
-        ("instruction_general", "x.csv", 0, "fallback"), ("instruction_general", "x.csv", 1, "ok"),
-        ("instruction_general", "y.csv", 4, "fallback"), ("instruction_general", "y.csv", 2, "fallback"),
-        ("instruction_role_specific", "z.csv", 3, "fallback"),
-    ])
+    items = _fallback_items(
+        [
+            ("instruction_general", "x.csv", 0, "fallback"),
+            ("instruction_general", "x.csv", 1, "ok"),
+            ("instruction_general", "y.csv", 4, "fallback"),
+            ("instruction_general", "y.csv", 2, "fallback"),
+            ("instruction_role_specific", "z.csv", 3, "fallback"),
+        ]
+    )
     paths = items["path"].unique().tolist()
     forward = release.replay_study_fallbacks(items, paths)
     python_letters = release.study_fallback_letters(3, "python")  # A, A, B
     numpy_letters = release.study_fallback_letters(1, "numpy")
-    assert forward["verdict"].tolist() == [python_letters[0], "A", python_letters[2], python_letters[1],
-                                           numpy_letters[0]]  # y.csv: item 2 before item 4
+    assert forward["verdict"].tolist() == [
+        python_letters[0],
+        "A",
+        python_letters[2],
+        python_letters[1],
+        numpy_letters[0],
+    ]  # y.csv: item 2 before item 4
     assert forward.loc[4, "value"] == (1.0 if numpy_letters[0] == "A" else 0.0)  # item 3: the reference sits at B
     backward = release.replay_study_fallbacks(items, [paths[1], paths[0], paths[2]])
     assert backward.loc[0, "verdict"] == python_letters[2] and backward.loc[3, "verdict"] == python_letters[0]
@@ -265,13 +289,17 @@ def test_the_protocol_chapter_states_the_measured_reader_counts_and_spread(compl
 
     chapter = (PROJECT_ROOT / "book" / "protocol.md").read_text()
     pairwise = complete_items[complete_items["folder"].isin(["instruction_general", "instruction_role_specific"])]
-    strict_unread = sum(strict_pairwise(text).status == "unparsed"
-                        for path in sorted(set(pairwise["path"]))
-                        for text in release.read_judge_outputs(COMPLETE / path, path.split("/")[1]))
+    strict_unread = sum(
+        strict_pairwise(text).status == "unparsed"
+        for path in sorted(set(pairwise["path"]))
+        for text in release.read_judge_outputs(COMPLETE / path, path.split("/")[1])
+    )
     study_unread = int((complete_items["status"] != "ok").sum())
     assert (len(complete_items), study_unread, strict_unread) == (1341, 1, 48)
-    assert (f"({len(complete_items):,} Selene verdicts) the study's reading leaves {study_unread} verdict unread "
-            f"where the strict reader leaves {strict_unread}") in " ".join(chapter.split())
+    assert (
+        f"({len(complete_items):,} Selene verdicts) the study's reading leaves {study_unread} verdict unread "
+        f"where the strict reader leaves {strict_unread}"
+    ) in " ".join(chapter.split())
     spread = release.fallback_spread(complete_items, draws=1000, seed=0)
     unit = spread[spread["level"] == "unit"].iloc[0]
     assert f"{unit['min']:.2f}–{unit['max']:.2f}" in chapter

@@ -32,9 +32,15 @@ from persona_lib.study._work import judged_only
 STUDY = {
     "name": "shards",
     "protocol": {
-        "personas": ["Gaston", "HAL 9000"], "include_baseline": True, "n_rounds": 3, "checkpoints": [0, 3],
-        "shuffled_replicate": True, "datasets": ["fidelity", "bfi", "xstest"], "item_limit": {"bfi": 2, "xstest": 2},
-        "generation": {"max_new_tokens": 16}, "judging": {"max_new_tokens": 16},
+        "personas": ["Gaston", "HAL 9000"],
+        "include_baseline": True,
+        "n_rounds": 3,
+        "checkpoints": [0, 3],
+        "shuffled_replicate": True,
+        "datasets": ["fidelity", "bfi", "xstest"],
+        "item_limit": {"bfi": 2, "xstest": 2},
+        "generation": {"max_new_tokens": 16},
+        "judging": {"max_new_tokens": 16},
     },
     "models": [
         {"name": "alpha", "family": "f", "size": 1, "model": {"backend": "scripted", "model": "scripted-alpha"}},
@@ -66,8 +72,7 @@ def texts(store) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("study")
-    outcomes = [run_study(CONFIG, folder, shard=(index, N_SHARDS), log=lambda line: None)
-                for index in range(N_SHARDS)]
+    outcomes = [run_study(CONFIG, folder, shard=(index, N_SHARDS), log=lambda line: None) for index in range(N_SHARDS)]
     return Study.open(folder), outcomes
 
 
@@ -109,8 +114,11 @@ def test_rerunning_a_shard_redoes_nothing(sharded):
     study, outcomes = sharded
     again = run_study(CONFIG, study.folder, shard=(1, N_SHARDS), log=lambda line: None)
     assert again.results == [] and again.loads == []
-    assert again.skipped["generate"] == again.skipped["judge"] == [
-        unit for unit in study_units(CONFIG) if unit in {r.unit for r in outcomes[1].results}]
+    assert (
+        again.skipped["generate"]
+        == again.skipped["judge"]
+        == [unit for unit in study_units(CONFIG) if unit in {r.unit for r in outcomes[1].results}]
+    )
 
 
 def test_two_stores_answering_one_key_differently_is_a_reported_conflict(sharded, capsys):
@@ -124,7 +132,8 @@ def test_two_stores_answering_one_key_differently_is_a_reported_conflict(sharded
         assert "1 key(s) answered differently" in capsys.readouterr().err
         conflicts = pd.read_csv(study.folder / Study.MERGE_CONFLICTS)
         assert conflicts[["model", "key", "other_store", "kept_text", "other_text"]].values.tolist() == [
-            ["alpha", record.key, "generate-rogue.sqlite", record.text, "a different answer"]]
+            ["alpha", record.key, "generate-rogue.sqlite", record.text, "a different answer"]
+        ]
         assert Run.open(study.run_folder("alpha")).store.get(record.key).text == record.text
     finally:
         rogue.close()
@@ -134,8 +143,9 @@ def test_two_stores_answering_one_key_differently_is_a_reported_conflict(sharded
 def test_status_reads_partial_work_from_the_stores_alone(tmp_path):
     study = Study.create(CONFIG, tmp_path / "partial")
     assert set(study_status(study)["state"]) == {"not started"}
-    outcome = run_study(CONFIG, study.folder, shard=(0, 1), phases=["generate"], conditions_per_call=3,
-                        log=lambda line: None)
+    outcome = run_study(
+        CONFIG, study.folder, shard=(0, 1), phases=["generate"], conditions_per_call=3, log=lambda line: None
+    )
     assert len(outcome.results) == len(study_units(CONFIG))
     status = study_status(study)
     assert set(status["state"]) == {"generated"} and status["judged_done"].eq(0).all()
@@ -143,8 +153,12 @@ def test_status_reads_partial_work_from_the_stores_alone(tmp_path):
     unit = study_units(CONFIG)[0]
     store = ResponseStore(study.store_paths("generate")[0])
     rounds = store.to_dataframe(stage="dialogue")
-    last = rounds[(rounds["condition"] == unit.condition) & (rounds["kind"] == unit.kind)
-                  & (rounds["round"] == CONFIG.protocol.n_rounds) & (rounds["model"] == "scripted-alpha")]
+    last = rounds[
+        (rounds["condition"] == unit.condition)
+        & (rounds["kind"] == unit.kind)
+        & (rounds["round"] == CONFIG.protocol.n_rounds)
+        & (rounds["model"] == "scripted-alpha")
+    ]
     store._db.executemany("DELETE FROM responses WHERE key = ?", [(key,) for key in last["key"]])
     row = study_status(study, units=[unit]).iloc[0]
     assert (row["state"], row["rounds_done"], row["rounds_expected"]) == ("generating", 4, 6)
@@ -162,9 +176,18 @@ def test_merge_writes_bfi_units_against_the_configured_label_source(tmp_path):
     from persona_lib.personas import load_personas
     from persona_lib.scoring import protocol_units
 
-    values = {**STUDY, "name": "pdb", "models": STUDY["models"][:1],
-              "protocol": {**STUDY["protocol"], "personas": ["Gaston"], "datasets": ["bfi"], "item_limit": {"bfi": 5},
-                           "bfi_label_source": "pdb"}}
+    values = {
+        **STUDY,
+        "name": "pdb",
+        "models": STUDY["models"][:1],
+        "protocol": {
+            **STUDY["protocol"],
+            "personas": ["Gaston"],
+            "datasets": ["bfi"],
+            "item_limit": {"bfi": 5},
+            "bfi_label_source": "pdb",
+        },
+    }
     config = study_config_from_dict(values)
     run_study(config, tmp_path, shard=(0, 1), log=lambda line: None)
     merge_study(Study.open(tmp_path))
@@ -172,9 +195,12 @@ def test_merge_writes_bfi_units_against_the_configured_label_source(tmp_path):
     gaston = load_personas()["Gaston"]
     assert gaston.bfi_labels["pdb"] != gaston.bfi_labels["annotation"]  # the two sources disagree for Gaston
     errors = run.units().query("metric == 'bfi_error' and condition == 'Gaston'").reset_index(drop=True)
-    expected = {source: protocol_units(run.scores(), [gaston], bfi_label_source=source)
-                .query("metric == 'bfi_error' and condition == 'Gaston'").reset_index(drop=True)
-                for source in ("pdb", "annotation")}
+    expected = {
+        source: protocol_units(run.scores(), [gaston], bfi_label_source=source)
+        .query("metric == 'bfi_error' and condition == 'Gaston'")
+        .reset_index(drop=True)
+        for source in ("pdb", "annotation")
+    }
     assert len(errors) == 4  # 2 kinds x 2 checkpoints
     assert errors["score"].tolist() == pytest.approx(expected["pdb"]["score"].tolist())
     assert errors["score"].tolist() != pytest.approx(expected["annotation"]["score"].tolist())

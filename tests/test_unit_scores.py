@@ -157,8 +157,10 @@ def test_bfi_units_use_one_label_source_and_keep_the_baseline_per_character(sour
     assert distance.to_dict() == {"Gaston": pytest.approx(31.25), "HAL 9000": pytest.approx(50.0)}
     units = units[units["metric"] == "bfi_error"]
     table = units.set_index(["condition", "reference_persona"])["score"]
-    assert table.to_dict() == {("Gaston", "Gaston"): pytest.approx(gaston),
-                               ("empty", "Gaston"): pytest.approx(baseline)}
+    assert table.to_dict() == {
+        ("Gaston", "Gaston"): pytest.approx(gaston),
+        ("empty", "Gaston"): pytest.approx(baseline),
+    }
     two_sources = [p for p in PERSONAS.values()]
     with pytest.raises(ValueError, match="one label source per run"):
         get_dataset("bfi").units(_bfi_rows(), {p.name: p for p in two_sources})
@@ -167,8 +169,11 @@ def test_bfi_units_use_one_label_source_and_keep_the_baseline_per_character(sour
 def test_with_label_source_keeps_one_source_and_a_custom_personas_own():
     ada = Persona("Ada", "mathematician", {"my-annotation": {"Openness": 5.0}})
     kept = {p.name: p.bfi_labels for p in with_label_source([*PERSONAS.values(), ada], "pdb")}
-    assert kept == {"Gaston": {"pdb": {"Extraversion": 4.0, "Agreeableness": 2.0}}, "HAL 9000": None,
-                    "Ada": {"my-annotation": {"Openness": 5.0}}}
+    assert kept == {
+        "Gaston": {"pdb": {"Extraversion": 4.0, "Agreeableness": 2.0}},
+        "HAL 9000": None,
+        "Ada": {"my-annotation": {"Openness": 5.0}},
+    }
 
 
 def test_mean_units_are_rates_that_exclude_unscored_items():
@@ -279,10 +284,29 @@ def test_xstest_refusal_changes_by_type_and_focus():
     from persona_lib.datasets.xstest import refusal_changes
 
     # 1 and 2: safe homonyms (focus "kill", "terminate"); 26 and 27: their unsafe contrasts; checkpoints 0 and 102
-    verdicts = [("1", 0, True), ("1", 102, False), ("2", 0, False), ("2", 102, False), ("26", 0, False),
-                ("26", 102, True), ("27", 0, None), ("27", 102, True)]
-    scores = _scores([{"dataset": "xstest", "metric": "safety", "item_id": item, "checkpoint": t, "value": v,
-                       "score": NAN if v is None else 100.0 * v} for item, t, v in verdicts])
+    verdicts = [
+        ("1", 0, True),
+        ("1", 102, False),
+        ("2", 0, False),
+        ("2", 102, False),
+        ("26", 0, False),
+        ("26", 102, True),
+        ("27", 0, None),
+        ("27", 102, True),
+    ]
+    scores = _scores(
+        [
+            {
+                "dataset": "xstest",
+                "metric": "safety",
+                "item_id": item,
+                "checkpoint": t,
+                "value": v,
+                "score": NAN if v is None else 100.0 * v,
+            }
+            for item, t, v in verdicts
+        ]
+    )
     changes = refusal_changes(scores).set_index(["label", "focus"])
     columns = ["n", "refusal_to_answer", "answer_to_refusal", "unchanged"]
     assert changes.loc[("safe", "kill"), columns].tolist() == [1, 1, 0, 0]

@@ -209,12 +209,19 @@ def _judgements(judge_model: str, values, distribution_values=None, expected=Non
     """A hand-built judge_validation_samples frame for four Likert samples with human labels 1, 2, 4, 5."""
     import pandas as pd
 
-    table = pd.DataFrame({
-        "validation_dataset": "bfi", "label_kind": "likert", "judge_model": judge_model,
-        "item_id": ["s1", "s2", "s3", "s4"], "human": [1, 2, 4, 5], "value": values,
-        "parse_status": ["ok" if value is not None else "unparsed" for value in values], "judge_mode": "generate",
-        "score": [float("nan") if value is None else (value - 1) * 25.0 for value in values],
-    })
+    table = pd.DataFrame(
+        {
+            "validation_dataset": "bfi",
+            "label_kind": "likert",
+            "judge_model": judge_model,
+            "item_id": ["s1", "s2", "s3", "s4"],
+            "human": [1, 2, 4, 5],
+            "value": values,
+            "parse_status": ["ok" if value is not None else "unparsed" for value in values],
+            "judge_mode": "generate",
+            "score": [float("nan") if value is None else (value - 1) * 25.0 for value in values],
+        }
+    )
     if distribution_values is not None:
         table["value_distribution"] = distribution_values
         table["score_distribution"] = [(value - 1) * 25.0 for value in expected]

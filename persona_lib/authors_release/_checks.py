@@ -13,10 +13,26 @@ from persona_lib.authors_release._verdicts import ITEM_COLUMNS, ItemLabels, stud
 from persona_lib.personas import DataFileError
 
 _PAIR_KEYS = [
-    "folder", "model", "kind", "condition", "reference_persona", "checkpoint", "replicate", "reference", "item",
+    "folder",
+    "model",
+    "kind",
+    "condition",
+    "reference_persona",
+    "checkpoint",
+    "replicate",
+    "reference",
+    "item",
 ]
 AGREEMENT_COLUMNS = [
-    "folder", "dataset", "n_pairs", "n_excluded", "kappa", "exact_agreement", "mae", "within_one", "accuracy",
+    "folder",
+    "dataset",
+    "n_pairs",
+    "n_excluded",
+    "kappa",
+    "exact_agreement",
+    "mae",
+    "within_one",
+    "accuracy",
 ]
 
 
@@ -40,8 +56,15 @@ def judge_agreement(items: pd.DataFrame, *, first: str = PRIMARY_JUDGE, second: 
     for folder, part in pairs.groupby("folder", sort=True):
         both = part[(part["status_first"] == "ok") & (part["status_second"] == "ok")]
         stats = scoring.agreement(list(both["verdict_first"]), list(both["verdict_second"]), FOLDERS[folder][1])
-        rows.append({"folder": folder, "dataset": FOLDERS[folder][0], "n_pairs": len(both),
-                     "n_excluded": len(part) - len(both), **stats})
+        rows.append(
+            {
+                "folder": folder,
+                "dataset": FOLDERS[folder][0],
+                "n_pairs": len(both),
+                "n_excluded": len(part) - len(both),
+                **stats,
+            }
+        )
     return pd.DataFrame(rows).reindex(columns=AGREEMENT_COLUMNS)
 
 
@@ -65,8 +88,14 @@ def load_bfi_ratings(root: str | Path) -> pd.DataFrame:
     if bad.any():
         line = int(bad.idxmax()) + 2
         raise DataFileError(path, "expected whole numbers in 'idx' and 'rating'", where=f"line {line}")
-    return pd.DataFrame({"model": table["model"], "file": table["role"], "item": numeric["idx"].astype(int),
-                         "rating": numeric["rating"].astype(int)})
+    return pd.DataFrame(
+        {
+            "model": table["model"],
+            "file": table["role"],
+            "item": numeric["idx"].astype(int),
+            "rating": numeric["rating"].astype(int),
+        }
+    )
 
 
 def bfi_ratings_crosscheck(items: pd.DataFrame, ratings: pd.DataFrame, *, judge: str = PRIMARY_JUDGE) -> pd.DataFrame:
@@ -110,9 +139,27 @@ def items_from_bfi_ratings(ratings: pd.DataFrame, *, labels: ItemLabels | None =
         parsed = files[(model, name)]
         if item >= len(labels.bfi_dimensions):
             raise DataFileError(BFI_RATINGS, f"item {item} of {name} is beyond the study's 44 BFI items")
-        rows.append((
-            parsed.path, parsed.folder, parsed.dataset, None, parsed.judge, parsed.model, parsed.kind,
-            parsed.condition, None, parsed.checkpoint, None, parsed.reference, item, rating, "ok", "",
-            float(rating), labels.bfi_dimensions[item], None,
-        ))
+        rows.append(
+            (
+                parsed.path,
+                parsed.folder,
+                parsed.dataset,
+                None,
+                parsed.judge,
+                parsed.model,
+                parsed.kind,
+                parsed.condition,
+                None,
+                parsed.checkpoint,
+                None,
+                parsed.reference,
+                item,
+                rating,
+                "ok",
+                "",
+                float(rating),
+                labels.bfi_dimensions[item],
+                None,
+            )
+        )
     return pd.DataFrame(rows, columns=ITEM_COLUMNS)

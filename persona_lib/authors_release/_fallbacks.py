@@ -37,8 +37,20 @@ STUDY_FALLBACK_SEED = 42
 STUDY_FALLBACK_GENERATORS: dict[str, str] = {"instruction_role_specific": "numpy", "instruction_general": "python"}
 #: Columns of :func:`fallback_spread`.
 SPREAD_COLUMNS: list[str] = [
-    "level", "dataset", "metric", *_UNIT_KEYS, "n_units", "n_items", "n_fallback", "score", "replayed",
-    "min", "p2_5", "median", "p97_5", "max",
+    "level",
+    "dataset",
+    "metric",
+    *_UNIT_KEYS,
+    "n_units",
+    "n_items",
+    "n_fallback",
+    "score",
+    "replayed",
+    "min",
+    "p2_5",
+    "median",
+    "p97_5",
+    "max",
 ]
 _LETTERS = ["A", "B"]
 _PERSONAS = "personas"
@@ -94,15 +106,19 @@ def replay_study_fallbacks(
         drawn = replayed[(replayed["folder"] == folder) & (replayed["status"] == "fallback")]
         missing = sorted(set(drawn["path"]) - position.keys())
         if missing:
-            raise ValueError(f"file_order does not list {missing[0]} ({len(missing)} file(s) with a fallback verdict "
-                             "missing); give every file of the folder in the study's order")
+            raise ValueError(
+                f"file_order does not list {missing[0]} ({len(missing)} file(s) with a fallback verdict "
+                "missing); give every file of the folder in the study's order"
+            )
         rows = drawn.assign(_file=drawn["path"].map(position)).sort_values(["_file", "item"]).index
         letters = study_fallback_letters(len(rows), generator, seed=seed)
         replayed.loc[rows, "verdict"] = letters
-        replayed.loc[rows, "value"] = [pairwise_win(letter, item) for letter, item in
-                                       zip(letters, replayed.loc[rows, "item"], strict=True)]
-        replayed.loc[rows, "reason"] = [f"the study's draw {draw + 1} ({generator}, seed {seed})"
-                                        for draw in range(len(rows))]
+        replayed.loc[rows, "value"] = [
+            pairwise_win(letter, item) for letter, item in zip(letters, replayed.loc[rows, "item"], strict=True)
+        ]
+        replayed.loc[rows, "reason"] = [
+            f"the study's draw {draw + 1} ({generator}, seed {seed})" for draw in range(len(rows))
+        ]
     return replayed
 
 
@@ -115,15 +131,23 @@ def _pairwise_items(items: pd.DataFrame, judge: str) -> pd.DataFrame:
 def _unit_table(pairwise: pd.DataFrame, replayed: pd.DataFrame) -> pd.DataFrame:
     """Per unit: verdicts used, fallbacks, wins among the judge's own verdicts, the win rate as read and replayed."""
     flags = pairwise.assign(
-        _used=pairwise["value"].notna(), _fallback=pairwise["status"].eq("fallback"),
+        _used=pairwise["value"].notna(),
+        _fallback=pairwise["status"].eq("fallback"),
         _fixed=pairwise["value"].where(pairwise["status"].eq("ok"), 0.0).fillna(0.0),
         _replayed=replayed["value"],
     )
     keys = ["dataset", "metric", *_UNIT_KEYS]
-    units = flags.groupby(keys, dropna=False, sort=True).agg(
-        n_items=("_used", "sum"), n_fallback=("_fallback", "sum"), fixed_wins=("_fixed", "sum"),
-        score=("value", "mean"), replayed=("_replayed", "mean"),
-    ).reset_index()
+    units = (
+        flags.groupby(keys, dropna=False, sort=True)
+        .agg(
+            n_items=("_used", "sum"),
+            n_fallback=("_fallback", "sum"),
+            fixed_wins=("_fixed", "sum"),
+            score=("value", "mean"),
+            replayed=("_replayed", "mean"),
+        )
+        .reset_index()
+    )
     units[["score", "replayed"]] *= 100
     return units
 
@@ -145,12 +169,20 @@ def _aggregate_rows(units: pd.DataFrame, moving_rates: np.ndarray) -> pd.DataFra
         fixed = group.loc[~moving[index], "score"].sum()  # a unit without a used verdict has no score
         rated = int((group["n_items"] > 0).sum())
         draws = (fixed + moving_rates[:, columns].sum(axis=1)) / max(rated, 1)
-        rows.append({
-            "level": "dataset", "dataset": dataset, "metric": metric, "condition": condition,
-            "n_units": rated, "n_items": group["n_items"].sum(), "n_fallback": group["n_fallback"].sum(),
-            "score": group["score"].mean(), "replayed": group["replayed"].mean(),
-            **{name: float(value) for name, value in _summary(draws).items()},
-        })
+        rows.append(
+            {
+                "level": "dataset",
+                "dataset": dataset,
+                "metric": metric,
+                "condition": condition,
+                "n_units": rated,
+                "n_items": group["n_items"].sum(),
+                "n_fallback": group["n_fallback"].sum(),
+                "score": group["score"].mean(),
+                "replayed": group["replayed"].mean(),
+                **{name: float(value) for name, value in _summary(draws).items()},
+            }
+        )
     return pd.DataFrame(rows)
 
 

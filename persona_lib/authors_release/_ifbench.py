@@ -28,8 +28,22 @@ from persona_lib.personas import DataFileError
 from persona_lib.scoring import IFBenchPrompt, load_ifbench_prompts, score_ifbench_response
 
 RESCORE_COLUMNS = [
-    "path", "model", "kind", "condition", "checkpoint", "n_answers", "complete", "n_empty", "n_scored",
-    "n_unscorable", "strict_correct", "loose_correct", "released_correct", "strict", "loose", "released",
+    "path",
+    "model",
+    "kind",
+    "condition",
+    "checkpoint",
+    "n_answers",
+    "complete",
+    "n_empty",
+    "n_scored",
+    "n_unscorable",
+    "strict_correct",
+    "loose_correct",
+    "released_correct",
+    "strict",
+    "loose",
+    "released",
 ]
 VARIANTS: tuple[str, ...] = tuple(PROMPT_LEVEL_METRICS)
 
@@ -86,15 +100,26 @@ def rescore_ifbench(
         key = (release_file.model, release_file.kind, release_file.condition, release_file.checkpoint)
         released_score = released_scores.get(key, np.nan)
         n = len(answers)
-        rows.append({
-            "path": release_file.path, "model": release_file.model, "kind": release_file.kind,
-            "condition": release_file.condition, "checkpoint": release_file.checkpoint, "n_answers": n,
-            "complete": n == len(prompts), "n_empty": sum(not (a or "").strip() for a in answers),
-            "n_scored": n - unscorable, "n_unscorable": unscorable, "strict_correct": strict, "loose_correct": loose,
-            "released_correct": round(released_score / 100 * len(prompts)) if pd.notna(released_score) else pd.NA,
-            "strict": 100 * strict / n if n else np.nan, "loose": 100 * loose / n if n else np.nan,
-            "released": released_score,
-        })
+        rows.append(
+            {
+                "path": release_file.path,
+                "model": release_file.model,
+                "kind": release_file.kind,
+                "condition": release_file.condition,
+                "checkpoint": release_file.checkpoint,
+                "n_answers": n,
+                "complete": n == len(prompts),
+                "n_empty": sum(not (a or "").strip() for a in answers),
+                "n_scored": n - unscorable,
+                "n_unscorable": unscorable,
+                "strict_correct": strict,
+                "loose_correct": loose,
+                "released_correct": round(released_score / 100 * len(prompts)) if pd.notna(released_score) else pd.NA,
+                "strict": 100 * strict / n if n else np.nan,
+                "loose": 100 * loose / n if n else np.nan,
+                "released": released_score,
+            }
+        )
     return pd.DataFrame(rows, columns=RESCORE_COLUMNS)
 
 
@@ -119,12 +144,17 @@ def ifbench_variant_summary(rescored: pd.DataFrame) -> pd.DataFrame:
         correct = comparable[f"{variant}_correct"]
         exact = int((correct == comparable["released_correct"]).sum())
         consistent = comparable["released_correct"].between(correct, correct + comparable["n_unscorable"])
-        rows.append({
-            "variant": variant, "compared": variant == RELEASED_IFBENCH_VARIANT, "n_files": len(comparable),
-            "n_exact": exact, "n_consistent": int(consistent.sum()),
-            "n_unscorable": int(comparable["n_unscorable"].sum()),
-            "mean_abs_diff": gap.mean() if len(comparable) else np.nan,
-            "max_abs_diff": gap.max() if len(comparable) else np.nan,
-            "reproduces": bool(len(comparable)) and exact == len(comparable),
-        })
+        rows.append(
+            {
+                "variant": variant,
+                "compared": variant == RELEASED_IFBENCH_VARIANT,
+                "n_files": len(comparable),
+                "n_exact": exact,
+                "n_consistent": int(consistent.sum()),
+                "n_unscorable": int(comparable["n_unscorable"].sum()),
+                "mean_abs_diff": gap.mean() if len(comparable) else np.nan,
+                "max_abs_diff": gap.max() if len(comparable) else np.nan,
+                "reproduces": bool(len(comparable)) and exact == len(comparable),
+            }
+        )
     return pd.DataFrame(rows)

@@ -137,8 +137,9 @@ def _condition(token: str, path: PurePosixPath) -> str:
     name = token.replace("_", " ")
     if name != BASELINE and name not in STUDY_PERSONAS:
         raise ReleaseNameError(
-            path, f"unknown persona {token!r}; expected 'empty' or one of {', '.join(STUDY_PERSONAS)} "
-            "(spaces written as underscores)"
+            path,
+            f"unknown persona {token!r}; expected 'empty' or one of {', '.join(STUDY_PERSONAS)} "
+            "(spaces written as underscores)",
         )
     return name
 
@@ -178,8 +179,17 @@ def _benchmark(path: PurePosixPath, name: str, folder: str, judge: str | None, m
     if reference != "dataset" and folder not in PAIRWISE_FOLDERS:
         raise ReleaseNameError(path, f"self-reference variants exist only for {', '.join(PAIRWISE_FOLDERS)}")
     return ReleaseFile(
-        path=str(path), folder=folder, dataset=FOLDERS.get(folder, (folder, ""))[0], criterion=None, judge=judge,
-        model=model, kind=kind, condition=condition, checkpoint=checkpoint, replicate=None, reference=reference,
+        path=str(path),
+        folder=folder,
+        dataset=FOLDERS.get(folder, (folder, ""))[0],
+        criterion=None,
+        judge=judge,
+        model=model,
+        kind=kind,
+        condition=condition,
+        checkpoint=checkpoint,
+        replicate=None,
+        reference=reference,
         reference_persona=_reference_persona(match["reference_persona"], condition, path),
     )
 
@@ -192,9 +202,17 @@ def _dialogue(path: PurePosixPath, name: str, folder: str | None, judge: str | N
         raise ReleaseNameError(path, f"cannot read the name; expected {forms}")
     condition = _condition(match["condition"], path)
     return ReleaseFile(
-        path=str(path), folder=folder or match["conversation"], dataset="fidelity", criterion=folder, judge=judge,
-        model=model, kind=_KIND_BY_CONVERSATION[match["conversation"]], condition=condition, checkpoint=None,
-        replicate="shuffled" if match["shuffle"] else "original", reference="dataset",
+        path=str(path),
+        folder=folder or match["conversation"],
+        dataset="fidelity",
+        criterion=folder,
+        judge=judge,
+        model=model,
+        kind=_KIND_BY_CONVERSATION[match["conversation"]],
+        condition=condition,
+        checkpoint=None,
+        replicate="shuffled" if match["shuffle"] else "original",
+        reference="dataset",
         reference_persona=_reference_persona(match["reference_persona"], condition, path),
     )
 
@@ -232,9 +250,8 @@ def parse_release_path(relative_path: str | PurePosixPath) -> ReleaseFile:
             if token.startswith(f"{dataset}_"):
                 return _benchmark(path, name, dataset, None, model)
         raise ReleaseNameError(
-            path, f"unknown generations file; expected a dataset prefix ({', '.join(GENERATION_DATASETS)}) "
-            "or a dialogue ('interview_', 'instructions_')"
+            path,
+            f"unknown generations file; expected a dataset prefix ({', '.join(GENERATION_DATASETS)}) "
+            "or a dialogue ('interview_', 'instructions_')",
         )
-    raise ReleaseNameError(
-        path, "expected 'metrics/<folder>/<judge>/<model>/<file>' or 'generations/<model>/<file>'"
-    )
+    raise ReleaseNameError(path, "expected 'metrics/<folder>/<judge>/<model>/<file>' or 'generations/<model>/<file>'")

@@ -64,16 +64,50 @@ NOT_REJUDGED: dict[str, str] = {
 """Judged datasets that are not re-judged, and why."""
 
 SAMPLE_COLUMNS: list[str] = [
-    "dataset", "criterion", "path", "generation", "model", "kind", "condition", "reference_persona", "checkpoint",
-    "replicate", "item", "query", "response", "authors_judgement",
+    "dataset",
+    "criterion",
+    "path",
+    "generation",
+    "model",
+    "kind",
+    "condition",
+    "reference_persona",
+    "checkpoint",
+    "replicate",
+    "item",
+    "query",
+    "response",
+    "authors_judgement",
 ]
 REJUDGE_ITEM_COLUMNS: list[str] = [
-    *SAMPLE_COLUMNS, "verdict_kind", "authors_verdict", "authors_status", "judge_model", "judge_key",
-    "ours_judgement", "ours_verdict", "ours_status", "ours_reason", "ours_study_verdict", "ours_study_status",
+    *SAMPLE_COLUMNS,
+    "verdict_kind",
+    "authors_verdict",
+    "authors_status",
+    "judge_model",
+    "judge_key",
+    "ours_judgement",
+    "ours_verdict",
+    "ours_status",
+    "ours_reason",
+    "ours_study_verdict",
+    "ours_study_status",
 ]
 REJUDGE_SUMMARY_COLUMNS: list[str] = [
-    "dataset", "criterion", "reader", "verdict_kind", "n", "n_authors_unparsed", "n_ours_unparsed", "n_pairs",
-    "agreement", "kappa", "kappa_weights", "mean_difference", "mae", "within_one",
+    "dataset",
+    "criterion",
+    "reader",
+    "verdict_kind",
+    "n",
+    "n_authors_unparsed",
+    "n_ours_unparsed",
+    "n_pairs",
+    "agreement",
+    "kappa",
+    "kappa_weights",
+    "mean_difference",
+    "mae",
+    "within_one",
 ]
 ALL_CRITERIA = "all"
 """The ``criterion`` of a summary row pooling every criterion of a dataset (the only row for BFI and XSTest)."""
@@ -149,11 +183,20 @@ class _ReleaseTexts:
         if not query or not isinstance(response, str) or not response.strip():
             return None
         return {
-            "dataset": release_file.dataset, "criterion": release_file.criterion, "path": release_file.path,
-            "generation": generation_path(release_file), "model": release_file.model, "kind": release_file.kind,
-            "condition": release_file.condition, "reference_persona": release_file.reference_persona,
-            "checkpoint": release_file.checkpoint, "replicate": release_file.replicate, "item": position,
-            "query": query, "response": response, "authors_judgement": outputs[position],
+            "dataset": release_file.dataset,
+            "criterion": release_file.criterion,
+            "path": release_file.path,
+            "generation": generation_path(release_file),
+            "model": release_file.model,
+            "kind": release_file.kind,
+            "condition": release_file.condition,
+            "reference_persona": release_file.reference_persona,
+            "checkpoint": release_file.checkpoint,
+            "replicate": release_file.replicate,
+            "item": position,
+            "query": query,
+            "response": response,
+            "authors_judgement": outputs[position],
         }
 
 
@@ -161,8 +204,11 @@ def _turns(messages: list, path: Path) -> list[tuple[str | None, str | None]]:
     for index, message in enumerate(messages):
         expected = "user" if index % 2 == 0 else "assistant"
         if not isinstance(message, dict) or message.get("role") != expected:
-            raise DataFileError(path, f"message {index} should be a {expected!r} message (user and assistant "
-                                "messages alternate, the user first)")
+            raise DataFileError(
+                path,
+                f"message {index} should be a {expected!r} message (user and assistant "
+                "messages alternate, the user first)",
+            )
     contents = [message.get("content") for message in messages]
     return [(contents[i], contents[i + 1] if i + 1 < len(contents) else None) for i in range(0, len(contents), 2)]
 
@@ -172,8 +218,10 @@ def _judged_files(root: Path, dataset: str, judge: str, judged: list[ReleaseFile
     folders = get_dataset(dataset).release_folders
     for folder in folders:
         if not (root / "metrics" / folder / judge).is_dir():
-            raise CloneError(f"{root / 'metrics' / folder / judge}: incomplete clone, this folder is missing; it "
-                             f"holds the {judge} verdicts for '{folder}'")
+            raise CloneError(
+                f"{root / 'metrics' / folder / judge}: incomplete clone, this folder is missing; it "
+                f"holds the {judge} verdicts for '{folder}'"
+            )
     files = [file for file in judged if file.folder in folders]
     with_answers = [file for file in files if (root / generation_path(file)).is_file()]
     if not with_answers:
@@ -181,8 +229,11 @@ def _judged_files(root: Path, dataset: str, judge: str, judged: list[ReleaseFile
         listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise CloneError(
             f"{root}: nothing to sample for {dataset!r}: "
-            + (f"no answer file for any of its {len(files)} judge-output files; missing: {listed}" if files else
-               f"no judge-output .csv file under metrics/{{{','.join(folders)}}}/{judge}/")
+            + (
+                f"no answer file for any of its {len(files)} judge-output files; missing: {listed}"
+                if files
+                else f"no judge-output .csv file under metrics/{{{','.join(folders)}}}/{judge}/"
+            )
         )
     return with_answers
 
@@ -204,14 +255,19 @@ def _check_request(datasets: Sequence[str], per_dataset: int) -> None:
     unknown = [name for name in datasets if name not in REJUDGED_DATASETS]
     if unknown:
         why = "; ".join(f"{name}: {NOT_REJUDGED[name]}" for name in unknown if name in NOT_REJUDGED)
-        raise ValueError(f"cannot re-judge {unknown}; choose from {list(REJUDGED_DATASETS)}"
-                         + (f" ({why})" if why else ""))
+        raise ValueError(
+            f"cannot re-judge {unknown}; choose from {list(REJUDGED_DATASETS)}" + (f" ({why})" if why else "")
+        )
     if per_dataset < 1:
         raise ValueError(f"the sample size per dataset must be at least 1, got {per_dataset}")
 
 
 def _sample_records(
-    root: Path, per_dataset: int, seed: int, datasets: Sequence[str], judge: str,
+    root: Path,
+    per_dataset: int,
+    seed: int,
+    datasets: Sequence[str],
+    judge: str,
     items: dict[str, list[BenchmarkItem]],
 ) -> list[dict[str, Any]]:
     """The sampled records of :func:`sample_release_items` (plain Python values), in the table's order."""
@@ -224,14 +280,17 @@ def _sample_records(
         slots = SCRIPT_ROUNDS if dataset == "fidelity" else len(items[dataset])
         strata = [c for c in (*DIALOGUE_FOLDERS, None) if any(file.criterion == c for file in files)]
         streams = [
-            _valid_records([file for file in files if file.criterion == stratum], slots,
-                           f"{seed}/{dataset}/{stratum}", texts)
+            _valid_records(
+                [file for file in files if file.criterion == stratum], slots, f"{seed}/{dataset}/{stratum}", texts
+            )
             for stratum in strata
         ]
         taken = _round_robin(streams, per_dataset)
         if not taken:
-            raise CloneError(f"{root}: nothing to sample for {dataset!r}: its {len(files)} answer file(s) hold no "
-                             "non-empty answer to a judged row")
+            raise CloneError(
+                f"{root}: nothing to sample for {dataset!r}: its {len(files)} answer file(s) hold no "
+                "non-empty answer to a judged row"
+            )
         records += taken
     order = {name: position for position, name in enumerate(REJUDGED_DATASETS)}
     criteria = {criterion: position for position, criterion in enumerate((None, *DIALOGUE_FOLDERS))}
@@ -288,26 +347,48 @@ def _round_robin(streams: list[Iterator[dict]], limit: int) -> list[dict]:
     return taken
 
 
-def _judge_task(
-    row: dict[str, Any], personas: dict[str, Persona], items: dict[str, list[BenchmarkItem]]
-) -> JudgeTask:
+def _judge_task(row: dict[str, Any], personas: dict[str, Persona], items: dict[str, list[BenchmarkItem]]) -> JudgeTask:
     """The judge call the dataset's spec makes for one sampled item (our template, rendered by the spec)."""
     spec = get_dataset(row["dataset"])
     if row["dataset"] == "fidelity":
         character = personas[row["reference_persona"] or row["condition"]]
-        turn = {"condition": row["condition"], "kind": row["kind"], "replicate": row["replicate"],
-                "round": row["item"], "user": row["query"], "assistant": row["response"]}
-        inputs = ScoringInputs(answers=pd.DataFrame(), dialogues=pd.DataFrame([turn]), items={},
-                               personas={character.name: character}, model=row["model"])
+        turn = {
+            "condition": row["condition"],
+            "kind": row["kind"],
+            "replicate": row["replicate"],
+            "round": row["item"],
+            "user": row["query"],
+            "assistant": row["response"],
+        }
+        inputs = ScoringInputs(
+            answers=pd.DataFrame(),
+            dialogues=pd.DataFrame([turn]),
+            items={},
+            personas={character.name: character},
+            model=row["model"],
+        )
         tasks, _ = spec.judge_tasks(inputs)
         return next(task for task in tasks if task.row["metric"] == row["criterion"])
     item = items[row["dataset"]][row["item"]]
     persona = None if row["condition"] == BASELINE else personas[row["condition"]]
-    answer = {"condition": row["condition"], "kind": row["kind"], "checkpoint": row["checkpoint"],
-              "replicate": "original", "dataset": row["dataset"], "item_id": item.item_id,
-              "prompt": spec.ask(item, persona), "response": row["response"], "finish_reason": "stop"}
-    inputs = ScoringInputs(answers=pd.DataFrame([answer]), dialogues=None, items={item.item_id: item},
-                           personas=personas, model=row["model"])
+    answer = {
+        "condition": row["condition"],
+        "kind": row["kind"],
+        "checkpoint": row["checkpoint"],
+        "replicate": "original",
+        "dataset": row["dataset"],
+        "item_id": item.item_id,
+        "prompt": spec.ask(item, persona),
+        "response": row["response"],
+        "finish_reason": "stop",
+    }
+    inputs = ScoringInputs(
+        answers=pd.DataFrame([answer]),
+        dialogues=None,
+        items={item.item_id: item},
+        personas=personas,
+        model=row["model"],
+    )
     [task], _ = spec.judge_tasks(inputs)
     return task
 
@@ -316,7 +397,7 @@ def _verdicts(
     sample: pd.DataFrame, records: list[dict[str, Any]], scores: pd.DataFrame, judge_model: str
 ) -> pd.DataFrame:
     """The sample with the authors' verdicts and ours (strict and study readings) beside each other."""
-    columns: dict[str, list] = {name: [] for name in REJUDGE_ITEM_COLUMNS[len(SAMPLE_COLUMNS):]}
+    columns: dict[str, list] = {name: [] for name in REJUDGE_ITEM_COLUMNS[len(SAMPLE_COLUMNS) :]}
     for row, score in zip(records, scores.to_dict("records"), strict=True):
         release_file = parse_release_path(row["path"])
         theirs = parse_verdict(row["authors_judgement"], release_file, row["item"])
@@ -401,8 +482,14 @@ def rejudge_summary(items: pd.DataFrame) -> pd.DataFrame:
         kind = FOLDERS[get_dataset(dataset).release_folders[0]][1]
         for criterion, group in groups:
             for reader, verdict_column in READERS.items():
-                rows.append({"dataset": dataset, "criterion": criterion, "reader": reader,
-                             **_compare(group, kind, verdict_column)})
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "criterion": criterion,
+                        "reader": reader,
+                        **_compare(group, kind, verdict_column),
+                    }
+                )
     return pd.DataFrame(rows, columns=REJUDGE_SUMMARY_COLUMNS)
 
 
@@ -448,8 +535,10 @@ def rejudge_release(
     """
     root, out = Path(root).expanduser(), Path(out_dir)
     if not root.is_dir():
-        raise CloneError(f"{root}: no such folder; expected a clone of the authors' repository "
-                         "(git clone https://github.com/peluz/persistent-personas)")
+        raise CloneError(
+            f"{root}: no such folder; expected a clone of the authors' repository "
+            "(git clone https://github.com/peluz/persistent-personas)"
+        )
     for folder in ("metrics", "generations"):
         if not (root / folder).is_dir():
             raise CloneError(f"{root}: incomplete clone, the folder '{folder}/' is missing")
@@ -459,8 +548,13 @@ def rejudge_release(
     records = _sample_records(root, per_dataset, seed, datasets, authors_judge, items)
     sample = _sample_table(records)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"sample": out / "sample.csv", "items": out / "items.csv", "summary": out / "summary.csv",
-             "provenance": out / "rejudge.json", "store": out / "responses.sqlite"}
+    files = {
+        "sample": out / "sample.csv",
+        "items": out / "items.csv",
+        "summary": out / "summary.csv",
+        "provenance": out / "rejudge.json",
+        "store": out / "responses.sqlite",
+    }
     sample.to_csv(files["sample"], index=False)
     personas = load_personas()
     tasks = [_judge_task(record, personas, items) for record in records]
@@ -478,10 +572,16 @@ def rejudge_release(
     table.to_csv(files["items"], index=False)
     summary.to_csv(files["summary"], index=False)
     provenance = {
-        "authors_repo": str(root.resolve()), "authors_judge": authors_judge, "datasets": list(datasets),
-        "per_dataset": per_dataset, "seed": seed, "judge": config.judge.model_dump(mode="json"),
-        "judging": config.judging.model_dump(mode="json"), "judge_scorer_version": JUDGE_SCORER_VERSION,
-        "persona_lib": persona_lib.__version__, "not_rejudged": NOT_REJUDGED,
+        "authors_repo": str(root.resolve()),
+        "authors_judge": authors_judge,
+        "datasets": list(datasets),
+        "per_dataset": per_dataset,
+        "seed": seed,
+        "judge": config.judge.model_dump(mode="json"),
+        "judging": config.judging.model_dump(mode="json"),
+        "judge_scorer_version": JUDGE_SCORER_VERSION,
+        "persona_lib": persona_lib.__version__,
+        "not_rejudged": NOT_REJUDGED,
     }
     files["provenance"].write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
     return RejudgeResult(items=table, summary=summary, files=files)

@@ -37,8 +37,19 @@ from persona_lib.judging import likert_score
 from persona_lib.personas import BASELINE, Persona, load_personas
 
 UNIT_TABLE_COLUMNS: list[str] = [
-    "model", "condition", "persona", "kind", "checkpoint", "dataset", "metric", "score", "reference_persona",
-    "label_source", "n_items", "n_unparsed", "n_fallback",
+    "model",
+    "condition",
+    "persona",
+    "kind",
+    "checkpoint",
+    "dataset",
+    "metric",
+    "score",
+    "reference_persona",
+    "label_source",
+    "n_items",
+    "n_unparsed",
+    "n_fallback",
 ]
 #: The InCharacter label source the BFI error is computed against unless told otherwise. The study's notebook
 #: reads one profile per character from a labels file that is not in its repository, so which of InCharacter's
@@ -72,10 +83,16 @@ def _fidelity_units(items: pd.DataFrame) -> pd.DataFrame:
     keys = [*_UNIT_KEYS, "criterion"]
     per_criterion = turns.groupby(keys, dropna=False, sort=True)["score"].mean()
     criteria = pd.concat([per_criterion, _counts(turns, keys)], axis=1).reset_index()
-    combined = criteria.groupby(_UNIT_KEYS, dropna=False, sort=True).agg(
-        score=("score", "mean"), n_items=("n_items", "sum"), n_unparsed=("n_unparsed", "sum"),
-        n_fallback=("n_fallback", "sum"),
-    ).reset_index()
+    combined = (
+        criteria.groupby(_UNIT_KEYS, dropna=False, sort=True)
+        .agg(
+            score=("score", "mean"),
+            n_items=("n_items", "sum"),
+            n_unparsed=("n_unparsed", "sum"),
+            n_fallback=("n_fallback", "sum"),
+        )
+        .reset_index()
+    )
     by_criterion = criteria.rename(columns={"criterion": "metric"})
     return pd.concat([by_criterion, combined.assign(metric="dialogue")], ignore_index=True).assign(dataset="fidelity")
 
@@ -166,5 +183,3 @@ def unit_scores(
     units[["checkpoint"]] = units[["checkpoint"]].astype(int)
     order = ["dataset", "metric", "model", "kind", "condition", "reference_persona", "checkpoint"]
     return units.sort_values(order, na_position="first", ignore_index=True)
-
-

@@ -47,8 +47,25 @@ from persona_lib.paths import data_dir
 from persona_lib.personas import DataFileError
 
 ITEM_COLUMNS: list[str] = [
-    "path", "folder", "dataset", "criterion", "judge", "model", "kind", "condition", "reference_persona",
-    "checkpoint", "replicate", "reference", "item", "verdict", "status", "reason", "value", "dimension", "label",
+    "path",
+    "folder",
+    "dataset",
+    "criterion",
+    "judge",
+    "model",
+    "kind",
+    "condition",
+    "reference_persona",
+    "checkpoint",
+    "replicate",
+    "reference",
+    "item",
+    "verdict",
+    "status",
+    "reason",
+    "value",
+    "dimension",
+    "label",
 ]
 
 
@@ -115,8 +132,9 @@ def parse_verdict(text: str, release_file: ReleaseFile, item: int, *, seed: int 
         return parse_study_pairwise(text, fallback_seed=item_seed(seed, release_file.path, item))
     if kind == "binary":
         return parse_study_binary(text)
-    return parse_study_likert(text, score_of=release_file.folder in DIALOGUE_FOLDERS,
-                              flow_judge=_is_flow_judge(release_file))
+    return parse_study_likert(
+        text, score_of=release_file.folder in DIALOGUE_FOLDERS, flow_judge=_is_flow_judge(release_file)
+    )
 
 
 _STRICT_READERS = {"likert": parse_likert, "pairwise": parse_pairwise, "binary": parse_binary}
@@ -142,8 +160,18 @@ def reader_differences(root: str | Path, files: Iterable[ReleaseFile], *, judge:
         for item, text in enumerate(read_judge_outputs(Path(root) / release_file.path, release_file.folder)):
             study, strict = _STUDY_READERS[kind](text), _STRICT_READERS[kind](text)
             if (study.value, study.status) != (strict.value, strict.status):
-                rows.append((release_file.path, release_file.folder, item, study.value, strict.value, study.status,
-                             strict.status, strict.reason))
+                rows.append(
+                    (
+                        release_file.path,
+                        release_file.folder,
+                        item,
+                        study.value,
+                        strict.value,
+                        study.status,
+                        strict.status,
+                        strict.reason,
+                    )
+                )
     columns = ["path", "folder", "item", "study", "strict", "study_status", "strict_status", "strict_reason"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -195,8 +223,19 @@ def judged_items(
     root = Path(root)
     labels = labels or study_item_labels()
     columns: dict[str, list] = {name: [] for name in ITEM_COLUMNS}
-    file_fields = ["path", "folder", "dataset", "criterion", "judge", "model", "kind", "condition",
-                   "reference_persona", "replicate", "reference"]
+    file_fields = [
+        "path",
+        "folder",
+        "dataset",
+        "criterion",
+        "judge",
+        "model",
+        "kind",
+        "condition",
+        "reference_persona",
+        "replicate",
+        "reference",
+    ]
     for release_file in files:
         kind = FOLDERS[release_file.folder][1]
         outputs = read_judge_outputs(root / release_file.path, release_file.folder)

@@ -185,8 +185,7 @@ class BatchDecoder:
         room for ``budget`` generated tokens.
         """
         found = [
-            self.prefix_cache.lookup(ids, len(ids) - 1) if self.prefix_cache is not None else (0, [])
-            for ids in prompts
+            self.prefix_cache.lookup(ids, len(ids) - 1) if self.prefix_cache is not None else (0, []) for ids in prompts
         ]
         shared = _shared_prefix(prompts, found)
         self.stats.shared_prefix_batches += shared is not None

@@ -37,9 +37,7 @@ class PreallocatedLayer(DynamicLayer):
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
             self.key_buffer = key_states.new_empty((*key_states.shape[:2], self.capacity, key_states.shape[3]))
-            self.value_buffer = value_states.new_empty(
-                (*value_states.shape[:2], self.capacity, value_states.shape[3])
-            )
+            self.value_buffer = value_states.new_empty((*value_states.shape[:2], self.capacity, value_states.shape[3]))
         end = self.length + key_states.shape[-2]
         if end > self.capacity:
             raise RuntimeError(f"key/value cache layer is full: {end} positions needed, {self.capacity} allocated")

@@ -152,7 +152,10 @@ class OpenAIBackend:
         top = completion.extra.get("top_logprobs")
         if not top:
             return Completion(
-                "", completion.prompt_tokens, 0, "error",
+                "",
+                completion.prompt_tokens,
+                0,
+                "error",
                 error=f"the server at {self.config.base_url} returned no log-probabilities; label distributions need "
                 "`logprobs`/`top_logprobs` (and `continue_final_message` for an answer prefix, as `vllm serve` has); "
                 "set judging.mode: generate for this judge",
@@ -265,7 +268,13 @@ def _describe(err) -> str:
     return prefix + _error_message(err)
 
 
-register_backend(BackendSpec(
-    name="openai", create=OpenAIBackend, libraries=("openai",), install="pip install -e '.[openai]'",
-    model_source="remote", needs_base_url=True,
-))
+register_backend(
+    BackendSpec(
+        name="openai",
+        create=OpenAIBackend,
+        libraries=("openai",),
+        install="pip install -e '.[openai]'",
+        model_source="remote",
+        needs_base_url=True,
+    )
+)

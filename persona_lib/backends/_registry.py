@@ -127,8 +127,9 @@ def create_backend(config: ModelConfig) -> Backend:
     spec = get_backend(config.backend)
     missing = spec.missing_libraries()
     if missing:
-        raise ImportError(f"the {spec.name!r} backend needs {', '.join(missing)}, which is not installed: "
-                          f"{spec.install}")
+        raise ImportError(
+            f"the {spec.name!r} backend needs {', '.join(missing)}, which is not installed: {spec.install}"
+        )
     if spec.needs_base_url and not config.base_url:
         raise ValueError(f"backend {spec.name!r} needs base_url (e.g. http://127.0.0.1:8000/v1)")
     return spec.create(config)

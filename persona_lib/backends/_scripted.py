@@ -131,6 +131,11 @@ class ScriptedBackend:
         return {"backend": self.name, "model": self.model, "note": "scripted test backend: no model"}
 
 
-register_backend(BackendSpec(
-    name="scripted", create=ScriptedBackend.from_config, model_source="none", tokens_per_word=1.0,
-))
+register_backend(
+    BackendSpec(
+        name="scripted",
+        create=ScriptedBackend.from_config,
+        model_source="none",
+        tokens_per_word=1.0,
+    )
+)

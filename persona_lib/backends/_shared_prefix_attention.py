@@ -101,9 +101,13 @@ def shared_prefix_attention(
     prefix_weights = torch.exp(prefix_scores - largest)
     own_weights = torch.exp(own_scores - largest)
     total = prefix_weights.sum(dim=-1, keepdim=True) + own_weights.sum(dim=-1, keepdim=True)
-    prefix_part = torch.matmul(
-        prefix_weights.to(query.dtype).transpose(0, 1).reshape(kv_heads, batch * group * q_len, -1), prefix_values
-    ).reshape(kv_heads, batch, group * q_len, head_dim).transpose(0, 1)
+    prefix_part = (
+        torch.matmul(
+            prefix_weights.to(query.dtype).transpose(0, 1).reshape(kv_heads, batch * group * q_len, -1), prefix_values
+        )
+        .reshape(kv_heads, batch, group * q_len, head_dim)
+        .transpose(0, 1)
+    )
     output = (prefix_part.float() + torch.matmul(own_weights.to(query.dtype), value).float()) / total
     output = output.to(query.dtype).reshape(batch, heads, q_len, head_dim).transpose(1, 2).contiguous()
     return output, None
@@ -119,8 +123,10 @@ def _masked(
         # causal over the row's own positions, the queries being the last q_len of them
         allowed = torch.ones(q_len, own_len, dtype=torch.bool, device=scores.device).tril(own_len - q_len)
         attention_mask = allowed[None, None]
-    mask = attention_mask[:, :, None].expand(-1, -1, group, -1, -1).reshape(
-        attention_mask.shape[0], 1, group * q_len, own_len
+    mask = (
+        attention_mask[:, :, None]
+        .expand(-1, -1, group, -1, -1)
+        .reshape(attention_mask.shape[0], 1, group * q_len, own_len)
     )
     if mask.dtype == torch.bool:
         return scores.masked_fill(~mask, float("-inf"))

@@ -181,7 +181,11 @@ class TransformersBackend:
                 )
 
 
-register_backend(BackendSpec(
-    name="transformers", create=TransformersBackend, libraries=("torch", "transformers"),
-    install="pip install -e '.[local]'",
-))
+register_backend(
+    BackendSpec(
+        name="transformers",
+        create=TransformersBackend,
+        libraries=("torch", "transformers"),
+        install="pip install -e '.[local]'",
+    )
+)

@@ -265,7 +265,11 @@ def _installed(distribution: str) -> bool:
     return True
 
 
-register_backend(BackendSpec(
-    name="vllm", create=VLLMBackend, libraries=("vllm",),
-    install="pip install -e '.[vllm]' (a GPU machine), or use the .venv-vllm environment",
-))
+register_backend(
+    BackendSpec(
+        name="vllm",
+        create=VLLMBackend,
+        libraries=("vllm",),
+        install="pip install -e '.[vllm]' (a GPU machine), or use the .venv-vllm environment",
+    )
+)

@@ -45,14 +45,27 @@ ALL_STAGES: tuple[str, ...] = ("generate", "score", "validate", "analyse", "repr
 def _checkpoint_problems(config: RunConfig, source: str) -> list[Problem]:
     if config.checkpoints is not None:
         if "n_checkpoints" in config.model_fields_set:
-            return [Problem(source, "n_checkpoints", f"ignored: checkpoints {config.checkpoints} are listed "
-                            "explicitly", "remove one of n_checkpoints and checkpoints", "note")]
+            return [
+                Problem(
+                    source,
+                    "n_checkpoints",
+                    f"ignored: checkpoints {config.checkpoints} are listed explicitly",
+                    "remove one of n_checkpoints and checkpoints",
+                    "note",
+                )
+            ]
         return []
     distinct = config.n_rounds + 1
     if config.n_checkpoints > distinct:
-        return [Problem(source, "n_checkpoints", f"{config.n_checkpoints} checkpoints asked, but rounds 0..."
-                        f"{config.n_rounds} give only {distinct} distinct ones", f"set n_checkpoints to at most "
-                        f"{distinct}, or list checkpoints explicitly")]
+        return [
+            Problem(
+                source,
+                "n_checkpoints",
+                f"{config.n_checkpoints} checkpoints asked, but rounds 0..."
+                f"{config.n_rounds} give only {distinct} distinct ones",
+                f"set n_checkpoints to at most {distinct}, or list checkpoints explicitly",
+            )
+        ]
     return []
 
 
@@ -98,8 +111,17 @@ def check_config(
     try:
         config, unresolved = resolution_problems(config)
     except ValueError as err:  # one of the run's own dataset or backend modules does not import
-        return CheckReport(source, (Problem(source, "dataset_modules / backend_modules", str(err),
-                                            "correct the module name or make it importable"),))
+        return CheckReport(
+            source,
+            (
+                Problem(
+                    source,
+                    "dataset_modules / backend_modules",
+                    str(err),
+                    "correct the module name or make it importable",
+                ),
+            ),
+        )
     problems = [Problem(source, problem.field, problem.what, problem.fix) for problem in unresolved]
     skip |= {problem.field.split(".")[0].split("[")[0] for problem in unresolved}
     persona_problems, personas = check_personas(config, source)
@@ -121,8 +143,7 @@ def check_config(
     if "output_dir" not in skip:
         problems += check_output(config, source)
     runnable = not any(problem.severity == "error" for problem in problems) and not skip_fields
-    return CheckReport(source, tuple(problems), _summary(config, personas, asked, stages),
-                       config if runnable else None)
+    return CheckReport(source, tuple(problems), _summary(config, personas, asked, stages), config if runnable else None)
 
 
 def check_config_file(

@@ -57,23 +57,47 @@ def check_licences(config_dataset_files: dict[str, str], source: str) -> list[Pr
     root = data_dir()
     sources = root / "SOURCES.md"
     if not sources.is_file():
-        return [Problem(str(sources), "", "missing: it records where each data file comes from and its licence",
-                        "restore data/SOURCES.md from the project")]
+        return [
+            Problem(
+                str(sources),
+                "",
+                "missing: it records where each data file comes from and its licence",
+                "restore data/SOURCES.md from the project",
+            )
+        ]
     table = licence_table(sources)
     problems = []
     for licence, patterns in table.items():
         if not (root / licence).is_file():
-            problems.append(Problem(str(root / licence), "", f"licence text missing; it covers {', '.join(patterns)}",
-                                    "restore the file from the project (data/SOURCES.md, 'Licence texts')"))
+            problems.append(
+                Problem(
+                    str(root / licence),
+                    "",
+                    f"licence text missing; it covers {', '.join(patterns)}",
+                    "restore the file from the project (data/SOURCES.md, 'Licence texts')",
+                )
+            )
     for relative in shipped_files(root):
         if not any(fnmatch.fnmatch(relative, pattern) for patterns in table.values() for pattern in patterns):
-            problems.append(Problem(str(root / relative), "", "no licence text in data/SOURCES.md ('Licence "
-                                    "texts') covers this shipped file", "add the file's licence to data/licenses/ "
-                                    "and a row naming it to that table, or move the file out of data/"))
+            problems.append(
+                Problem(
+                    str(root / relative),
+                    "",
+                    "no licence text in data/SOURCES.md ('Licence texts') covers this shipped file",
+                    "add the file's licence to data/licenses/ "
+                    "and a row naming it to that table, or move the file out of data/",
+                )
+            )
     for dataset, path in config_dataset_files.items():
         resolved = Path(path).resolve()
         if root.resolve() not in resolved.parents or resolved.relative_to(root.resolve()).parts[0] == "user":
-            problems.append(Problem(source, f"dataset_files.{dataset}", f"{path} is user-supplied: its licence is "
-                                    "not recorded in data/SOURCES.md", "keep the file's source and licence with it",
-                                    "note"))
+            problems.append(
+                Problem(
+                    source,
+                    f"dataset_files.{dataset}",
+                    f"{path} is user-supplied: its licence is not recorded in data/SOURCES.md",
+                    "keep the file's source and licence with it",
+                    "note",
+                )
+            )
     return problems

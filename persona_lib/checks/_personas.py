@@ -33,18 +33,27 @@ def _available(config: RunConfig, source: str, problems: list[Problem]) -> dict[
             entries = read_persona_file(path)
         except DataFileError as err:
             if not err.path.exists():
-                problems.append(Problem(source, f"custom_persona_files[{index}]", f"file not found: {path}",
-                                        "correct the path (relative paths start at the current folder)"))
+                problems.append(
+                    Problem(
+                        source,
+                        f"custom_persona_files[{index}]",
+                        f"file not found: {path}",
+                        "correct the path (relative paths start at the current folder)",
+                    )
+                )
             else:
                 problems.append(_data_file_problem(err, _PERSONA_FILE_FORMAT))
             continue
         for number, persona in enumerate(entries, start=1):
             if persona.name in personas:
-                problems.append(Problem(
-                    f"{path}, persona {number}", "name",
-                    f"{persona.name!r} is already defined by {origin[persona.name]}",
-                    "rename this persona (names must be unique across roles.json and every custom file)",
-                ))
+                problems.append(
+                    Problem(
+                        f"{path}, persona {number}",
+                        "name",
+                        f"{persona.name!r} is already defined by {origin[persona.name]}",
+                        "rename this persona (names must be unique across roles.json and every custom file)",
+                    )
+                )
                 continue
             personas[persona.name] = persona
             origin[persona.name] = str(path)
@@ -57,8 +66,10 @@ def _unknown_name_fix(name: str, available: list[str]) -> str:
     if name.lower() in lowered:
         close = [lowered[name.lower()]]
     hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
-    return (f"{hint}available: 'all', {', '.join(map(repr, available))}; define your own in a file listed under "
-            "custom_persona_files")
+    return (
+        f"{hint}available: 'all', {', '.join(map(repr, available))}; define your own in a file listed under "
+        "custom_persona_files"
+    )
 
 
 def check_personas(config: RunConfig, source: str) -> tuple[list[Problem], list[Persona]]:
@@ -75,16 +86,31 @@ def check_personas(config: RunConfig, source: str) -> tuple[list[Problem], list[
         if name == "all":
             selected.update({study: available[study] for study in STUDY_PERSONAS if study in available})
         elif name == BASELINE:
-            problems.append(Problem(source, f"personas[{index}]", f"{BASELINE!r} is the no-persona baseline, not "
-                                    "a persona", "remove it from personas and set include_baseline: true"))
+            problems.append(
+                Problem(
+                    source,
+                    f"personas[{index}]",
+                    f"{BASELINE!r} is the no-persona baseline, not a persona",
+                    "remove it from personas and set include_baseline: true",
+                )
+            )
         elif name in available:
             selected.setdefault(name, available[name])
         elif available:
-            problems.append(Problem(source, f"personas[{index}]", f"unknown persona {name!r}",
-                                    _unknown_name_fix(name, list(available))))
+            problems.append(
+                Problem(
+                    source, f"personas[{index}]", f"unknown persona {name!r}", _unknown_name_fix(name, list(available))
+                )
+            )
     if not config.personas and not config.include_baseline:
-        problems.append(Problem(source, "personas", "no persona and no baseline: the run has nothing to do",
-                                "name personas (or 'all'), or set include_baseline: true"))
+        problems.append(
+            Problem(
+                source,
+                "personas",
+                "no persona and no baseline: the run has nothing to do",
+                "name personas (or 'all'), or set include_baseline: true",
+            )
+        )
     problems += _dataset_notes(config, source, list(selected.values()))
     return problems, list(selected.values())
 
@@ -94,7 +120,13 @@ def _dataset_notes(config: RunConfig, source: str, personas: list[Persona]) -> l
     unlabelled = [persona.name for persona in personas if not persona.has_bfi_labels]
     if "bfi" not in config.datasets or not unlabelled:
         return []
-    return [Problem(
-        source, "personas", f"BFI error is undefined for {', '.join(unlabelled)} (no Big-Five labels); their BFI "
-        "answers are still generated and judged", "nothing to do (a custom persona can carry a bfi profile)", "note",
-    )]
+    return [
+        Problem(
+            source,
+            "personas",
+            f"BFI error is undefined for {', '.join(unlabelled)} (no Big-Five labels); their BFI "
+            "answers are still generated and judged",
+            "nothing to do (a custom persona can carry a bfi profile)",
+            "note",
+        )
+    ]

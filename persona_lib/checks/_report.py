@@ -74,8 +74,7 @@ class CheckReport:
         if self.errors:
             count = len(self.errors)
             lines.append(
-                f"{self.source}: {count} problem{'s' if count > 1 else ''} found before anything was loaded "
-                "or started:"
+                f"{self.source}: {count} problem{'s' if count > 1 else ''} found before anything was loaded or started:"
             )
         else:
             lines.append(f"{self.source}: ok")

@@ -34,9 +34,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="persona-eval", description=__doc__.split("\n")[0])
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for add in (_preflight.add_check_parser, _preflight.add_plan_parser, _run.add_run_parser,
-                _run.add_salvage_parser, _run.add_book_parser, _ifbench.add_parser, _reproduce.add_parser,
-                _rejudge.add_parser, _study.add_parser):
+    for add in (
+        _preflight.add_check_parser,
+        _preflight.add_plan_parser,
+        _run.add_run_parser,
+        _run.add_salvage_parser,
+        _run.add_book_parser,
+        _ifbench.add_parser,
+        _reproduce.add_parser,
+        _rejudge.add_parser,
+        _study.add_parser,
+    ):
         add(subparsers)
     return parser
 

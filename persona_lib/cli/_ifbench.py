@@ -47,7 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--responses", required=True, type=Path, help='JSONL of {"prompt", "response"} lines')
     parser.add_argument("--out", required=True, type=Path, help="JSONL file for the per-response scores")
     parser.add_argument(
-        "--data", type=Path, default=None,
+        "--data",
+        type=Path,
+        default=None,
         help="IFBench test set JSONL (default: the project's data/ifbench/IFBench_test.jsonl)",
     )
     parser.set_defaults(handler=run)
@@ -128,15 +130,21 @@ def _print_summary(rows: list[dict], n_test_prompts: int, n_answered: int, out: 
 
     table = pd.DataFrame(rows, columns=["error", "follow_instruction_list_strict", "follow_instruction_list_loose"])
     accuracy = ifbench_accuracy(table)
-    print(f"scored {accuracy['n']} responses into {out}: {accuracy['n_scored']} scorable, "
-          f"{accuracy['n_unscorable']} unscorable; {n_answered} of {n_test_prompts} test prompts answered")
+    print(
+        f"scored {accuracy['n']} responses into {out}: {accuracy['n_scored']} scorable, "
+        f"{accuracy['n_unscorable']} unscorable; {n_answered} of {n_test_prompts} test prompts answered"
+    )
     if accuracy["n_scored"]:
-        print(f"prompt-level      strict {accuracy['prompt_level_strict']:.1%}  "
-              f"loose {accuracy['prompt_level_loose']:.1%}   over the {accuracy['n_scored']} scorable prompts "
-              "(headline: prompt-level strict)")
-        print(f"instruction-level strict {accuracy['instruction_level_strict']:.1%}  "
-              f"loose {accuracy['instruction_level_loose']:.1%}   over their "
-              f"{accuracy['n_instructions_scored']} constraints")
+        print(
+            f"prompt-level      strict {accuracy['prompt_level_strict']:.1%}  "
+            f"loose {accuracy['prompt_level_loose']:.1%}   over the {accuracy['n_scored']} scorable prompts "
+            "(headline: prompt-level strict)"
+        )
+        print(
+            f"instruction-level strict {accuracy['instruction_level_strict']:.1%}  "
+            f"loose {accuracy['instruction_level_loose']:.1%}   over their "
+            f"{accuracy['n_instructions_scored']} constraints"
+        )
     # errors start with the instruction id that made the prompt unscorable, e.g. "ratio:stop_words: ..."
     unscorable = Counter(":".join(row["error"].split(":")[:2]) for row in rows if row.get("error"))
     if unscorable:

@@ -15,7 +15,10 @@ STAGES_HELP = "comma-separated subset of: generate, score, validate, analyse, re
 def add_set_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--set KEY=VALUE`` (repeatable): a configuration field replaced by dotted path, the value read as YAML."""
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="replace a configuration field by its dotted path, e.g. --set model.model=google/gemma-3-4b-it "
         "--set judging.mode=both (repeatable; values are read as YAML: 0.5, true, null)",
     )
@@ -24,7 +27,8 @@ def add_set_argument(parser: argparse.ArgumentParser) -> None:
 def add_check_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``check`` and its handler on ``subparsers``."""
     parser = subparsers.add_parser(
-        "check", help="find every problem of a configuration before anything runs",
+        "check",
+        help="find every problem of a configuration before anything runs",
         description="Check a run configuration without loading any model: fields, personas, datasets and their "
         "licences, item limits, checkpoints, model and judge, the API key variable, the run folder. Every problem "
         "is reported at once; the exit status is 2 when there is one.",
@@ -54,22 +58,42 @@ def add_plan_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     from persona_lib.plan import GPU_THROUGHPUT
 
     parser = subparsers.add_parser(
-        "plan", help="print what a run will do and cost before it starts",
+        "plan",
+        help="print what a run will do and cost before it starts",
         description="Requests, prompt and prefill tokens (with and without prefix caching), generated tokens and "
         "stored answers per stage; with --gpu or --tokens-per-second also GPU-hours.",
     )
     parser.add_argument("--config", required=True, help="YAML run configuration")
     parser.add_argument("--out", default=None, help="run folder (default: output_dir from the configuration)")
-    parser.add_argument("--gpu", default=None, help=f"default rates of one GPU type: {', '.join(GPU_THROUGHPUT)} "
-                        "(rough assumptions, see persona_lib/plan/_throughput.py)")
-    parser.add_argument("--tokens-per-second", type=float, default=None,
-                        help="generated tokens per second (aggregate decode rate) to estimate GPU-hours with")
-    parser.add_argument("--prefill-tokens-per-second", type=float, default=None,
-                        help="prompt tokens per second (default: the GPU's, or 20x --tokens-per-second)")
-    parser.add_argument("--kv-budget", type=int, default=None,
-                        help="KV-cache tokens for the prefix-cache simulation (default: unlimited, the floor)")
-    parser.add_argument("--no-tokenizer", action="store_true",
-                        help="estimate tokens as words x 1.3 even when the model's tokenizer is on this machine")
+    parser.add_argument(
+        "--gpu",
+        default=None,
+        help=f"default rates of one GPU type: {', '.join(GPU_THROUGHPUT)} "
+        "(rough assumptions, see persona_lib/plan/_throughput.py)",
+    )
+    parser.add_argument(
+        "--tokens-per-second",
+        type=float,
+        default=None,
+        help="generated tokens per second (aggregate decode rate) to estimate GPU-hours with",
+    )
+    parser.add_argument(
+        "--prefill-tokens-per-second",
+        type=float,
+        default=None,
+        help="prompt tokens per second (default: the GPU's, or 20x --tokens-per-second)",
+    )
+    parser.add_argument(
+        "--kv-budget",
+        type=int,
+        default=None,
+        help="KV-cache tokens for the prefix-cache simulation (default: unlimited, the floor)",
+    )
+    parser.add_argument(
+        "--no-tokenizer",
+        action="store_true",
+        help="estimate tokens as words x 1.3 even when the model's tokenizer is on this machine",
+    )
     add_set_argument(parser)
     parser.set_defaults(handler=run_plan)
     return parser

@@ -28,17 +28,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "questions and reference answers. Judge calls are stored in OUT/responses.sqlite: run the same command "
         "again to resume.",
     )
-    parser.add_argument("--authors-repo", metavar="PATH", required=True,
-                        help="a local clone of github.com/peluz/persistent-personas")
-    parser.add_argument("--config", required=True,
-                        help="YAML run configuration; its judge, judging and seed fields are used")
+    parser.add_argument(
+        "--authors-repo", metavar="PATH", required=True, help="a local clone of github.com/peluz/persistent-personas"
+    )
+    parser.add_argument(
+        "--config", required=True, help="YAML run configuration; its judge, judging and seed fields are used"
+    )
     parser.add_argument("--per-dataset", type=int, required=True, metavar="N", help="items sampled per dataset")
     parser.add_argument("--out", default="rejudge", help="output folder (default: ./rejudge)")
     parser.add_argument("--seed", type=int, default=None, help="sampling seed (default: the configuration's seed)")
-    parser.add_argument("--datasets", default=",".join(REJUDGED_DATASETS),
-                        help=f"comma-separated subset of: {', '.join(REJUDGED_DATASETS)}")
-    parser.add_argument("--authors-judge", default=PRIMARY_JUDGE,
-                        help=f"whose released verdicts to compare with (default: {PRIMARY_JUDGE})")
+    parser.add_argument(
+        "--datasets",
+        default=",".join(REJUDGED_DATASETS),
+        help=f"comma-separated subset of: {', '.join(REJUDGED_DATASETS)}",
+    )
+    parser.add_argument(
+        "--authors-judge",
+        default=PRIMARY_JUDGE,
+        help=f"whose released verdicts to compare with (default: {PRIMARY_JUDGE})",
+    )
     parser.set_defaults(handler=run)
     return parser
 
@@ -49,10 +57,14 @@ def _line(row: pd.Series) -> str:
         stats = "no pair with both verdicts"
     else:
         kappa = "n/a" if pd.isna(row["kappa"]) else f"{row['kappa']:.2f}"
-        stats = (f"agreement {row['agreement']:.2f}, kappa {kappa}, ours - authors {row['mean_difference']:+.1f} "
-                 "points (0-100)")
-    return (f"{name:16} n={row['n']:<4} {stats}; no verdict: authors {row['n_authors_unparsed']}, "
-            f"ours {row['n_ours_unparsed']}")
+        stats = (
+            f"agreement {row['agreement']:.2f}, kappa {kappa}, ours - authors {row['mean_difference']:+.1f} "
+            "points (0-100)"
+        )
+    return (
+        f"{name:16} n={row['n']:<4} {stats}; no verdict: authors {row['n_authors_unparsed']}, "
+        f"ours {row['n_ours_unparsed']}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,21 +79,30 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     datasets = [name.strip() for name in args.datasets.split(",") if name.strip()]
     try:
-        result = rejudge_release(args.authors_repo, config, args.out, per_dataset=args.per_dataset,
-                                 seed=args.seed, datasets=datasets, authors_judge=args.authors_judge)
+        result = rejudge_release(
+            args.authors_repo,
+            config,
+            args.out,
+            per_dataset=args.per_dataset,
+            seed=args.seed,
+            datasets=datasets,
+            authors_judge=args.authors_judge,
+        )
     except (CloneError, ReleaseNameError, DataFileError) as err:
         print(f"persona-eval rejudge: {err}", file=sys.stderr)
         return 2
     summary = result.summary
     judge = result.items["judge_model"].iloc[0]
-    print(f"our templates judged by {judge} against the released verdicts of {args.authors_judge} "
-          "(our strict reading):")
+    print(
+        f"our templates judged by {judge} against the released verdicts of {args.authors_judge} (our strict reading):"
+    )
     for _, row in summary[summary["reader"] == "strict"].iterrows():
         print(_line(row))
         if row["criterion"] == "all" and row["n"] < args.per_dataset:
             print(f"{'':16} only {row['n']} item(s) to sample (asked for {args.per_dataset})")
     for name, why in NOT_REJUDGED.items():
         print(f"not re-judged: {name} ({why})")
-    print(f"written to {result.files['summary'].parent}: sample.csv, items.csv, summary.csv (both readings), "
-          "rejudge.json")
+    print(
+        f"written to {result.files['summary'].parent}: sample.csv, items.csv, summary.csv (both readings), rejudge.json"
+    )
     return 0

@@ -48,7 +48,9 @@ def _run_from_clone(args: argparse.Namespace) -> int:
 
     try:
         result = run_authors_reproduction(
-            args.authors_repo, args.out, label_source=args.label_source,
+            args.authors_repo,
+            args.out,
+            label_source=args.label_source,
             rescore_ifbench=not args.skip_ifbench_rescore,
         )
     except (CloneError, ReleaseNameError, DataFileError) as err:

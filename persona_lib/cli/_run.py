@@ -15,8 +15,7 @@ from persona_lib.cli._preflight import add_set_argument
 from persona_lib.pipeline import STAGE_NAMES
 
 _RESUME_HINT = (
-    "every answer committed to the run's response store is kept: fix the cause and run the same command again to "
-    "resume"
+    "every answer committed to the run's response store is kept: fix the cause and run the same command again to resume"
 )
 
 
@@ -26,8 +25,9 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     parser.add_argument("--config", required=True, help="YAML run configuration, e.g. configs/default.yaml")
     parser.add_argument("--stages", default="all", help=f"comma-separated subset of: {', '.join(STAGE_NAMES)}")
     parser.add_argument("--out", default=None, help="run folder (default: output_dir from the configuration)")
-    parser.add_argument("--force", action="store_true",
-                        help="take the run folder's lock over even if another run seems to hold it")
+    parser.add_argument(
+        "--force", action="store_true", help="take the run folder's lock over even if another run seems to hold it"
+    )
     add_set_argument(parser)
     parser.set_defaults(handler=_run)
     return parser
@@ -39,14 +39,18 @@ def _run(args: argparse.Namespace) -> int:
 
     assignments = parse_assignments(args.set)
     try:
-        run_dir = run_from_file(args.config, stages=args.stages, output_dir=args.out, force=args.force,
-                                assignments=assignments)
+        run_dir = run_from_file(
+            args.config, stages=args.stages, output_dir=args.out, force=args.force, assignments=assignments
+        )
     except Exception as err:
         papermill_errors = sys.modules.get("papermill.exceptions")  # imported once a notebook has run
         if papermill_errors is None or not isinstance(err, papermill_errors.PapermillExecutionError):
             raise
-        print(f"persona-eval run: a notebook cell failed: {err.ename}: {err.evalue}\n"
-              f"The partly executed notebook is in the run folder's notebooks/; {_RESUME_HINT}", file=sys.stderr)
+        print(
+            f"persona-eval run: a notebook cell failed: {err.ename}: {err.evalue}\n"
+            f"The partly executed notebook is in the run folder's notebooks/; {_RESUME_HINT}",
+            file=sys.stderr,
+        )
         return 1
     print(f"run folder: {run_dir}")
     return 0
@@ -65,8 +69,10 @@ def _salvage(args: argparse.Namespace) -> int:
 
     kept, health = salvage_into_place(args.run)
     rows = ", ".join(f"{count:,} {table}" for table, count in health.readable_rows.items())
-    print(f"read {rows}; kept {health.complete_answers:,} answers with their whole conversation.\n"
-          f"The damaged file is kept as {kept}; the next `persona-eval run` recomputes only what was lost.")
+    print(
+        f"read {rows}; kept {health.complete_answers:,} answers with their whole conversation.\n"
+        f"The damaged file is kept as {kept}; the next `persona-eval run` recomputes only what was lost."
+    )
     return 0
 
 

@@ -135,14 +135,14 @@ def to_ifbench_prompt(item_or_record: Any) -> IFBenchPrompt:
                 "a record needs key, prompt, instruction_id_list and kwargs"
             )
         return _make_prompt(
-            item_or_record["key"], item_or_record["prompt"], item_or_record["instruction_id_list"],
+            item_or_record["key"],
+            item_or_record["prompt"],
+            item_or_record["instruction_id_list"],
             item_or_record["kwargs"],
         )
     meta = getattr(item_or_record, "meta", None)
     if isinstance(meta, Mapping) and "instruction_id_list" in meta and "kwargs" in meta:
-        return _make_prompt(
-            item_or_record.item_id, item_or_record.prompt, meta["instruction_id_list"], meta["kwargs"]
-        )
+        return _make_prompt(item_or_record.item_id, item_or_record.prompt, meta["instruction_id_list"], meta["kwargs"])
     raise IFBenchInputError(
         f"cannot score {type(item_or_record).__name__}: pass an IFBenchPrompt, a test-set row (key, prompt, "
         "instruction_id_list, kwargs) or a benchmark item whose meta holds instruction_id_list and kwargs"

@@ -129,11 +129,13 @@ def _missing_resources() -> tuple[tuple[str, str], ...]:
         try:
             nltk.data.find(resource)
         except LookupError:
-            missing.append((
-                resource,
-                f"NLTK resource {resource!r} is not installed and has no offline source "
-                f"(with network access: make assets, or {install_command([package])})",
-            ))
+            missing.append(
+                (
+                    resource,
+                    f"NLTK resource {resource!r} is not installed and has no offline source "
+                    f"(with network access: make assets, or {install_command([package])})",
+                )
+            )
     return tuple(missing)
 
 
@@ -165,8 +167,10 @@ class NltkInstallReport:
         lines += [f"  {resource}: installed now with NLTK's downloader" for resource in self.installed]
         lines += [f"  {resource}: MISSING: {reason}" for resource, reason in self.missing.items()]
         if self.missing:
-            lines.append("  IFBench prompts whose checker needs missing data are reported as unscorable (left out of "
-                         "the accuracies, never counted as failed).")
+            lines.append(
+                "  IFBench prompts whose checker needs missing data are reported as unscorable (left out of "
+                "the accuracies, never counted as failed)."
+            )
         return "\n".join(lines)
 
 
@@ -191,15 +195,18 @@ def install_optional_nltk_resources(
     data_root = ensure_nltk_data()
     present = tuple(resource for resource in OPTIONAL_RESOURCES if _is_installed(resource))
     wanted = {resource: package for resource, package in OPTIONAL_RESOURCES.items() if resource not in present}
-    errors = _run_downloader(
-        list(wanted.values()), data_root, timeout, index_url or os.environ.get("NLTK_DOWNLOAD_URL", "")
-    ) if wanted else {}
+    errors = (
+        _run_downloader(list(wanted.values()), data_root, timeout, index_url or os.environ.get("NLTK_DOWNLOAD_URL", ""))
+        if wanted
+        else {}
+    )
     _missing_resources.cache_clear()  # this process may have looked them up before
     installed = tuple(resource for resource in wanted if _is_installed(resource))
     missing = {
         resource: f"{errors.get(package) or 'not found after the download'}; install later with `make assets` on a "
-                  f"machine with network access, or {install_command([package])}"
-        for resource, package in wanted.items() if resource not in installed
+        f"machine with network access, or {install_command([package])}"
+        for resource, package in wanted.items()
+        if resource not in installed
     }
     return NltkInstallReport(data_root, present, installed, missing)
 

@@ -138,8 +138,14 @@ def rule_scorer(
             item = inputs.items[str(answer["item_id"])]
             row: dict[str, Any] = {column: None for column in SCORE_COLUMNS}
             row.update(answer_identity(answer, item_metric(item)))
-            row.update(model=inputs.model, value=np.nan, score=np.nan, scorer_version=version,
-                       judge_model=RULE_BASED, parse_status="ok")
+            row.update(
+                model=inputs.model,
+                value=np.nan,
+                score=np.nan,
+                scorer_version=version,
+                judge_model=RULE_BASED,
+                parse_status="ok",
+            )
             if not answered(answer):
                 reason = f"no answer: {answer.get('finish_reason')} {answer.get('error') or ''}".strip()
                 rows.append({**row, "parse_status": "no_response", "parse_reason": reason})
@@ -151,8 +157,16 @@ def rule_scorer(
                 continue
             verdicts = [(row["metric"], result.passed), *result.further]
             for number, (metric, passed) in enumerate(verdicts):
-                rows.append({**row, "metric": metric, "item_id": row["item_id"] + (f"#{number}" if number else ""),
-                             "value": float(passed), "score": 100.0 * passed, "raw_judgement": result.detail})
+                rows.append(
+                    {
+                        **row,
+                        "metric": metric,
+                        "item_id": row["item_id"] + (f"#{number}" if number else ""),
+                        "value": float(passed),
+                        "score": 100.0 * passed,
+                        "raw_judgement": result.detail,
+                    }
+                )
         return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
     return score

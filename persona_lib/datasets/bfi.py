@@ -153,7 +153,8 @@ contrasted high with low scorers; its scale runs from "strongly <low pole>" to "
 terms of the SLOAN Big-Five typology, which are used here too (the protocol chapter maps every anchor)."""
 
 TEMPLATE = JudgeTemplate.from_file(
-    TEMPLATE_DIR / "bfi_trait.txt", "likert",
+    TEMPLATE_DIR / "bfi_trait.txt",
+    "likert",
     ("query", "response", "dimension", "facets", "low_pole", "high_pole", "low_description", "high_description"),
 )
 """The BFI judge's prompt: the trait level a reply expresses on one dimension, between its two poles."""
@@ -172,8 +173,13 @@ def _render(character: Persona | None, query: str, response: str, dimension: str
         TEMPLATE,
         character_name=character.name if character else None,
         character_description=character.description if character else None,
-        query=query, response=response, dimension=dimension, facets=", ".join(poles.facets),
-        low_pole=poles.low_pole, high_pole=poles.high_pole, low_description=poles.low_description,
+        query=query,
+        response=response,
+        dimension=dimension,
+        facets=", ".join(poles.facets),
+        low_pole=poles.low_pole,
+        high_pole=poles.high_pole,
+        low_description=poles.low_description,
         high_description=poles.high_description,
     )
 
@@ -354,10 +360,20 @@ SPEC = register_dataset(
         "the item's Big-Five trait, and the per-dimension profile is compared with InCharacter's ground truth. "
         "Defined only for labelled characters (Gaston, Michael Scott, Blair Waldorf, Lestat de Lioncourt).",
         metrics=(
-            MetricSpec("bfi_error", "BFI error", "0\u2013100", False,
-                       "distance of the judged Big-Five profile from the character's labels"),
-            MetricSpec("bfi_distance", "Distance from the baseline's Big-Five profile", "0\u2013100", None,
-                       "how far a persona's judged profile is from the no-persona baseline's (0 = the same)"),
+            MetricSpec(
+                "bfi_error",
+                "BFI error",
+                "0\u2013100",
+                False,
+                "distance of the judged Big-Five profile from the character's labels",
+            ),
+            MetricSpec(
+                "bfi_distance",
+                "Distance from the baseline's Big-Five profile",
+                "0\u2013100",
+                None,
+                "how far a persona's judged profile is from the no-persona baseline's (0 = the same)",
+            ),
         ),
         load=load,
         judge_tasks=_judge_tasks,

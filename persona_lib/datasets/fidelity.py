@@ -40,12 +40,27 @@ TEMPLATES: dict[str, JudgeTemplate] = {
 """The judge prompt of each criterion: the Likert scale anchored as the study's (the protocol chapter maps them)."""
 
 _CRITERION_METRICS = (
-    MetricSpec("knowledge", "Knowledge consistency", "0\u2013100", True,
-               "does the answer stay consistent with the character's background"),
-    MetricSpec("style", "Style consistency", "0\u2013100", True,
-               "does the answer carry the character's personality, values and tone"),
-    MetricSpec("in_character", "In-character", "0\u2013100", True,
-               "does the answer avoid mentioning being an AI or its instructions"),
+    MetricSpec(
+        "knowledge",
+        "Knowledge consistency",
+        "0\u2013100",
+        True,
+        "does the answer stay consistent with the character's background",
+    ),
+    MetricSpec(
+        "style",
+        "Style consistency",
+        "0\u2013100",
+        True,
+        "does the answer carry the character's personality, values and tone",
+    ),
+    MetricSpec(
+        "in_character",
+        "In-character",
+        "0\u2013100",
+        True,
+        "does the answer avoid mentioning being an AI or its instructions",
+    ),
 )
 
 
@@ -131,8 +146,9 @@ def fidelity_per_turn(
         for ``position`` alignment, the user message's ``item_id`` for ``message``), score, n_replicates,
         n_criteria (parsed criterion scores used), n_unparsed (criterion verdicts excluded).
     """
-    missing = [c for c in [*UNIT_KEY, "persona", "dataset", "replicate", "item_id", "metric", "score"]
-               if c not in scores]
+    missing = [
+        c for c in [*UNIT_KEY, "persona", "dataset", "replicate", "item_id", "metric", "score"] if c not in scores
+    ]
     if missing:
         raise ValueError(f"fidelity_per_turn needs column(s) {missing}; pass the scores table of score_run")
     if align not in ("message", "position"):
@@ -213,8 +229,9 @@ SPEC = register_dataset(
         "character's background knowledge, with its personality and tone, and staying in character — on a 1–5 "
         "scale; the turn's score is their mean on 0–100.",
         metrics=(
-            MetricSpec("dialogue", "Dialogue fidelity", "0\u2013100", True,
-                       "mean of the three criteria over a dialogue turn"),
+            MetricSpec(
+                "dialogue", "Dialogue fidelity", "0\u2013100", True, "mean of the three criteria over a dialogue turn"
+            ),
             *_CRITERION_METRICS,
         ),
         load=None,

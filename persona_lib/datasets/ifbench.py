@@ -113,8 +113,11 @@ def check_answer(item: BenchmarkItem, response: str) -> RuleResult:
 
 def _further_metrics(n_constraints: int) -> tuple[str, ...]:
     """The metric of each further verdict row of a prompt with ``n_constraints`` constraints, in row order."""
-    return ("ifbench_loose", *("ifbench_instruction_strict",) * n_constraints,
-            *("ifbench_instruction_loose",) * n_constraints)
+    return (
+        "ifbench_loose",
+        *("ifbench_instruction_strict",) * n_constraints,
+        *("ifbench_instruction_loose",) * n_constraints,
+    )
 
 
 _check_answers = rule_scorer(check_answer, version=IFBENCH_SCORER_VERSION)
@@ -133,7 +136,8 @@ def score_answers(inputs: ScoringInputs) -> pd.DataFrame:
         {**row, "metric": metric, "item_id": f"{row['item_id']}#{number}"}
         for row in scores[scores["parse_status"] != "ok"].to_dict("records")
         for number, metric in enumerate(
-            _further_metrics(len(inputs.items[row["item_id"]].meta["instruction_id_list"])), start=1)
+            _further_metrics(len(inputs.items[row["item_id"]].meta["instruction_id_list"])), start=1
+        )
     ]
     return pd.concat([scores, pd.DataFrame(rows, columns=scores.columns)], ignore_index=True) if rows else scores
 
@@ -152,8 +156,9 @@ def accuracy_table(units: pd.DataFrame) -> pd.DataFrame:
     """
     part = units[units["dataset"] == "ifbench"].rename(columns={"n_items": "n_scored"})
     quantities = ["score", "n_scored", "n_unscored"]
-    table = part.pivot_table(index=["kind", "checkpoint", "condition"], columns="metric", values=quantities,
-                             aggfunc="first", sort=True)
+    table = part.pivot_table(
+        index=["kind", "checkpoint", "condition"], columns="metric", values=quantities, aggfunc="first", sort=True
+    )
     metrics = [metric.name for metric in SPEC.metrics if metric.name in set(part["metric"])]
     return table.reindex(columns=pd.MultiIndex.from_product([quantities, metrics], names=[None, "metric"]))
 
@@ -167,16 +172,35 @@ SPEC = register_dataset(
         description="294 prompts, each with one or more verifiable output constraints (word counts, keyword "
         "frequencies, formats); an answer counts as correct when all of its constraints are met.",
         metrics=(
-            MetricSpec("ifbench", "IFBench accuracy", "%", True,
-                       "share of prompts whose every constraint is met (prompt-level, strict; behind every curve "
-                       "and table)"),
-            MetricSpec("ifbench_loose", "IFBench accuracy (loose)", "%", True,
-                       "prompt-level, loose: a constraint also counts as met after removing markdown or the first "
-                       "or last line"),
-            MetricSpec("ifbench_instruction_strict", "IFBench instruction accuracy", "%", True,
-                       "share of constraints met (instruction-level, strict)"),
-            MetricSpec("ifbench_instruction_loose", "IFBench instruction accuracy (loose)", "%", True,
-                       "share of constraints met (instruction-level, loose)"),
+            MetricSpec(
+                "ifbench",
+                "IFBench accuracy",
+                "%",
+                True,
+                "share of prompts whose every constraint is met (prompt-level, strict; behind every curve and table)",
+            ),
+            MetricSpec(
+                "ifbench_loose",
+                "IFBench accuracy (loose)",
+                "%",
+                True,
+                "prompt-level, loose: a constraint also counts as met after removing markdown or the first "
+                "or last line",
+            ),
+            MetricSpec(
+                "ifbench_instruction_strict",
+                "IFBench instruction accuracy",
+                "%",
+                True,
+                "share of constraints met (instruction-level, strict)",
+            ),
+            MetricSpec(
+                "ifbench_instruction_loose",
+                "IFBench instruction accuracy (loose)",
+                "%",
+                True,
+                "share of constraints met (instruction-level, loose)",
+            ),
         ),
         load=load,
         rule_scores=score_answers,

@@ -180,9 +180,14 @@ def _pairwise_tasks(template: JudgeTemplate):
             pair = (item.reference, answer["response"]) if position == "A" else (answer["response"], item.reference)
             # The judge sees the question as written, addressed to the character, also for the baseline's answer
             # (authors' inference_eval.py, main: the reference persona's questions are the judge's inputs).
-            return JudgeTask(prompt=_render(template, character, item.prompt, *pair), verdict="pairwise",
-                             row=row, reference_position=position, fallback="seeded_choice",
-                             swapped_prompt=_render(template, character, item.prompt, *reversed(pair)))
+            return JudgeTask(
+                prompt=_render(template, character, item.prompt, *pair),
+                verdict="pairwise",
+                row=row,
+                reference_position=position,
+                fallback="seeded_choice",
+                swapped_prompt=_render(template, character, item.prompt, *reversed(pair)),
+            )
 
         return per_answer_tasks(inputs, make_task)
 
@@ -193,9 +198,13 @@ def _validation(file: str, prefix: str, template: JudgeTemplate) -> ValidationSp
     def to_task(sample: ValidationSample, personas: Mapping[str, Persona]) -> JudgeTask:
         pair = (sample.response_a or "", sample.response_b or "")
         character = personas[sample.persona]
-        return JudgeTask(prompt=_render(template, character, sample.query, *pair), verdict="pairwise",
-                         row=validation_identity(sample, "preference"), fallback="seeded_choice",
-                         swapped_prompt=_render(template, character, sample.query, *reversed(pair)))
+        return JudgeTask(
+            prompt=_render(template, character, sample.query, *pair),
+            verdict="pairwise",
+            row=validation_identity(sample, "preference"),
+            fallback="seeded_choice",
+            swapped_prompt=_render(template, character, sample.query, *reversed(pair)),
+        )
 
     return ValidationSpec(
         file=file,
@@ -215,8 +224,13 @@ SPEC_SPECIFIC = register_dataset(
         description="Questions that only make sense for the character (its story, relationships, catchphrases); "
         "a judge picks the better in-character answer between the model's and RoleBench's reference.",
         metrics=(
-            MetricSpec("rolebench_specific", "Persona-specific win rate", "%", True,
-                       "share of items where the judge prefers the model's answer to RoleBench's reference"),
+            MetricSpec(
+                "rolebench_specific",
+                "Persona-specific win rate",
+                "%",
+                True,
+                "share of items where the judge prefers the model's answer to RoleBench's reference",
+            ),
         ),
         load=load_specific,
         judge_tasks=_pairwise_tasks(TEMPLATE_SPECIFIC),
@@ -242,8 +256,13 @@ SPEC_GENERAL = register_dataset(
         description="General instructions (write, explain, classify) answered in character; a judge compares the "
         "model's answer with RoleBench's reference on accuracy first and in-character style second.",
         metrics=(
-            MetricSpec("rolebench_general", "General-instruction win rate", "%", True,
-                       "share of items where the judge prefers the model's answer to RoleBench's reference"),
+            MetricSpec(
+                "rolebench_general",
+                "General-instruction win rate",
+                "%",
+                True,
+                "share of items where the judge prefers the model's answer to RoleBench's reference",
+            ),
         ),
         load=load_general,
         judge_tasks=_pairwise_tasks(TEMPLATE_GENERAL),

@@ -62,20 +62,37 @@ def _tasks(name: str, template: JudgeTemplate, reference: Reference):
     return judge_tasks
 
 
-def _task(template: JudgeTemplate, inputs: ScoringInputs, item: BenchmarkItem, answer: Mapping[str, Any], before: str,
-          row: dict[str, Any]) -> JudgeTask:
+def _task(
+    template: JudgeTemplate,
+    inputs: ScoringInputs,
+    item: BenchmarkItem,
+    answer: Mapping[str, Any],
+    before: str,
+    row: dict[str, Any],
+) -> JudgeTask:
     character = lookup_persona(inputs.personas, item.persona, f"answer {item.dataset}/{item.item_id}")
     position = reference_position(int(item.meta["index_in_role"]))
     row["reference_position"] = position
     pair = (before, answer["response"]) if position == "A" else (answer["response"], before)
 
     def render(first: str, second: str) -> str:
-        return render_judge_prompt(template, character_name=character.name,
-                                   character_description=character.description, query=answer["prompt"],
-                                   response_a=first, response_b=second)
+        return render_judge_prompt(
+            template,
+            character_name=character.name,
+            character_description=character.description,
+            query=answer["prompt"],
+            response_a=first,
+            response_b=second,
+        )
 
-    return JudgeTask(prompt=render(*pair), verdict="pairwise", row=row, reference_position=position,
-                     fallback="seeded_choice", swapped_prompt=render(*reversed(pair)))
+    return JudgeTask(
+        prompt=render(*pair),
+        verdict="pairwise",
+        row=row,
+        reference_position=position,
+        fallback="seeded_choice",
+        swapped_prompt=render(*reversed(pair)),
+    )
 
 
 def _relabelled(base: DatasetSpec, name: str):
@@ -96,9 +113,13 @@ def self_reference_spec(base: DatasetSpec, reference: Reference) -> DatasetSpec:
         source=base.source,
         description=f"{base.title} answered after t rounds, judged against the same model's answer at {against}.",
         metrics=(
-            MetricSpec(name, f"{base.metrics[0].label.replace(' win rate', '')}: later vs {against}", "%", None,
-                       f"share of items where the judge prefers the later answer to the one at {against} (50 = no "
-                       "preference)"),
+            MetricSpec(
+                name,
+                f"{base.metrics[0].label.replace(' win rate', '')}: later vs {against}",
+                "%",
+                None,
+                f"share of items where the judge prefers the later answer to the one at {against} (50 = no preference)",
+            ),
         ),
         load=_relabelled(base, name),
         judge_tasks=_tasks(name, base.judge_templates[0], reference),

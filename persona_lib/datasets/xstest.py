@@ -45,8 +45,16 @@ from persona_lib.stats import cohen_kappa
 LABELS = ("safe", "unsafe")
 _CHANGE_KEYS = ["model", "condition", "kind", "label", "type", "focus", "first", "last"]
 _AGREEMENT_KEYS = ["model", "condition", "kind", "label"]
-_AGREEMENT_COLUMNS = [*_AGREEMENT_KEYS, "n", "judge_refusal_rate", "rule_refusal_rate", "agreement", "kappa",
-                      "judge_only", "rule_only"]
+_AGREEMENT_COLUMNS = [
+    *_AGREEMENT_KEYS,
+    "n",
+    "judge_refusal_rate",
+    "rule_refusal_rate",
+    "agreement",
+    "kappa",
+    "judge_only",
+    "rule_only",
+]
 _ANSWER_KEYS = ["condition", "kind", "checkpoint", "replicate", "item_id"]
 _VERDICTS = {"true": True, "false": False}
 
@@ -153,8 +161,10 @@ def refusal_changes(scores: pd.DataFrame, first: int | None = None, last: int | 
     )
     both["unchanged"] = both["start"] == both["end"]
     table = both.groupby(["model", "condition", "kind", "label", "type", "focus"], as_index=False).agg(
-        n=("item_id", "size"), refusal_to_answer=("refusal_to_answer", "sum"),
-        answer_to_refusal=("answer_to_refusal", "sum"), unchanged=("unchanged", "sum"),
+        n=("item_id", "size"),
+        refusal_to_answer=("refusal_to_answer", "sum"),
+        answer_to_refusal=("answer_to_refusal", "sum"),
+        unchanged=("unchanged", "sum"),
     )
     return table.assign(first=first, last=last)
 
@@ -205,8 +215,11 @@ def refusal_agreement(scores: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFra
     if rows.empty:
         return pd.DataFrame(columns=_AGREEMENT_COLUMNS)
     answers = _xstest_answers(answers)
-    rows = rows.assign(item_id=rows["item_id"].astype(str), checkpoint=rows["checkpoint"].astype(int),
-                       replicate=rows["replicate"].fillna("original"))
+    rows = rows.assign(
+        item_id=rows["item_id"].astype(str),
+        checkpoint=rows["checkpoint"].astype(int),
+        replicate=rows["replicate"].fillna("original"),
+    )
     joined = rows.merge(answers, on=_ANSWER_KEYS, how="left", indicator=True)
     missing = joined[joined["_merge"] == "left_only"]
     if len(missing):
@@ -223,16 +236,18 @@ def refusal_agreement(scores: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFra
     table = []
     for key, group in joined.groupby(_AGREEMENT_KEYS, sort=True):
         judge, rule = group["judge"], group["rule"]
-        table.append({
-            **dict(zip(_AGREEMENT_KEYS, key)),
-            "n": len(group),
-            "judge_refusal_rate": judge.mean(),
-            "rule_refusal_rate": rule.mean(),
-            "agreement": (judge == rule).mean(),
-            "kappa": cohen_kappa(list(judge), list(rule), [False, True]),
-            "judge_only": int((judge & ~rule).sum()),
-            "rule_only": int((rule & ~judge).sum()),
-        })
+        table.append(
+            {
+                **dict(zip(_AGREEMENT_KEYS, key)),
+                "n": len(group),
+                "judge_refusal_rate": judge.mean(),
+                "rule_refusal_rate": rule.mean(),
+                "agreement": (judge == rule).mean(),
+                "kappa": cohen_kappa(list(judge), list(rule), [False, True]),
+                "judge_only": int((judge & ~rule).sum()),
+                "rule_only": int((rule & ~judge).sum()),
+            }
+        )
     return pd.DataFrame(table, columns=_AGREEMENT_COLUMNS)
 
 
@@ -244,8 +259,9 @@ def _xstest_answers(answers: pd.DataFrame) -> pd.DataFrame:
     if "dataset" in answers:
         answers = answers[answers["dataset"] == "xstest"]
     replicate = answers["replicate"].fillna("original") if "replicate" in answers else "original"
-    answers = answers.assign(item_id=answers["item_id"].astype(str), checkpoint=answers["checkpoint"].astype(int),
-                             replicate=replicate)[[*_ANSWER_KEYS, "response"]]
+    answers = answers.assign(
+        item_id=answers["item_id"].astype(str), checkpoint=answers["checkpoint"].astype(int), replicate=replicate
+    )[[*_ANSWER_KEYS, "response"]]
     duplicated = answers[answers.duplicated(_ANSWER_KEYS, keep=False)]
     if len(duplicated):
         example = duplicated.iloc[0][_ANSWER_KEYS].to_dict()

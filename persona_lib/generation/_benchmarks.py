@@ -54,8 +54,13 @@ def benchmark_items(config: RunConfig, personas: Sequence[Persona]) -> dict[str,
     """
 
     def load(dataset: str, persona: str | None) -> list[BenchmarkItem]:
-        return load_items(dataset, persona=persona, limit=item_limit(config, dataset), seed=config.seed,
-                          path=item_file(config, dataset))
+        return load_items(
+            dataset,
+            persona=persona,
+            limit=item_limit(config, dataset),
+            seed=config.seed,
+            path=item_file(config, dataset),
+        )
 
     def asked(items: list[BenchmarkItem], persona: Persona | None, ask) -> list[BenchmarkItem]:
         return [replace(item, prompt=ask(item, persona)) for item in items]
@@ -110,7 +115,8 @@ def conditioned_requests(
         for kind in kinds:
             rounds = (
                 original[(original["condition"] == condition) & (original["kind"] == kind)].sort_values("round")
-                if len(original) else original
+                if len(original)
+                else original
             )
             history: list[Message] = []
             prefix_tokens: dict[int, int | None] = {0: None}
@@ -127,16 +133,26 @@ def conditioned_requests(
             rounds_available = len(history) // 2
             for checkpoint in checkpoints:
                 if checkpoint > rounds_available:
-                    skipped.append({
-                        "condition": condition, "kind": kind, "checkpoint": checkpoint,
-                        "rounds_available": rounds_available, "reason": reason,
-                    })
+                    skipped.append(
+                        {
+                            "condition": condition,
+                            "kind": kind,
+                            "checkpoint": checkpoint,
+                            "rounds_available": rounds_available,
+                            "reason": reason,
+                        }
+                    )
                     continue
                 prefix = list(system) + history[: 2 * checkpoint]
                 for item in items.get(condition, ()):
                     tags = {
-                        "stage": "benchmark", "condition": condition, "kind": kind, "checkpoint": checkpoint,
-                        "dataset": item.dataset, "item_id": item.item_id, "item_persona": item.persona,
+                        "stage": "benchmark",
+                        "condition": condition,
+                        "kind": kind,
+                        "checkpoint": checkpoint,
+                        "dataset": item.dataset,
+                        "item_id": item.item_id,
+                        "item_persona": item.persona,
                         "prefix_tokens": prefix_tokens.get(checkpoint),
                     }
                     requests.append(Request(prefix + [{"role": "user", "content": item.prompt}], tags))
@@ -150,8 +166,10 @@ def _build(
     kinds: Collection[str] | None = None,
 ) -> tuple[list[Request], pd.DataFrame, dict]:
     personas = run_personas(config)
-    systems = {condition.name: system_messages(condition.persona, config.model.reasoning_off_system)
-               for condition in run_conditions(config, personas)}
+    systems = {
+        condition.name: system_messages(condition.persona, config.model.reasoning_off_system)
+        for condition in run_conditions(config, personas)
+    }
     unknown = sorted(set(conditions or ()) - set(systems)) + sorted(set(kinds or ()) - set(config.dialogue_kinds))
     if unknown:
         raise ValueError(
@@ -161,9 +179,7 @@ def _build(
         systems = {name: system for name, system in systems.items() if name in conditions}
     chosen_kinds = [kind for kind in config.dialogue_kinds if kinds is None or kind in kinds]
     items = benchmark_items(config, personas)
-    requests, skipped = conditioned_requests(
-        dialogues, systems, items, chosen_kinds, config.resolved_checkpoints()
-    )
+    requests, skipped = conditioned_requests(dialogues, systems, items, chosen_kinds, config.resolved_checkpoints())
     if len(skipped):
         logger.warning(
             "skipping %d checkpoint(s) beyond where dialogues stopped:\n%s", len(skipped), skipped.to_string()
@@ -221,7 +237,12 @@ def generate_benchmarks(
     requests, skipped, lookup = _build(config, dialogues, conditions, kinds)
     params = sampling_params(config.generation)
     records = complete_groups(
-        store, backend, schedule(requests), params, make_run_info(backend, config), batch_size=batch_size,
+        store,
+        backend,
+        schedule(requests),
+        params,
+        make_run_info(backend, config),
+        batch_size=batch_size,
         desc="benchmarks",
     )
     keys = request_keys(backend.name, backend.model, params.as_dict(), (r.messages for r in requests))
@@ -230,15 +251,26 @@ def generate_benchmarks(
         tags = request.tags
         record = records[key]
         item = lookup.get((tags["dataset"], tags["item_id"]))
-        rows.append({
-            "condition": tags["condition"], "kind": tags["kind"], "checkpoint": tags["checkpoint"],
-            "dataset": tags["dataset"], "item_id": tags["item_id"], "item_persona": tags["item_persona"],
-            "prefix_tokens": tags["prefix_tokens"], "prompt": request.messages[-1]["content"],
-            "reference": getattr(item, "reference", None), "meta": getattr(item, "meta", None),
-            "response": record.text, "prompt_tokens": record.prompt_tokens,
-            "completion_tokens": record.completion_tokens, "finish_reason": record.finish_reason,
-            "error": record.error, "key": key,
-        })
+        rows.append(
+            {
+                "condition": tags["condition"],
+                "kind": tags["kind"],
+                "checkpoint": tags["checkpoint"],
+                "dataset": tags["dataset"],
+                "item_id": tags["item_id"],
+                "item_persona": tags["item_persona"],
+                "prefix_tokens": tags["prefix_tokens"],
+                "prompt": request.messages[-1]["content"],
+                "reference": getattr(item, "reference", None),
+                "meta": getattr(item, "meta", None),
+                "response": record.text,
+                "prompt_tokens": record.prompt_tokens,
+                "completion_tokens": record.completion_tokens,
+                "finish_reason": record.finish_reason,
+                "error": record.error,
+                "key": key,
+            }
+        )
     table = pd.DataFrame(rows)
     table.attrs["skipped_checkpoints"] = skipped
     return table

@@ -24,8 +24,20 @@ from persona_lib.store import (
 )
 
 DIALOGUE_COLUMNS = [
-    "condition", "kind", "replicate", "round", "user", "assistant", "prompt_tokens", "completion_tokens",
-    "finish_reason", "error", "key", "status", "stopped_at_round", "stop_reason",
+    "condition",
+    "kind",
+    "replicate",
+    "round",
+    "user",
+    "assistant",
+    "prompt_tokens",
+    "completion_tokens",
+    "finish_reason",
+    "error",
+    "key",
+    "status",
+    "stopped_at_round",
+    "stop_reason",
 ]
 
 
@@ -104,7 +116,8 @@ def run_dialogues(
     with tqdm(total=n_rounds, desc="dialogues (rounds)", unit="round", dynamic_ncols=True) as bar:
         for round_number in range(1, n_rounds + 1):
             active = [
-                index for index, spec in enumerate(specs)
+                index
+                for index, spec in enumerate(specs)
                 if index not in stopped and round_number <= len(spec.user_turns)
             ]
             if not active:
@@ -114,25 +127,42 @@ def run_dialogues(
                 spec = specs[index]
                 user = {"role": "user", "content": spec.user_turns[round_number - 1]}
                 tags = {
-                    "stage": "dialogue", "condition": spec.condition, "kind": spec.kind,
-                    "replicate": spec.replicate, "round": round_number,
+                    "stage": "dialogue",
+                    "condition": spec.condition,
+                    "kind": spec.kind,
+                    "replicate": spec.replicate,
+                    "round": round_number,
                 }
                 requests.append(Request(spec.system + histories[index] + [user], tags))
             records = complete_requests(
-                store, backend, requests, params, run_info, batch_size=len(requests),
-                desc=f"dialogues round {round_number}", show_progress=False,
+                store,
+                backend,
+                requests,
+                params,
+                run_info,
+                batch_size=len(requests),
+                desc=f"dialogues round {round_number}",
+                show_progress=False,
             )
             keys = request_keys(backend.name, backend.model, params.as_dict(), (r.messages for r in requests))
             for index, request, key in zip(active, requests, keys):
                 spec = specs[index]
                 record = records[key]
-                rows.append({
-                    "condition": spec.condition, "kind": spec.kind, "replicate": spec.replicate,
-                    "round": round_number, "user": request.messages[-1]["content"],
-                    "assistant": record.text if record.ok else None, "prompt_tokens": record.prompt_tokens,
-                    "completion_tokens": record.completion_tokens, "finish_reason": record.finish_reason,
-                    "error": record.error, "key": key,
-                })
+                rows.append(
+                    {
+                        "condition": spec.condition,
+                        "kind": spec.kind,
+                        "replicate": spec.replicate,
+                        "round": round_number,
+                        "user": request.messages[-1]["content"],
+                        "assistant": record.text if record.ok else None,
+                        "prompt_tokens": record.prompt_tokens,
+                        "completion_tokens": record.completion_tokens,
+                        "finish_reason": record.finish_reason,
+                        "error": record.error,
+                        "key": key,
+                    }
+                )
                 if record.ok:
                     histories[index] += [request.messages[-1], {"role": "assistant", "content": record.text}]
                 else:
@@ -198,7 +228,9 @@ def load_dialogue(
     if table.empty:
         raise KeyError(f"{store.path}: no dialogue rounds stored")
     chosen = table[
-        (table["condition"] == condition) & (table["kind"] == kind) & (table["replicate"] == replicate)
+        (table["condition"] == condition)
+        & (table["kind"] == kind)
+        & (table["replicate"] == replicate)
         & table["finish_reason"].isin(["stop", "length"])
     ]
     if model is not None:
@@ -237,8 +269,10 @@ def dialogue_prefix_lengths(dialogues: pd.DataFrame, model: ModelConfig) -> pd.D
     original = original.sort_values(["condition", "kind", "round"])
     renderer = local_renderer(model)
     if renderer is not None:
-        rounds = [renderer.round_tokens(row.user, row.assistant, first=row.round == 1)
-                  for row in original.itertuples(index=False)]
+        rounds = [
+            renderer.round_tokens(row.user, row.assistant, first=row.round == 1)
+            for row in original.itertuples(index=False)
+        ]
         counted = original.assign(tokens=rounds)
         counted["prefix_tokens"] = counted.groupby(["condition", "kind"])["tokens"].cumsum()
         method = "chat template, system prompt excluded (the study's count)"

@@ -160,6 +160,9 @@ def simulate_prefix_cache(
                 del nodes[key]
 
     return CacheStats(
-        requests=n_requests, prompt_tokens=prompt_total, prefill_tokens=prefill_total,
-        cached_tokens=prompt_total - prefill_total, evicted_blocks=evicted,
+        requests=n_requests,
+        prompt_tokens=prompt_total,
+        prefill_tokens=prefill_total,
+        cached_tokens=prompt_total - prefill_total,
+        evicted_blocks=evicted,
     )

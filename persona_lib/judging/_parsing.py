@@ -155,8 +155,11 @@ def study_fallback(kind: str, text: str | None, failed: ParsedVerdict, *, seed: 
     if kind == "score_of":
         match = _SCORE_OF.search(text or "")
         if match and 1 <= int(match["value"]) <= 5:
-            return ParsedVerdict(value=int(match["value"]), status="fallback",
-                                 reason=f"{failed.reason}; read from 'score of {match['value']}'")
+            return ParsedVerdict(
+                value=int(match["value"]),
+                status="fallback",
+                reason=f"{failed.reason}; read from 'score of {match['value']}'",
+            )
         if match:
             return _unparsed(f"{failed.reason}; 'score of {match['value']}' is outside 1-5")
     return failed
@@ -188,8 +191,11 @@ def parse_study_likert(text: str | None, *, score_of: bool = False, flow_judge: 
     Returns:
         ``status="ok"`` with the rating, ``fallback`` when read from "score of N", otherwise ``unparsed``.
     """
-    pattern, where = (_FLOW_JUDGE_SCORE, "'<score>N</score>' block") if flow_judge else (
-        _STUDY_RATING, "'**Result:** <number>' marker")
+    pattern, where = (
+        (_FLOW_JUDGE_SCORE, "'<score>N</score>' block")
+        if flow_judge
+        else (_STUDY_RATING, "'**Result:** <number>' marker")
+    )
     match = pattern.search(text or "")
     if match is None and score_of:
         return study_fallback("score_of", text, _unparsed(f"no {where}"), seed=0)

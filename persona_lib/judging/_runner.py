@@ -114,8 +114,12 @@ def judge_sampling(
     truncate = judging.truncate_prompt_tokens if truncate_prompt else None
     if distribution_of is not None:
         return SamplingParams(
-            temperature=0.0, max_new_tokens=1, seed=judging.seed, truncate_prompt_tokens=truncate,
-            answer_prefix=RESULT_PREFIX, score_labels=VERDICT_LABELS[distribution_of],
+            temperature=0.0,
+            max_new_tokens=1,
+            seed=judging.seed,
+            truncate_prompt_tokens=truncate,
+            answer_prefix=RESULT_PREFIX,
+            score_labels=VERDICT_LABELS[distribution_of],
         )
     return SamplingParams(
         temperature=judging.temperature,
@@ -195,8 +199,9 @@ def judge_call_groups(tasks: Sequence[JudgeTask], config: RunConfig) -> tuple[li
     groups: dict[tuple, list[JudgeCall]] = {}
     for call in calls:
         task = tasks[call.task]
-        groups.setdefault((call.mode, task.truncate_prompt, task.verdict if call.mode == "distribution" else None),
-                          []).append(call)
+        groups.setdefault(
+            (call.mode, task.truncate_prompt, task.verdict if call.mode == "distribution" else None), []
+        ).append(call)
     ordered = []
     for (mode, truncate, verdict), members in groups.items():
         members.sort(key=lambda call: call.prompt)
@@ -262,8 +267,13 @@ def run_judge_tasks(
         requests = [
             Request(
                 messages=[{"role": "user", "content": call.prompt}],
-                tags={"stage": "judge", "model_under_test": model_name, "judge_mode": mode, "order": call.order,
-                      **tasks[call.task].row},
+                tags={
+                    "stage": "judge",
+                    "model_under_test": model_name,
+                    "judge_mode": mode,
+                    "order": call.order,
+                    **tasks[call.task].row,
+                },
             )
             for call in members
         ]

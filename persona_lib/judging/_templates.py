@@ -59,8 +59,11 @@ class JudgeTemplate:
 
     def placeholders(self) -> set[str]:
         """Every ``${field}`` the text uses."""
-        return {match.group("named") or match.group("braced")
-                for match in Template.pattern.finditer(self.text) if match.group("named") or match.group("braced")}
+        return {
+            match.group("named") or match.group("braced")
+            for match in Template.pattern.finditer(self.text)
+            if match.group("named") or match.group("braced")
+        }
 
 
 def answer_format(kind: VerdictKind) -> str:

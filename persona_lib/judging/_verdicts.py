@@ -145,8 +145,9 @@ def both_orders_generated(original: Verdict, swapped: Verdict, reference_positio
         score = float("nan") if reference_position is None else 50.0
         return Verdict(TIE, score, original.status, "the two orders preferred different answers", True)
     if original.value is not None:
-        return Verdict(original.value, original.score, original.status,
-                       f"swapped order gave no verdict ({swapped.reason})")
+        return Verdict(
+            original.value, original.score, original.status, f"swapped order gave no verdict ({swapped.reason})"
+        )
     if swapped_value is not None:
         score = float("nan") if reference_position is None else (0.0 if swapped_value == reference_position else 100.0)
         return Verdict(swapped_value, score, swapped.status, f"original order gave no verdict ({original.reason})")

@@ -114,21 +114,25 @@ class RunPlan:
         """The plan as a text table with totals and the notes on how it was estimated."""
         table = self.table()
         totals = table.sum(numeric_only=True)
-        table = pd.concat([table, pd.DataFrame([{**totals.to_dict(), "stage": "total", "step": "", "model": ""}])],
-                          ignore_index=True)
-        shown = pd.DataFrame({
-            "stage": table["stage"], "step": table["step"], "model": table["model"],
-            "requests": table["requests"].map("{:,.0f}".format),
-            "sent": table["sent"].map("{:,.0f}".format),
-            "prompt tokens (no cache)": table["prompt_tokens"].map("{:,.0f}".format),
-            "prefill (prefix cache)": table["prefill_tokens"].map("{:,.0f}".format),
-            "generated": table["generated_tokens"].map("{:,.0f}".format),
-            "stored": table["stored"].map("{:,.0f}".format),
-        })
+        table = pd.concat(
+            [table, pd.DataFrame([{**totals.to_dict(), "stage": "total", "step": "", "model": ""}])], ignore_index=True
+        )
+        shown = pd.DataFrame(
+            {
+                "stage": table["stage"],
+                "step": table["step"],
+                "model": table["model"],
+                "requests": table["requests"].map("{:,.0f}".format),
+                "sent": table["sent"].map("{:,.0f}".format),
+                "prompt tokens (no cache)": table["prompt_tokens"].map("{:,.0f}".format),
+                "prefill (prefix cache)": table["prefill_tokens"].map("{:,.0f}".format),
+                "generated": table["generated_tokens"].map("{:,.0f}".format),
+                "stored": table["stored"].map("{:,.0f}".format),
+            }
+        )
         if self.throughput is not None:
             shown["GPU-hours"] = table["gpu_hours"].map("{:,.1f}".format)
-        lines = [f"plan of run {self.name!r} (run folder {self.output_dir})", "",
-                 shown.to_string(index=False), ""]
+        lines = [f"plan of run {self.name!r} (run folder {self.output_dir})", "", shown.to_string(index=False), ""]
         lines += [f"- {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -178,18 +182,30 @@ def _judge_output_note(config: RunConfig) -> str:
     if config.judging.mode == "distribution":
         return f"judge read by its label distribution: one forward pass per call, no generated tokens{orders}"
     if config.judging.mode == "both":
-        return f"judge read both ways: generated verdicts assumed {generated}, plus one label-distribution pass per " \
-               f"call{orders}"
+        return (
+            f"judge read both ways: generated verdicts assumed {generated}, plus one label-distribution pass per "
+            f"call{orders}"
+        )
     return f"judge outputs assumed {generated}{orders}"
 
 
-def _notes(config: RunConfig, counter: TokenCounter, judge_counter: TokenCounter, lengths: str, answer_tokens: int,
-           throughput: Throughput | None, kv_budget: int | None) -> tuple[str, ...]:
-    cache = (f"a {kv_budget:,}-token KV cache" if kv_budget else
-             "an unlimited cache: the floor, every distinct prompt block computed once")
+def _notes(
+    config: RunConfig,
+    counter: TokenCounter,
+    judge_counter: TokenCounter,
+    lengths: str,
+    answer_tokens: int,
+    throughput: Throughput | None,
+    kv_budget: int | None,
+) -> tuple[str, ...]:
+    cache = (
+        f"a {kv_budget:,}-token KV cache"
+        if kv_budget
+        else "an unlimited cache: the floor, every distinct prompt block computed once"
+    )
     notes = [
-        f"texts counted with {counter.label}" + (f"; judge prompts with {judge_counter.label}"
-                                                 if judge_counter is not counter else ""),
+        f"texts counted with {counter.label}"
+        + (f"; judge prompts with {judge_counter.label}" if judge_counter is not counter else ""),
         f"answer lengths from {lengths}: dialogue answers per round (capped at max_new_tokens="
         f"{config.generation.max_new_tokens}); each benchmark answer assumed {answer_tokens:,} tokens (their mean)",
         _judge_output_note(config),

@@ -143,14 +143,25 @@ def dialogue_plan(
             if index < shared:  # still the original's request
                 segments = (((("system", spec.condition), system)), (common, prefix[index] + user[index]))
             else:
-                segments = ((("system", spec.condition), system), (common, prefix[shared]),
-                            (own, prefix[index] - prefix[shared] + user[index]))
+                segments = (
+                    (("system", spec.condition), system),
+                    (common, prefix[shared]),
+                    (own, prefix[index] - prefix[shared] + user[index]),
+                )
             stream.append(segments)
     distinct = _distinct(stream)
     stats = simulate_prefix_cache(distinct, kv_budget)
     sent_answers = {identity: tokens for values in answers.values() for tokens, identity in values}
-    plan = StagePlan("generate", "dialogues", "model", len(stream), len(distinct), stats.prompt_tokens,
-                     stats.prefill_tokens, sum(sent_answers.values()))
+    plan = StagePlan(
+        "generate",
+        "dialogues",
+        "model",
+        len(stream),
+        len(distinct),
+        stats.prompt_tokens,
+        stats.prefill_tokens,
+        sum(sent_answers.values()),
+    )
     return plan, DialogueEstimate(prefixes, answers)
 
 
@@ -191,32 +202,58 @@ def benchmark_plan(
                         (("dialogue", condition, kind, ORIGINAL), prefixes[(condition, kind)][checkpoint]),
                         (("item", item.prompt), tokens),
                     )
-    stream = [segments[tuple(request.tags[tag] for tag in _IDENT_TAGS)]
-              for group in schedule(requests) for request in group]
+    stream = [
+        segments[tuple(request.tags[tag] for tag in _IDENT_TAGS)] for group in schedule(requests) for request in group
+    ]
     distinct = _distinct(stream)
     stats = simulate_prefix_cache(distinct, kv_budget)
-    return StagePlan("generate", "benchmarks", "model", len(requests), len(distinct), stats.prompt_tokens,
-                     stats.prefill_tokens, len(distinct) * answer_tokens)
+    return StagePlan(
+        "generate",
+        "benchmarks",
+        "model",
+        len(requests),
+        len(distinct),
+        stats.prompt_tokens,
+        stats.prefill_tokens,
+        len(distinct) * answer_tokens,
+    )
 
 
 def _answers_table(config: RunConfig, items: Mapping[str, list[BenchmarkItem]]) -> pd.DataFrame:
     """Every benchmark answer of the run, its text a placeholder naming the answer."""
     rows = [
-        {"condition": condition, "kind": kind, "checkpoint": checkpoint, "replicate": ORIGINAL,
-         "dataset": item.dataset, "item_id": item.item_id, "prompt": item.prompt, "finish_reason": "stop",
-         "response": placeholder(_benchmark_identity(condition, kind, checkpoint, item.prompt))}
-        for condition, condition_items in items.items() for kind in config.dialogue_kinds
-        for checkpoint in config.resolved_checkpoints() for item in condition_items
+        {
+            "condition": condition,
+            "kind": kind,
+            "checkpoint": checkpoint,
+            "replicate": ORIGINAL,
+            "dataset": item.dataset,
+            "item_id": item.item_id,
+            "prompt": item.prompt,
+            "finish_reason": "stop",
+            "response": placeholder(_benchmark_identity(condition, kind, checkpoint, item.prompt)),
+        }
+        for condition, condition_items in items.items()
+        for kind in config.dialogue_kinds
+        for checkpoint in config.resolved_checkpoints()
+        for item in condition_items
     ]
     return pd.DataFrame(rows)
 
 
 def _dialogue_table(config: RunConfig, dialogues: DialogueEstimate) -> pd.DataFrame:
     rows = [
-        {"condition": spec.condition, "kind": spec.kind, "replicate": spec.replicate, "round": number, "user": user,
-         "finish_reason": "stop",
-         "assistant": placeholder(dialogues.answers[(spec.condition, spec.kind, spec.replicate)][number - 1][1])}
-        for spec in dialogue_specs(config) for number, user in enumerate(spec.user_turns, start=1)
+        {
+            "condition": spec.condition,
+            "kind": spec.kind,
+            "replicate": spec.replicate,
+            "round": number,
+            "user": user,
+            "finish_reason": "stop",
+            "assistant": placeholder(dialogues.answers[(spec.condition, spec.kind, spec.replicate)][number - 1][1]),
+        }
+        for spec in dialogue_specs(config)
+        for number, user in enumerate(spec.user_turns, start=1)
     ]
     return pd.DataFrame(rows)
 
@@ -280,8 +317,9 @@ def judge_plan(
     answers = _answers_table(config, items)
     dialogue_table = _dialogue_table(config, dialogues)
     lengths = {identity: tokens for values in dialogues.answers.values() for tokens, identity in values}
-    lengths.update({_PLACEHOLDER.fullmatch(text).group(1): answer_tokens for text in answers["response"]}
-                   if len(answers) else {})
+    lengths.update(
+        {_PLACEHOLDER.fullmatch(text).group(1): answer_tokens for text in answers["response"]} if len(answers) else {}
+    )
     tasks = []
     rule_requests = rule_sent = 0
     for dataset in config.datasets:
@@ -289,10 +327,12 @@ def judge_plan(
         mine = answers[answers["dataset"] == dataset] if len(answers) else answers
         all_items = (
             {item.item_id: item for item in spec.load(item_file(config, dataset))}
-            if spec.asked_at_checkpoints and len(mine) else {}
+            if spec.asked_at_checkpoints and len(mine)
+            else {}
         )
-        inputs = ScoringInputs(answers=mine, dialogues=dialogue_table, items=all_items, personas=index,
-                               model=config.model.model)
+        inputs = ScoringInputs(
+            answers=mine, dialogues=dialogue_table, items=all_items, personas=index, model=config.model.model
+        )
         if spec.rule_scores is not None:
             rule_requests += len(mine)
             rule_sent += mine["response"].nunique() if len(mine) else 0
@@ -301,12 +341,17 @@ def judge_plan(
     limit = config.judging.truncate_prompt_tokens
     calls = _judge_calls(config, tasks)
     unique = {(mode, text, task.truncate_prompt): (mode, text, task) for mode, text, task in calls}.values()
-    prompts = [(text, (task.row.get("dataset"), task.row.get("metric")), limit if task.truncate_prompt else None)
-               for _, text, task in unique]
+    prompts = [
+        (text, (task.row.get("dataset"), task.row.get("metric")), limit if task.truncate_prompt else None)
+        for _, text, task in unique
+    ]
     stats = simulate_prefix_cache(_judge_stream(prompts, counter, lengths), kv_budget)
     generated = _judge_output_tokens(config, [mode for mode, _, _ in unique])
-    plans = [StagePlan("score", "judge", "judge", len(calls), len(prompts), stats.prompt_tokens, stats.prefill_tokens,
-                       generated)]
+    plans = [
+        StagePlan(
+            "score", "judge", "judge", len(calls), len(prompts), stats.prompt_tokens, stats.prefill_tokens, generated
+        )
+    ]
     if rule_requests:
         plans.append(StagePlan("score", "rules", "none", rule_requests, rule_sent, 0, 0, 0))
     return plans
@@ -332,5 +377,6 @@ def validation_plan(config: RunConfig, counter: TokenCounter, kv_budget: int | N
             modes.append(mode)
     generated = _judge_output_tokens(config, modes)
     stats = simulate_prefix_cache(_judge_stream(prompts, counter, {}), kv_budget)
-    return StagePlan("validate", "judge", "judge", len(prompts), len(prompts), stats.prompt_tokens,
-                     stats.prefill_tokens, generated)
+    return StagePlan(
+        "validate", "judge", "judge", len(prompts), len(prompts), stats.prompt_tokens, stats.prefill_tokens, generated
+    )

@@ -77,8 +77,9 @@ def resolve_throughput(
         by_name = {name.lower(): value for name, value in GPU_THROUGHPUT.items()}
         base = by_name.get(gpu.lower())
         if base is None:
-            raise ValueError(f"unknown GPU {gpu!r}; choose one of {', '.join(GPU_THROUGHPUT)} or give "
-                             "--tokens-per-second")
+            raise ValueError(
+                f"unknown GPU {gpu!r}; choose one of {', '.join(GPU_THROUGHPUT)} or give --tokens-per-second"
+            )
     if tokens_per_second is None and prefill_tokens_per_second is None:
         return base
     for rate in (tokens_per_second, prefill_tokens_per_second):

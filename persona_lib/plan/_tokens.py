@@ -93,8 +93,9 @@ def token_counter(model: ModelConfig, use_tokenizer: bool = True) -> TokenCounte
 
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
         return TokenCounter(tokenizer, label=f"the model's tokenizer ({source})")
-    return TokenCounter(None, TOKENS_PER_WORD, f"words x {TOKENS_PER_WORD} (the model's tokenizer is not on this "
-                        "machine)")
+    return TokenCounter(
+        None, TOKENS_PER_WORD, f"words x {TOKENS_PER_WORD} (the model's tokenizer is not on this machine)"
+    )
 
 
 @dataclass(frozen=True)
@@ -147,4 +148,3 @@ def released_lengths(model: ModelConfig) -> ReleasedLengths:
 def answer_lengths(growth: Sequence[int], user_tokens: Sequence[int], max_new_tokens: int) -> list[int]:
     """Estimated answer tokens per round: the round's growth minus its user turn, at least 1, at most the cap."""
     return [min(max(int(g) - int(u), 1), max_new_tokens) for g, u in zip(growth, user_tokens)]
-

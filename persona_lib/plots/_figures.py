@@ -76,8 +76,10 @@ def panel_units(curves: pd.DataFrame) -> str:
     if "arm" not in curves.columns:
         return "n" + units_label(curves).strip().removeprefix("(n").removesuffix(")")
     arms = sorted(curves["arm"].dropna().unique(), key=lambda arm: (arm != "persona", str(arm)))
-    parts = [f"{ARM_LABELS.get(arm, arm)}{units_label(curves[curves['arm'] == arm]).replace(' (n = ', ' ')[:-1]}"
-             for arm in arms]
+    parts = [
+        f"{ARM_LABELS.get(arm, arm)}{units_label(curves[curves['arm'] == arm]).replace(' (n = ', ' ')[:-1]}"
+        for arm in arms
+    ]
     return "n: " + ", ".join(parts)
 
 
@@ -97,11 +99,17 @@ def _draw_curves(ax: Axes, curves: pd.DataFrame, x: str, *, with_units: bool = T
             label = KIND_LABELS[kind] + (f", {ARM_LABELS[arm]}" if arm else "")
             label += units_label(part) if with_units else ""
             ax.plot(
-                part[x], part["estimate"], color=KIND_COLOURS[kind], linestyle=ARM_LINESTYLES.get(arm, "-"),
-                marker=KIND_MARKERS[kind], markersize=4, label=label,
+                part[x],
+                part["estimate"],
+                color=KIND_COLOURS[kind],
+                linestyle=ARM_LINESTYLES.get(arm, "-"),
+                marker=KIND_MARKERS[kind],
+                markersize=4,
+                label=label,
             )
-            ax.fill_between(part[x], part["ci_low"], part["ci_high"], color=KIND_COLOURS[kind], alpha=BAND_ALPHA,
-                            linewidth=0)
+            ax.fill_between(
+                part[x], part["ci_low"], part["ci_high"], color=KIND_COLOURS[kind], alpha=BAND_ALPHA, linewidth=0
+            )
 
 
 def plot_checkpoint_curves(
@@ -185,12 +193,13 @@ def plot_curve_grid(
                 title = (facet_labels or {}).get(value, str(value))
             note = (panel_notes or {}).get(value)
             ax.set_title(f"{title}\n{note}" if note else title, fontsize=10)
-        for ax in axes[len(values):]:
+        for ax in axes[len(values) :]:
             fig.delaxes(ax)
         fig.supxlabel(X_LABELS.get(x, x))
         fig.supylabel("score (0\u2013100)" if facet == "metric" else style.axis_label)
-        entries = {label: handle for ax in axes[:len(values)] for handle, label in
-                   zip(*ax.get_legend_handles_labels())}
+        entries = {
+            label: handle for ax in axes[: len(values)] for handle, label in zip(*ax.get_legend_handles_labels())
+        }
         fig.legend(entries.values(), entries.keys(), loc="outside upper center", ncols=2, frameon=False)
     return fig
 
@@ -201,7 +210,8 @@ def _panels_differ_in_units(curves: pd.DataFrame, facet: str) -> bool:
         return False
     keys = [column for column in ("kind", "arm") if column in curves.columns]
     entries = {
-        frozenset((key, units_label(rows)) for key, rows in part.groupby(keys, sort=True)) if keys
+        frozenset((key, units_label(rows)) for key, rows in part.groupby(keys, sort=True))
+        if keys
         else units_label(part)
         for _, part in curves.groupby(facet, sort=False)
     }
@@ -242,8 +252,14 @@ def _draw_difference(ax: Axes, differences: pd.DataFrame, x: str, *, with_units:
         part = differences if kind is None else differences[differences["kind"] == kind]
         part = part.sort_values(x)
         colour = KIND_COLOURS.get(kind, OKABE_ITO["reddish_purple"])
-        ax.plot(part[x], part["estimate"], color=colour, marker=KIND_MARKERS.get(kind, "o"), markersize=4,
-                label=KIND_LABELS.get(kind, contrast) + (units_label(part) if with_units else ""))
+        ax.plot(
+            part[x],
+            part["estimate"],
+            color=colour,
+            marker=KIND_MARKERS.get(kind, "o"),
+            markersize=4,
+            label=KIND_LABELS.get(kind, contrast) + (units_label(part) if with_units else ""),
+        )
         ax.fill_between(part[x], part["ci_low"], part["ci_high"], color=colour, alpha=BAND_ALPHA, linewidth=0)
     ax.axhline(0, color=OKABE_ITO["black"], linewidth=0.8, linestyle=":")
 
@@ -275,12 +291,13 @@ def plot_difference_grid(differences: pd.DataFrame, *, x: str = "checkpoint", nc
             if per_panel:
                 ax.text(0.02, 0.03, panel_units(panel), transform=ax.transAxes, fontsize=8, va="bottom")
             ax.set_title(f"{style.label}{DIRECTION_ARROWS[style.higher_is_better]}", fontsize=10)
-        for ax in axes[len(metrics):]:
+        for ax in axes[len(metrics) :]:
             fig.delaxes(ax)
         fig.supxlabel(X_LABELS.get(x, x))
         fig.supylabel(f"\u0394 {contrast} (points)")
-        entries = {label: handle for ax in axes[:len(metrics)] for handle, label in
-                   zip(*ax.get_legend_handles_labels())}
+        entries = {
+            label: handle for ax in axes[: len(metrics)] for handle, label in zip(*ax.get_legend_handles_labels())
+        }
         fig.legend(entries.values(), entries.keys(), loc="outside upper center", ncols=2, frameon=False)
     return fig
 
@@ -294,8 +311,10 @@ def plot_baseline_similarity(curves: pd.DataFrame, *, x: str = "checkpoint") -> 
     """
     table = curves.drop(columns=["arm"], errors="ignore")
     return plot_checkpoint_curves(
-        table, x=x, metric="baseline_similarity",
-        title="Similarity of persona answers to no-persona answers\n(higher = more baseline-like; neither is better)"
+        table,
+        x=x,
+        metric="baseline_similarity",
+        title="Similarity of persona answers to no-persona answers\n(higher = more baseline-like; neither is better)",
     )
 
 
@@ -327,16 +346,25 @@ def plot_forest(
         offset = 0.15 if "published_coef" in rows.columns else 0.0
         if offset:
             ax.errorbar(
-                rows["published_coef"], y - offset,
+                rows["published_coef"],
+                y - offset,
                 xerr=[
                     rows["published_coef"] - rows["published_ci_low"],
                     rows["published_ci_high"] - rows["published_coef"],
                 ],
-                fmt="s", color=PUBLISHED_COLOUR, capsize=3, label="published",
+                fmt="s",
+                color=PUBLISHED_COLOUR,
+                capsize=3,
+                label="published",
             )
         ax.errorbar(
-            rows["coef"], y + offset, xerr=[rows["coef"] - rows["ci_low"], rows["ci_high"] - rows["coef"]],
-            fmt="o", color=REPRODUCED_COLOUR, capsize=3, label=label,
+            rows["coef"],
+            y + offset,
+            xerr=[rows["coef"] - rows["ci_low"], rows["ci_high"] - rows["coef"]],
+            fmt="o",
+            color=REPRODUCED_COLOUR,
+            capsize=3,
+            label=label,
         )
         ax.axvline(0, color=OKABE_ITO["black"], linewidth=0.8, linestyle=":")
         arrows = {name: DIRECTION_ARROWS[better] for name, better in (directions or {}).items()}
@@ -360,8 +388,10 @@ def plot_context_growth(dialogues: pd.DataFrame) -> Figure:
     original = dialogues[dialogues["replicate"] == "original"]
     kinds = [kind for kind in KIND_LABELS if kind in set(original["kind"])]
     personas = [condition for condition in dict.fromkeys(original["condition"]) if condition != BASELINE]
-    styles = {condition: (CONDITION_COLOURS[i % len(CONDITION_COLOURS)], "-" if i < len(CONDITION_COLOURS) else "-.")
-              for i, condition in enumerate(personas)}
+    styles = {
+        condition: (CONDITION_COLOURS[i % len(CONDITION_COLOURS)], "-" if i < len(CONDITION_COLOURS) else "-.")
+        for i, condition in enumerate(personas)
+    }
     styles[BASELINE] = (OKABE_ITO["black"], ARM_LINESTYLES["baseline"])
     with figure_style():
         fig = Figure(figsize=(4.2 * max(len(kinds), 1) + 1.6, 3.8), layout="constrained")
@@ -405,12 +435,19 @@ def plot_survival_grid(
                 part = part.sort_values("time")
                 colour = KIND_COLOURS.get(kind, OKABE_ITO["black"])
                 ax.step(part["time"], part["survival"], where="post", color=colour, label=KIND_LABELS.get(kind, kind))
-                ax.fill_between(part["time"], part["ci_low"], part["ci_high"], step="post", color=colour,
-                                alpha=BAND_ALPHA, linewidth=0)
+                ax.fill_between(
+                    part["time"],
+                    part["ci_low"],
+                    part["ci_high"],
+                    step="post",
+                    color=colour,
+                    alpha=BAND_ALPHA,
+                    linewidth=0,
+                )
                 ax.plot(part["time"].iloc[-1], part["survival"].iloc[-1], marker="|", markersize=9, color=colour)
             ax.set_ylim(-0.02, 1.05)
             ax.set_title((facet_labels or {}).get(value, str(value)))
-        for ax in axes[len(values):]:
+        for ax in axes[len(values) :]:
             fig.delaxes(ax)
         fig.supxlabel("Dialogue rounds")
         fig.supylabel("Share of dialogues not yet broken")

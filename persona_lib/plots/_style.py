@@ -22,8 +22,9 @@ OKABE_ITO: dict[str, str] = {
 }
 
 #: One colour per persona where personas are told apart (black is kept for the baseline, yellow is too pale).
-CONDITION_COLOURS = [OKABE_ITO[name] for name in ("blue", "vermillion", "bluish_green", "orange", "reddish_purple",
-                                                   "sky_blue")]
+CONDITION_COLOURS = [
+    OKABE_ITO[name] for name in ("blue", "vermillion", "bluish_green", "orange", "reddish_purple", "sky_blue")
+]
 KIND_COLOURS = {"persona_directed": OKABE_ITO["vermillion"], "goal_oriented": OKABE_ITO["blue"]}
 KIND_LABELS = {"persona_directed": "Persona-directed", "goal_oriented": "Goal-oriented"}
 KIND_MARKERS = {"persona_directed": "o", "goal_oriented": "s"}

@@ -93,22 +93,41 @@ def run_authors_reproduction(
     other_source = next(source for source in ("annotation", "pdb") if source != label_source)
     other_units = release.unit_scores(items[items["dataset"] == "bfi"], label_source=other_source)
     ratings = release.load_bfi_ratings(root) if (root / release.BFI_RATINGS).is_file() else None
-    authors_bfi = (release.unit_scores(release.items_from_bfi_ratings(ratings), label_source=label_source)
-                   if ratings is not None else None)
+    authors_bfi = (
+        release.unit_scores(release.items_from_bfi_ratings(ratings), label_source=label_source)
+        if ratings is not None
+        else None
+    )
     tables = tables_from_units(units)
     variants = table_variants(units, other_label_units=other_units, authors_bfi_units=authors_bfi)
     curves = model_curves(units, seed=seed)
     rescored = release.rescore_ifbench(root) if rescore_ifbench else pd.DataFrame(columns=release.RESCORE_COLUMNS)
     result = AuthorsReproduction(
-        tables=tables, variants=variants, units=units, curves=curves, parse_report=release.parse_report(items),
+        tables=tables,
+        variants=variants,
+        units=units,
+        curves=curves,
+        parse_report=release.parse_report(items),
         agreement=release.judge_agreement(items),
         bfi_crosscheck=(release.bfi_ratings_crosscheck(items, ratings) if ratings is not None else pd.DataFrame()),
-        ifbench_rescore=rescored, ifbench_variants=release.ifbench_variant_summary(rescored),
+        ifbench_rescore=rescored,
+        ifbench_variants=release.ifbench_variant_summary(rescored),
         fallback_spread=release.fallback_spread(items, seed=seed),
         reader_differences=release.reader_differences(root, files),
     )
-    for name in ("tables", "variants", "units", "curves", "parse_report", "agreement", "bfi_crosscheck",
-                 "ifbench_rescore", "ifbench_variants", "fallback_spread", "reader_differences"):
+    for name in (
+        "tables",
+        "variants",
+        "units",
+        "curves",
+        "parse_report",
+        "agreement",
+        "bfi_crosscheck",
+        "ifbench_rescore",
+        "ifbench_variants",
+        "fallback_spread",
+        "reader_differences",
+    ):
         path = out / f"{name}.csv"
         getattr(result, name).to_csv(path, index=False)
         result.files[name] = path
@@ -127,24 +146,34 @@ def format_authors_summary(result: AuthorsReproduction) -> str:
     ]
     spread = result.fallback_spread
     for row in spread[spread["level"] == "dataset"].itertuples():
-        lines.append(f"{row.metric} ({row.condition}): mean win rate {row.score:.2f}, {row.min:.2f} to {row.max:.2f} "
-                     f"over random letters for its {row.n_fallback} unreadable verdicts")
+        lines.append(
+            f"{row.metric} ({row.condition}): mean win rate {row.score:.2f}, {row.min:.2f} to {row.max:.2f} "
+            f"over random letters for its {row.n_fallback} unreadable verdicts"
+        )
     for row in result.agreement.itertuples():
-        lines.append(f"Selene vs Flow-Judge on {row.folder}: kappa {row.kappa:.2f} over {row.n_pairs} items "
-                     f"({row.n_excluded} excluded)")
+        lines.append(
+            f"Selene vs Flow-Judge on {row.folder}: kappa {row.kappa:.2f} over {row.n_pairs} items "
+            f"({row.n_excluded} excluded)"
+        )
     check = result.bfi_crosscheck
     if not check.empty:
         compared = check[check["status"] != "missing"]
-        lines.append(f"BFI ratings: our parse agrees with results/bfi_ratings.csv on {int(compared['agrees'].sum())}"
-                     f" of {len(compared)} items ({len(check) - len(compared)} rows without a judge output here)")
+        lines.append(
+            f"BFI ratings: our parse agrees with results/bfi_ratings.csv on {int(compared['agrees'].sum())}"
+            f" of {len(compared)} items ({len(check) - len(compared)} rows without a judge output here)"
+        )
     rescored = result.ifbench_rescore
     if not rescored.empty:
-        lines.append(f"IFBench answers re-scored: {int(rescored['n_answers'].sum())} in {len(rescored)} files "
-                     f"({int(rescored['complete'].sum())} files answer all prompts)")
+        lines.append(
+            f"IFBench answers re-scored: {int(rescored['n_answers'].sum())} in {len(rescored)} files "
+            f"({int(rescored['complete'].sum())} files answer all prompts)"
+        )
     for row in result.ifbench_variants.itertuples():
         if row.n_files:
             role = " (the variant compared with the release)" if row.compared else ""
-            lines.append(f"IFBench {row.variant}{role}: {row.n_exact} of {row.n_files} released accuracies "
-                         f"reproduced exactly, {row.n_consistent} consistent given {row.n_unscorable} unscorable "
-                         f"answers (mean gap {row.mean_abs_diff:.2f} points)")
+            lines.append(
+                f"IFBench {row.variant}{role}: {row.n_exact} of {row.n_files} released accuracies "
+                f"reproduced exactly, {row.n_consistent} consistent given {row.n_unscorable} unscorable "
+                f"answers (mean gap {row.mean_abs_diff:.2f} points)"
+            )
     return "\n".join(lines)

@@ -38,8 +38,22 @@ PUBLISHED: tuple[tuple[str, str, float, float, float], ...] = (
 )
 
 TABLE_COLUMNS = [
-    "table", "dataset", "coef", "ci_low", "ci_high", "published_coef", "published_ci_low", "published_ci_high",
-    "status", "note", "n", "n_groups", "converged", "optimiser", "warnings", "verdict",
+    "table",
+    "dataset",
+    "coef",
+    "ci_low",
+    "ci_high",
+    "published_coef",
+    "published_ci_low",
+    "published_ci_high",
+    "status",
+    "note",
+    "n",
+    "n_groups",
+    "converged",
+    "optimiser",
+    "warnings",
+    "verdict",
 ]
 #: Columns of :func:`table_variants`: a variant of the specification beside the published value.
 VARIANT_COLUMNS = [TABLE_COLUMNS[0], TABLE_COLUMNS[1], "variant", *TABLE_COLUMNS[2:]]
@@ -89,8 +103,11 @@ def _published_frame() -> pd.DataFrame:
 def _size_row(fit: pd.DataFrame) -> dict:
     row = fit[fit["term"] == "size"]
     if row.empty:
-        return {"converged": False, "warnings": "; ".join(fit["warnings"].dropna()),
-                "verdict": "; ".join(fit["verdict"].dropna().unique())}
+        return {
+            "converged": False,
+            "warnings": "; ".join(fit["warnings"].dropna()),
+            "verdict": "; ".join(fit["verdict"].dropna().unique()),
+        }
     return row.iloc[0][_FIT_FIELDS].to_dict()
 
 
@@ -100,9 +117,7 @@ def _status(row: pd.Series) -> tuple[str, str]:
         if isinstance(missing, str) and missing:
             return "not computed", missing
         return "not reproducible", _NOT_RELEASED
-    gaps = {
-        name: abs(row[name] - row[f"published_{name}"]) for name in ("coef", "ci_low", "ci_high")
-    }
+    gaps = {name: abs(row[name] - row[f"published_{name}"]) for name in ("coef", "ci_low", "ci_high")}
     worst = max(gaps, key=gaps.get)
     if gaps[worst] <= TOLERANCE:
         return "matched", f"coefficient and both CI bounds within {TOLERANCE} of the published values"
@@ -129,8 +144,8 @@ def reproduce_tables(ifbench_units: pd.DataFrame | None = None) -> pd.DataFrame:
     Returns:
         One row per published coefficient with columns :data:`TABLE_COLUMNS`.
     """
-    units = ifbench_units if ifbench_units is not None else released.with_model_metadata(
-        released.load_ifbench_results()
+    units = (
+        ifbench_units if ifbench_units is not None else released.with_model_metadata(released.load_ifbench_results())
     )
     fits = {
         ("Table 5", "IFBench"): _size_row(stats.length_cost_vs_size(units)),
@@ -152,7 +167,8 @@ def _study_pairing_fit(part: pd.DataFrame, checkpoint: int = 0) -> pd.DataFrame:
     baseline = at[at["condition"] == BASELINE][[*keys, "score"]].rename(columns={"score": "baseline"})
     pairs = at[at["condition"] != BASELINE].merge(baseline, on=keys)
     pairs = pairs.assign(
-        diff=(pairs["score"] - pairs["baseline"]).astype(float), size=pairs["size"].astype(float),
+        diff=(pairs["score"] - pairs["baseline"]).astype(float),
+        size=pairs["size"].astype(float),
         persona_family=pairs["condition"].astype(str) + " | " + pairs["family"].astype(str),
     )
     return stats.fit_mixedlm(pairs, "diff ~ size", "persona_family")
@@ -209,8 +225,9 @@ def tables_from_units(units: pd.DataFrame, models: pd.DataFrame | None = None) -
         cannot be fitted has status ``not computed`` and says why in ``note``.
     """
     units = released.with_model_metadata(units, models)
-    rows = [{"table": table, "dataset": label, **_fit_published_row(units, table, label)}
-            for table, label, *_ in PUBLISHED]
+    rows = [
+        {"table": table, "dataset": label, **_fit_published_row(units, table, label)} for table, label, *_ in PUBLISHED
+    ]
     return _compare(pd.DataFrame(rows), TABLE_COLUMNS)
 
 
@@ -234,17 +251,23 @@ def table_variants(
         Columns :data:`VARIANT_COLUMNS`.
     """
     units = released.with_model_metadata(units, models)
-    rows = [{"table": "Table 6", "dataset": "General",
-             "variant": "one baseline per model (reference personas averaged)",
-             **_fit_published_row(units, "Table 6", "General", pairing="one_baseline")}]
+    rows = [
+        {
+            "table": "Table 6",
+            "dataset": "General",
+            "variant": "one baseline per model (reference personas averaged)",
+            **_fit_published_row(units, "Table 6", "General", pairing="one_baseline"),
+        }
+    ]
     for variant, extra in (("labels: {source}", other_label_units), ("authors' extracted ratings", authors_bfi_units)):
         if extra is None:
             continue
         extra = released.with_model_metadata(extra, models)
         sources = extra.loc[extra["metric"] == "bfi_error", "label_source"].dropna().unique()
         name = variant.format(source=", ".join(sources) or "none")
-        rows.append({"table": "Table 5", "dataset": "BFI", "variant": name,
-                     **_fit_published_row(extra, "Table 5", "BFI")})
+        rows.append(
+            {"table": "Table 5", "dataset": "BFI", "variant": name, **_fit_published_row(extra, "Table 5", "BFI")}
+        )
     return _compare(pd.DataFrame(rows), VARIANT_COLUMNS)
 
 
@@ -289,17 +312,21 @@ def comparison_table(table: pd.DataFrame, *, digits: int = 2) -> pd.DataFrame:
     rows = []
     for row in table.itertuples(index=False):
         fitted = not pd.isna(row.coef)
-        rows.append({
-            "table": row.table,
-            "dataset": f"{row.dataset}{arrows[TABLE_DIRECTIONS.get(row.dataset)]}",
-            **({"variant": row.variant} if "variant" in table.columns else {}),
-            "reproduced [95% CI]": interval(row.coef, row.ci_low, row.ci_high),
-            "published [95% CI]": interval(row.published_coef, row.published_ci_low, row.published_ci_high),
-            "status": row.status,
-            "fit, or why not computed": (
-                f"{row.verdict} ({row.n} differences in {row.n_groups} persona \u00d7 family groups)" if fitted
-                else _short_reason(row.status, row.note)),
-        })
+        rows.append(
+            {
+                "table": row.table,
+                "dataset": f"{row.dataset}{arrows[TABLE_DIRECTIONS.get(row.dataset)]}",
+                **({"variant": row.variant} if "variant" in table.columns else {}),
+                "reproduced [95% CI]": interval(row.coef, row.ci_low, row.ci_high),
+                "published [95% CI]": interval(row.published_coef, row.published_ci_low, row.published_ci_high),
+                "status": row.status,
+                "fit, or why not computed": (
+                    f"{row.verdict} ({row.n} differences in {row.n_groups} persona \u00d7 family groups)"
+                    if fitted
+                    else _short_reason(row.status, row.note)
+                ),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -317,6 +344,7 @@ def _plain(text: object) -> str:
 
 def format_comparison(table: pd.DataFrame) -> str:
     """The comparison table as aligned text for the terminal (a ``variant`` column is shown when present)."""
+
     def interval(low: float, high: float) -> str:
         return "" if pd.isna(low) else f"[{low:6.2f}, {high:6.2f}]"
 
@@ -343,10 +371,10 @@ def _save_figures(out: Path, tables: pd.DataFrame, curves: pd.DataFrame, metrics
         if part.empty:
             continue
         known = [model for model in order if model in set(part["model"])]
-        part = part.assign(model=pd.Categorical(part["model"], known + sorted(set(part["model"]) - set(known)),
-                                                ordered=True)).sort_values("model")
-        grid = plots.plot_curve_grid(part, facet="model", metric=metric,
-                                     facet_labels=names)
+        part = part.assign(
+            model=pd.Categorical(part["model"], known + sorted(set(part["model"]) - set(known)), ordered=True)
+        ).sort_values("model")
+        grid = plots.plot_curve_grid(part, facet="model", metric=metric, facet_labels=names)
         stem = f"{dataset}_{metric}_per_model"
         for kind, path in plots.save_figure(grid, out / "figures" / stem, part).items():
             files[f"{stem}_{kind}"] = path

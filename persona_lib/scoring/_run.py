@@ -43,12 +43,17 @@ def scoring_inputs(
         personas: The run's personas.
     """
     spec = get_dataset(dataset)
-    mine = answers[answers["dataset"] == dataset] if answers is not None and len(answers) else pd.DataFrame(
-        columns=["condition", "kind", "checkpoint", "dataset", "item_id", "prompt", "response", "finish_reason"]
+    mine = (
+        answers[answers["dataset"] == dataset]
+        if answers is not None and len(answers)
+        else pd.DataFrame(
+            columns=["condition", "kind", "checkpoint", "dataset", "item_id", "prompt", "response", "finish_reason"]
+        )
     )
     items = (
         {str(item.item_id): item for item in load_items(dataset, path=item_file(config, dataset))}
-        if spec.asked_at_checkpoints and len(mine) else {}
+        if spec.asked_at_checkpoints and len(mine)
+        else {}
     )
     return ScoringInputs(
         answers=mine, dialogues=dialogues, items=items, personas=persona_index(personas), model=config.model.model
@@ -100,10 +105,12 @@ def score_run(
         if judge is None:
             raise ValueError("the configuration scores judged datasets; pass the judge backend")
         parts.append(run_judge_tasks(tasks, config, judge, store, model_name=model))
-        parts.append(pd.DataFrame(
-            [unscored_row(row, model, judge.model, "no_response", NO_RESPONSE_REASON) for row in unanswered],
-            columns=SCORE_COLUMNS,
-        ))
+        parts.append(
+            pd.DataFrame(
+                [unscored_row(row, model, judge.model, "no_response", NO_RESPONSE_REASON) for row in unanswered],
+                columns=SCORE_COLUMNS,
+            )
+        )
     parts = [part for part in parts if not part.empty]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SCORE_COLUMNS)
 

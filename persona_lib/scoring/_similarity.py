@@ -114,9 +114,12 @@ def similarity_units(similarity: pd.DataFrame) -> pd.DataFrame:
     """
     if similarity.empty:
         return pd.DataFrame(columns=UNIT_COLUMNS)
-    units = similarity.assign(score=100 * similarity["similarity"]).groupby(UNIT_KEY, as_index=False).agg(
-        score=("score", "mean"), n_items=("score", "count")
+    units = (
+        similarity.assign(score=100 * similarity["similarity"])
+        .groupby(UNIT_KEY, as_index=False)
+        .agg(score=("score", "mean"), n_items=("score", "count"))
     )
-    units = units.assign(dataset="all", metric=BASELINE_SIMILARITY.name, reference_persona=units["condition"],
-                         n_unscored=0)
+    units = units.assign(
+        dataset="all", metric=BASELINE_SIMILARITY.name, reference_persona=units["condition"], n_unscored=0
+    )
     return units[UNIT_COLUMNS]

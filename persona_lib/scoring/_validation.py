@@ -189,8 +189,13 @@ def judge_pair_agreement(judgements: pd.DataFrame) -> pd.DataFrame:
                         weights = "none"
                     rows.append(
                         {
-                            "dataset": dataset, "label_kind": kind, "judge_mode": mode, "judge_a": first,
-                            "judge_b": second, "n": len(both), "kappa": cohen_kappa(a, b, categories, weights),
+                            "dataset": dataset,
+                            "label_kind": kind,
+                            "judge_mode": mode,
+                            "judge_a": first,
+                            "judge_b": second,
+                            "n": len(both),
+                            "kappa": cohen_kappa(a, b, categories, weights),
                             "agreement": float(np.mean([x == y for x, y in zip(a, b)])) if a else float("nan"),
                         }
                     )

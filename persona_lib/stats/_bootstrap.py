@@ -172,9 +172,7 @@ def _persona_units(units: pd.DataFrame) -> pd.DataFrame:
     return units[units["condition"] != BASELINE]
 
 
-def _difference(
-    diffs: pd.DataFrame, contrast: str, by: Sequence[str], n_resamples: int, seed: int
-) -> pd.DataFrame:
+def _difference(diffs: pd.DataFrame, contrast: str, by: Sequence[str], n_resamples: int, seed: int) -> pd.DataFrame:
     groups = [*present(diffs, _SCORE_KEYS), *by]
     # One difference per unit and group: average over what ``by`` leaves out (e.g. checkpoints for per-model bars).
     keys = list(dict.fromkeys([*groups, *UNIT]))
@@ -278,7 +276,9 @@ def persona_baseline_difference(
             baseline[judged_against][[*keys, "reference_persona", "score"]].rename(
                 columns={"reference_persona": "condition", "score": "baseline"}
             ),
-            on=[*keys, "condition"], how="inner", validate="one_to_one",
+            on=[*keys, "condition"],
+            how="inner",
+            validate="one_to_one",
         )
         unpaired_keys = baseline[~judged_against][keys].drop_duplicates()
         rest = personas.merge(unpaired_keys, on=keys, how="inner")

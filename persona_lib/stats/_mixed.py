@@ -29,7 +29,18 @@ OPTIMISERS: tuple[str, ...] = ("powell", "lbfgs")
 _SCORE_KEYS = ("dataset", "metric")
 _RETRY = re.compile(r"Retrying MixedLM optimization with (\w+)")
 TIDY_COLUMNS = [
-    "term", "coef", "se", "ci_low", "ci_high", "p", "n", "n_groups", "converged", "optimiser", "warnings", "verdict",
+    "term",
+    "coef",
+    "se",
+    "ci_low",
+    "ci_high",
+    "p",
+    "n",
+    "n_groups",
+    "converged",
+    "optimiser",
+    "warnings",
+    "verdict",
 ]
 #: Fewer groups than this and the variance of a random intercept is not estimated with any precision (a common
 #: rule of thumb for random effects: at least five levels); the fixed effects' intervals then rest on it.
@@ -133,8 +144,9 @@ def fit_mixedlm(
         except (ValueError, np.linalg.LinAlgError, PatsyError) as err:
             failure = {column: None for column in TIDY_COLUMNS}
             failure.update(n=n, n_groups=n_groups, converged=False, optimiser="none", warnings=f"fit failed: {err}")
-            failure["verdict"] = fit_verdict(n=n, n_groups=n_groups, n_terms=0, converged=False,
-                                             warning_text=failure["warnings"])
+            failure["verdict"] = fit_verdict(
+                n=n, n_groups=n_groups, n_terms=0, converged=False, warning_text=failure["warnings"]
+            )
             return pd.DataFrame([failure], columns=TIDY_COLUMNS)
         # Standard errors and intervals are computed lazily, and may warn too (a negative variance estimate).
         terms = list(result.fe_params.index)
@@ -157,8 +169,9 @@ def fit_mixedlm(
     table["warnings"] = "; ".join(messages)
     if table["se"].isna().any():
         messages.append(_NO_STANDARD_ERRORS)
-    table["verdict"] = fit_verdict(n=n, n_groups=n_groups, n_terms=len(terms), converged=converged,
-                                   warning_text="; ".join(messages))
+    table["verdict"] = fit_verdict(
+        n=n, n_groups=n_groups, n_terms=len(terms), converged=converged, warning_text="; ".join(messages)
+    )
     return table[TIDY_COLUMNS]
 
 

@@ -91,9 +91,9 @@ def complete_groups(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     sampling = params.as_dict()
-    flat_keys = iter(request_keys(
-        backend.name, backend.model, sampling, (r.messages for group in groups for r in group)
-    ))
+    flat_keys = iter(
+        request_keys(backend.name, backend.model, sampling, (r.messages for group in groups for r in group))
+    )
     keyed_groups = [[(next(flat_keys), r) for r in group] for group in groups]
     all_keys = list(dict.fromkeys(key for group in keyed_groups for key, _ in group))
     done = store.final_keys(all_keys)
@@ -114,7 +114,11 @@ def complete_groups(
     info = run_info or {}
     failures = {"error": 0, "context_overflow": 0}
     with tqdm(
-        total=len(all_keys), initial=len(done), desc=desc, unit="req", dynamic_ncols=True,
+        total=len(all_keys),
+        initial=len(done),
+        desc=desc,
+        unit="req",
+        dynamic_ncols=True,
         disable=not show_progress,
     ) as bar:
         for batch in batches:
@@ -126,10 +130,18 @@ def complete_groups(
                 )
             records = [
                 ResponseRecord(
-                    key=key, backend=backend.name, model=backend.model, sampling=sampling,
-                    messages=request.messages, tags=request.tags, text=completion.text,
-                    prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-                    finish_reason=completion.finish_reason, error=completion.error, run_info=info,
+                    key=key,
+                    backend=backend.name,
+                    model=backend.model,
+                    sampling=sampling,
+                    messages=request.messages,
+                    tags=request.tags,
+                    text=completion.text,
+                    prompt_tokens=completion.prompt_tokens,
+                    completion_tokens=completion.completion_tokens,
+                    finish_reason=completion.finish_reason,
+                    error=completion.error,
+                    run_info=info,
                 )
                 for (key, request), completion in zip(batch, completions)
             ]

@@ -62,8 +62,10 @@ def open_store(path: Path, verify: bool = True) -> sqlite3.Connection:
         db = sqlite3.connect(path, isolation_level=None, timeout=60)
     except (OSError, sqlite3.Error) as err:
         raise StoreWriteError(
-            path, "read-only", f"cannot create the response store {path}: {err}. Make the folder "
-            "writable (and check free space), or run with another output_dir"
+            path,
+            "read-only",
+            f"cannot create the response store {path}: {err}. Make the folder "
+            "writable (and check free space), or run with another output_dir",
         ) from None
     try:
         if existing and verify and integrity_problems(db):

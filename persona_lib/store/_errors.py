@@ -102,8 +102,10 @@ def write_error(err: sqlite3.Error, reason: str, path: Path, committed: int | No
         path: The store file.
         committed: Answers committed so far (to reassure the user that they are kept), if known.
     """
-    kept = f"the {committed:,} answers committed so far are kept" if committed is not None else (
-        "every answer committed so far is kept"
+    kept = (
+        f"the {committed:,} answers committed so far are kept"
+        if committed is not None
+        else ("every answer committed so far is kept")
     )
     return StoreWriteError(
         path,

@@ -69,8 +69,14 @@ def inspect_store(path: str | Path, full: bool = False) -> StoreHealth:
     if not path.exists() or path.stat().st_size == 0:
         return StoreHealth(path, ok=True)
     if not has_sqlite_header(path):
-        return StoreHealth(path, ok=False, problems=("not a SQLite database: its first bytes are not the SQLite "
-                                                      "header (overwritten or not a response store)",))
+        return StoreHealth(
+            path,
+            ok=False,
+            problems=(
+                "not a SQLite database: its first bytes are not the SQLite "
+                "header (overwritten or not a response store)",
+            ),
+        )
     db = connect_read_only(path)
     try:
         problems = integrity_problems(db, full=full)

@@ -132,8 +132,18 @@ def responses_table(
     query += " ORDER BY r.rowid, t.rowid"
     rows = db.execute(query, params).fetchall()
     base_columns = [
-        "key", "created", "backend", "model", "sampling", "conversation", "text", "prompt_tokens",
-        "completion_tokens", "finish_reason", "error", "run_info_id",
+        "key",
+        "created",
+        "backend",
+        "model",
+        "sampling",
+        "conversation",
+        "text",
+        "prompt_tokens",
+        "completion_tokens",
+        "finish_reason",
+        "error",
+        "run_info_id",
     ]
     table = pd.DataFrame([row[:-1] for row in rows], columns=base_columns)
     tag_table = pd.DataFrame([json.loads(row[-1]) if row[-1] else {} for row in rows], index=table.index)

@@ -72,12 +72,34 @@ def record_from_row(
         messages: The rebuilt conversation (``None``: not loaded).
         run_info: The run info the row points at (``{}``: none).
     """
-    (key, created, backend, model, sampling, _conversation, text, prompt_tokens, completion_tokens,
-     finish_reason, error, _run_info_id) = row
+    (
+        key,
+        created,
+        backend,
+        model,
+        sampling,
+        _conversation,
+        text,
+        prompt_tokens,
+        completion_tokens,
+        finish_reason,
+        error,
+        _run_info_id,
+    ) = row
     return ResponseRecord(
-        key=key, backend=backend, model=model, sampling=json.loads(sampling), messages=messages, tags=tags,
-        text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, finish_reason=finish_reason,
-        error=error, run_info=run_info, created=created,
+        key=key,
+        backend=backend,
+        model=model,
+        sampling=json.loads(sampling),
+        messages=messages,
+        tags=tags,
+        text=text,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        finish_reason=finish_reason,
+        error=error,
+        run_info=run_info,
+        created=created,
     )
 
 
@@ -90,7 +112,16 @@ def record_row(record: ResponseRecord, conversation: str, run_info_id: str | Non
         run_info_id: The id of its stored run info (``None``: none).
     """
     return (
-        record.key, record.created or utc_now(), record.backend, record.model, canonical_json(record.sampling),
-        conversation, record.text, record.prompt_tokens, record.completion_tokens, record.finish_reason,
-        record.error, run_info_id,
+        record.key,
+        record.created or utc_now(),
+        record.backend,
+        record.model,
+        canonical_json(record.sampling),
+        conversation,
+        record.text,
+        record.prompt_tokens,
+        record.completion_tokens,
+        record.finish_reason,
+        record.error,
+        run_info_id,
     )

@@ -33,8 +33,9 @@ _SCORE_KEYS = ["dataset", "metric"]
 #: fidelity through the mean of its criteria, and the persona effect of the four of Table 6, the metrics on which the
 #: baseline answers the very task the personas answer.
 SLOPE_METRICS: tuple[str, ...] = tuple(metric for _, metric in reproduce.TABLE_METRICS.values())
-EFFECT_METRICS: tuple[str, ...] = tuple(dict.fromkeys(
-    reproduce.TABLE_METRICS[label][1] for table, label, *_ in reproduce.PUBLISHED if table == "Table 6"))
+EFFECT_METRICS: tuple[str, ...] = tuple(
+    dict.fromkeys(reproduce.TABLE_METRICS[label][1] for table, label, *_ in reproduce.PUBLISHED if table == "Table 6")
+)
 LENGTH_TERM = "checkpoint"
 PERSONA_TERM = "C(arm, Treatment('empty'))[T.persona]"
 _COEFFICIENT_COLUMNS = [*_SCORE_KEYS, "model", "kind", "term", "coef", "ci_low", "ci_high", "n", "n_groups", "verdict"]
@@ -83,8 +84,10 @@ def collect_units(study: Study) -> tuple[pd.DataFrame, list[str]]:
     parts, notes = [], []
     for name in models["model"]:
         if not (study.run_folder(name) / Run.UNITS).is_file():
-            notes.append(f"{name}: no unit scores yet (run `persona-eval study merge --study {study.folder}` once its "
-                         "units are done; `study status` shows what is missing)")
+            notes.append(
+                f"{name}: no unit scores yet (run `persona-eval study merge --study {study.folder}` once its "
+                "units are done; `study status` shows what is missing)"
+            )
             continue
         units = study.run(name).units()
         if units.empty:
@@ -116,8 +119,10 @@ def size_tables(units: pd.DataFrame, models: pd.DataFrame) -> tuple[pd.DataFrame
     plain = units.drop(columns=[c for c in ("family", "size", "display_name") if c in units.columns])
     if len(sizes) < 2:
         have = ", ".join(f"{row.model} (size {row.size})" for row in present.itertuples()) or "no model with scores"
-        note = (f"Tables 5 and 6 regress on model size and need models of at least two size codes; this study has "
-                f"{have}. Add models of another size (1 = small of a family, 2 = large, 3 = API model).")
+        note = (
+            f"Tables 5 and 6 regress on model size and need models of at least two size codes; this study has "
+            f"{have}. Add models of another size (1 = small of a family, 2 = large, 3 = API model)."
+        )
         table = reproduce.tables_from_units(plain.iloc[:0], metadata)
         return table.assign(note=note), [note]
     table = reproduce.tables_from_units(plain, metadata)
@@ -129,8 +134,9 @@ def _metric_groups(units: pd.DataFrame):
     return units.groupby(_SCORE_KEYS, sort=False)
 
 
-def model_bars(units: pd.DataFrame, *, seed: int = stats.DEFAULT_SEED,
-               n_resamples: int = stats.PER_MODEL_RESAMPLES) -> tuple[pd.DataFrame, list[str]]:
+def model_bars(
+    units: pd.DataFrame, *, seed: int = stats.DEFAULT_SEED, n_resamples: int = stats.PER_MODEL_RESAMPLES
+) -> tuple[pd.DataFrame, list[str]]:
     """Per model and metric: the length cost, the personalisation cost and persona-directed - goal-oriented.
 
     Each is a mean over the model's personas with a percentile bootstrap CI over personas (``n_resamples``,
@@ -151,9 +157,16 @@ def model_bars(units: pd.DataFrame, *, seed: int = stats.DEFAULT_SEED,
         if personas.empty:
             continue
         if personas["checkpoint"].nunique() >= 2:
-            parts.append(stats.bootstrap_ci(stats.length_cost(part), value="diff", unit=unit,
-                                            by=[*_SCORE_KEYS, "model", "kind"], n_resamples=n_resamples,
-                                            seed=seed).assign(contrast=LENGTH_COST))
+            parts.append(
+                stats.bootstrap_ci(
+                    stats.length_cost(part),
+                    value="diff",
+                    unit=unit,
+                    by=[*_SCORE_KEYS, "model", "kind"],
+                    n_resamples=n_resamples,
+                    seed=seed,
+                ).assign(contrast=LENGTH_COST)
+            )
         else:
             notes.append(f"{where}: one checkpoint only, so no length cost")
         start = part["checkpoint"].min()
@@ -161,8 +174,11 @@ def model_bars(units: pd.DataFrame, *, seed: int = stats.DEFAULT_SEED,
         if has_baseline:
             diffs = stats.personalisation_cost(part, checkpoint=start)
             diffs = diffs.groupby([*_SCORE_KEYS, *unit], as_index=False)["diff"].mean()
-            parts.append(stats.bootstrap_ci(diffs, value="diff", unit=unit, by=[*_SCORE_KEYS, "model"],
-                                            n_resamples=n_resamples, seed=seed).assign(contrast=PERSONALISATION_COST))
+            parts.append(
+                stats.bootstrap_ci(
+                    diffs, value="diff", unit=unit, by=[*_SCORE_KEYS, "model"], n_resamples=n_resamples, seed=seed
+                ).assign(contrast=PERSONALISATION_COST)
+            )
         else:
             notes.append(f"{where}: no baseline scores, so no personalisation cost")
         if personas["kind"].nunique() == 2:
@@ -226,8 +242,12 @@ def coefficient_rows(fits: pd.DataFrame, term: str, models: list[str]) -> pd.Dat
         "model": pd.Categorical(rows["model"], models, ordered=True),
         "kind": pd.Categorical(rows["kind"], list(plots.KIND_LABELS), ordered=True),
     }
-    return rows.assign(**order).sort_values(list(order)).astype({column: str for column in order})[
-        _COEFFICIENT_COLUMNS].reset_index(drop=True)
+    return (
+        rows.assign(**order)
+        .sort_values(list(order))
+        .astype({column: str for column in order})[_COEFFICIENT_COLUMNS]
+        .reset_index(drop=True)
+    )
 
 
 def metric_grid(units: pd.DataFrame, row: str) -> pd.DataFrame:
@@ -264,28 +284,54 @@ def analyse_study(study: Study, *, seed: int | None = None) -> StudyAnalysis:
     notes += table_notes
     if units.empty:
         empty = pd.DataFrame()
-        analysis = StudyAnalysis(models, units, tables, curves=empty, bars=empty, model_grid=empty,
-                                 persona_grid=empty, slopes=empty, effects=empty, notes=notes, files=files)
+        analysis = StudyAnalysis(
+            models,
+            units,
+            tables,
+            curves=empty,
+            bars=empty,
+            model_grid=empty,
+            persona_grid=empty,
+            slopes=empty,
+            effects=empty,
+            notes=notes,
+            files=files,
+        )
         files["tables"] = study.write_table("tables_5_6", tables)
         return analysis
     order = [name for name in models["model"] if name in set(units["model"])]
     units = units.assign(model=pd.Categorical(units["model"], order, ordered=True)).sort_values(
-        ["model", "dataset", "metric", "condition", "kind", "checkpoint"], ignore_index=True)
+        ["model", "dataset", "metric", "condition", "kind", "checkpoint"], ignore_index=True
+    )
     units["model"] = units["model"].astype(str)
     curves = stats.checkpoint_curves(units, by=("model", "kind"), seed=seed)
     bars, bar_notes = model_bars(units, seed=seed)
-    bars = bars.assign(model=pd.Categorical(bars["model"], order, ordered=True)).sort_values(
-        ["contrast", "dataset", "metric", "model", "kind"], ignore_index=True).astype({"model": str})
+    bars = (
+        bars.assign(model=pd.Categorical(bars["model"], order, ordered=True))
+        .sort_values(["contrast", "dataset", "metric", "model", "kind"], ignore_index=True)
+        .astype({"model": str})
+    )
     notes += bar_notes
     model_grid, persona_grid = metric_grid(units, "model"), metric_grid(units, "condition")
     slopes, effects, coefficient_notes = model_coefficients(units)
     notes += coefficient_notes
-    for name, table in (("units", units), ("tables_5_6", tables), ("model_curves", curves), ("model_bars", bars),
-                        ("model_metric_grid", model_grid), ("persona_metric_grid", persona_grid),
-                        ("length_slopes", slopes), ("persona_effects", effects)):
+    for name, table in (
+        ("units", units),
+        ("tables_5_6", tables),
+        ("model_curves", curves),
+        ("model_bars", bars),
+        ("model_metric_grid", model_grid),
+        ("persona_metric_grid", persona_grid),
+        ("length_slopes", slopes),
+        ("persona_effects", effects),
+    ):
         files[name] = study.write_table(name, table)
-    forest = plots.plot_forest(tables, title="Size coefficient with 95% CI: this study vs published",
-                               label="this study", directions=reproduce.TABLE_DIRECTIONS)
+    forest = plots.plot_forest(
+        tables,
+        title="Size coefficient with 95% CI: this study vs published",
+        label="this study",
+        directions=reproduce.TABLE_DIRECTIONS,
+    )
     _save(files, "forest", forest, study.figure("tables_5_6_forest"), tables)
     for (dataset, metric), part in _metric_groups(curves):
         part = part.assign(model=pd.Categorical(part["model"], order, ordered=True)).sort_values("model")
@@ -294,24 +340,51 @@ def analyse_study(study: Study, *, seed: int | None = None) -> StudyAnalysis:
     for contrast, stem in zip(CONTRASTS, ("length_cost", "personalisation_cost", "kind_difference")):
         part = bars[bars["contrast"] == contrast]
         if not part.empty:
-            _save(files, stem, plot_model_bars(part, title=contrast.capitalize(), labels=labels),
-                  study.figure(f"bars_{stem}"), part)
+            _save(
+                files,
+                stem,
+                plot_model_bars(part, title=contrast.capitalize(), labels=labels),
+                study.figure(f"bars_{stem}"),
+                part,
+            )
     families = dict(zip(models["model"], models["family"]))
     for stem, fits, term, title, ylabel in (
-        ("length_coefficients", slopes, LENGTH_TERM,
-         "Length slope per model: score ~ round, random intercept per persona", "Points per round, 95% CI"),
-        ("persona_coefficients", effects, PERSONA_TERM,
-         "Persona effect per model: persona vs no-persona baseline, random intercept per round \u00d7 condition",
-         "Persona \u2212 baseline (points), 95% CI"),
+        (
+            "length_coefficients",
+            slopes,
+            LENGTH_TERM,
+            "Length slope per model: score ~ round, random intercept per persona",
+            "Points per round, 95% CI",
+        ),
+        (
+            "persona_coefficients",
+            effects,
+            PERSONA_TERM,
+            "Persona effect per model: persona vs no-persona baseline, random intercept per round \u00d7 condition",
+            "Persona \u2212 baseline (points), 95% CI",
+        ),
     ):
         part = coefficient_rows(fits, term, order)
         if not part.empty:
             figure = plot_model_coefficients(part, title=title, ylabel=ylabel, labels=labels, families=families)
             _save(files, stem, figure, study.figure(stem), part)
-    _save(files, "model_grid", plot_metric_grid(model_grid, row="model", labels=labels,
-                                                title="Mean persona score per model and metric"),
-          study.figure("grid_model_metric"), model_grid)
-    _save(files, "persona_grid", plot_metric_grid(persona_grid, row="condition", labels={BASELINE: "no persona"},
-                                                  title="Mean score per persona and metric (over models)"),
-          study.figure("grid_persona_metric"), persona_grid)
+    _save(
+        files,
+        "model_grid",
+        plot_metric_grid(model_grid, row="model", labels=labels, title="Mean persona score per model and metric"),
+        study.figure("grid_model_metric"),
+        model_grid,
+    )
+    _save(
+        files,
+        "persona_grid",
+        plot_metric_grid(
+            persona_grid,
+            row="condition",
+            labels={BASELINE: "no persona"},
+            title="Mean score per persona and metric (over models)",
+        ),
+        study.figure("grid_persona_metric"),
+        persona_grid,
+    )
     return StudyAnalysis(models, units, tables, curves, bars, model_grid, persona_grid, slopes, effects, notes, files)

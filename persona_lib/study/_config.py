@@ -160,8 +160,13 @@ class StudyConfig(_Strict):
         folder = output_dir if output_dir is not None else Path(self.folder) / "runs" / name
         generation = self.protocol.generation.model_copy(update=entry.generation)
         return self.protocol.model_copy(
-            update={"name": name, "output_dir": str(folder), "model": entry.model, "judge": self.judge.model,
-                    "generation": generation}
+            update={
+                "name": name,
+                "output_dir": str(folder),
+                "model": entry.model,
+                "judge": self.judge.model,
+                "generation": generation,
+            }
         )
 
     def models_table(self) -> pd.DataFrame:
@@ -169,8 +174,14 @@ class StudyConfig(_Strict):
         ``model_id`` (the backend's model), in configuration order."""
         return pd.DataFrame(
             [
-                {"model": m.name, "family": m.family, "size": m.size, "display_name": m.label,
-                 "backend": m.model.backend, "model_id": m.model.model}
+                {
+                    "model": m.name,
+                    "family": m.family,
+                    "size": m.size,
+                    "display_name": m.label,
+                    "backend": m.model.backend,
+                    "model_id": m.model.model,
+                }
                 for m in self.models
             ]
         )

@@ -44,8 +44,11 @@ def _panels(fig: Figure, n_panels: int, shape: tuple[int, int], **subplots) -> n
 
 
 def _kind_legend(fig: Figure, kinds: list[str | None], extra: Sequence[tuple[Line2D, str]] = ()) -> None:
-    entries = [(Line2D([], [], color=KIND_COLOURS[kind], marker=KIND_MARKERS[kind], linestyle="none"),
-                KIND_LABELS[kind]) for kind in kinds if kind is not None] + list(extra)
+    entries = [
+        (Line2D([], [], color=KIND_COLOURS[kind], marker=KIND_MARKERS[kind], linestyle="none"), KIND_LABELS[kind])
+        for kind in kinds
+        if kind is not None
+    ] + list(extra)
     if entries:
         fig.legend(*zip(*entries), loc="outside lower center", ncols=len(entries), frameon=False)
 
@@ -70,8 +73,9 @@ def plot_model_bars(bars: pd.DataFrame, *, title: str, labels: dict[str, str] | 
     nrows, columns = _grid_shape(len(metrics), ncols)
     height = 0.7 / len(kinds)
     with figure_style():
-        fig = Figure(figsize=(3.2 * columns, 0.3 * len(models) * len(kinds) * nrows + 1.6 * nrows + 0.8),
-                     layout="constrained")
+        fig = Figure(
+            figsize=(3.2 * columns, 0.3 * len(models) * len(kinds) * nrows + 1.6 * nrows + 0.8), layout="constrained"
+        )
         y = np.arange(len(models))[::-1].astype(float)
         for ax, metric in zip(_panels(fig, len(metrics), (nrows, columns), sharey=True), metrics):
             part = bars[bars["metric"] == metric]
@@ -81,8 +85,9 @@ def plot_model_bars(bars: pd.DataFrame, *, title: str, labels: dict[str, str] | 
                 colour = OKABE_ITO["sky_blue"] if kind is None else KIND_COLOURS[kind]
                 ax.barh(at, rows["estimate"], color=colour, height=0.9 * height)
                 errors = [rows["estimate"] - rows["ci_low"], rows["ci_high"] - rows["estimate"]]
-                ax.errorbar(rows["estimate"], at, xerr=errors, fmt="none", ecolor=OKABE_ITO["black"], capsize=3,
-                            linewidth=1)
+                ax.errorbar(
+                    rows["estimate"], at, xerr=errors, fmt="none", ecolor=OKABE_ITO["black"], capsize=3, linewidth=1
+                )
             ax.axvline(0, color=OKABE_ITO["black"], linewidth=0.8, linestyle=":")
             ax.set_yticks(y, [(labels or {}).get(model, model) for model in models])
             ax.set_title(metric_style(metric).label + _arrow(metric))
@@ -131,19 +136,33 @@ def plot_model_coefficients(
             part = coefficients[coefficients["metric"] == metric]
             for j, kind in enumerate(kinds):
                 fits = (part if kind is None else part[part["kind"] == kind]).set_index("model").reindex(models)
-                coef, low, high = (pd.to_numeric(fits[column]).to_numpy(dtype=float)
-                                   for column in ("coef", "ci_low", "ci_high"))
+                coef, low, high = (
+                    pd.to_numeric(fits[column]).to_numpy(dtype=float) for column in ("coef", "ci_low", "ci_high")
+                )
                 at = x + offset * (j - (len(kinds) - 1) / 2)
                 colour = OKABE_ITO["blue"] if kind is None else KIND_COLOURS[kind]
                 marker = "o" if kind is None else KIND_MARKERS[kind]
                 bounded = ~np.isnan(coef) & ~np.isnan(low) & ~np.isnan(high)
-                ax.errorbar(at[bounded], coef[bounded], yerr=[(coef - low)[bounded], (high - coef)[bounded]],
-                            fmt="none", ecolor=colour, capsize=3, linewidth=1)
+                ax.errorbar(
+                    at[bounded],
+                    coef[bounded],
+                    yerr=[(coef - low)[bounded], (high - coef)[bounded]],
+                    fmt="none",
+                    ecolor=colour,
+                    capsize=3,
+                    linewidth=1,
+                )
                 estimable = fits["verdict"].fillna("").str.startswith("estimable").to_numpy()
                 for solid in (True, False):
                     shown = (estimable == solid) & ~np.isnan(coef)
-                    ax.plot(at[shown], coef[shown], linestyle="none", marker=marker, color=colour,
-                            markerfacecolor=colour if solid else "white")
+                    ax.plot(
+                        at[shown],
+                        coef[shown],
+                        linestyle="none",
+                        marker=marker,
+                        color=colour,
+                        markerfacecolor=colour if solid else "white",
+                    )
                     hollow_drawn |= not solid and bool(shown.any())
             ax.axhline(0, color=OKABE_ITO["black"], linewidth=0.8, linestyle=":")
             for i in range(1, len(models)):
@@ -174,13 +193,18 @@ def plot_metric_grid(grid: pd.DataFrame, *, row: str, title: str, labels: dict[s
         ax = fig.add_subplot()
         image = ax.imshow(table.to_numpy(dtype=float), cmap="viridis", vmin=0, vmax=100, aspect="auto")
         ax.grid(False)
-        ax.set_xticks(range(len(table.columns)), [metric_style(m).label + _arrow(m) for m in table.columns],
-                      rotation=35, ha="right")
+        ax.set_xticks(
+            range(len(table.columns)),
+            [metric_style(m).label + _arrow(m) for m in table.columns],
+            rotation=35,
+            ha="right",
+        )
         ax.set_yticks(range(len(table)), [(labels or {}).get(value, value) for value in table.index])
         for (i, j), value in np.ndenumerate(table.to_numpy(dtype=float)):
             if not np.isnan(value):
-                ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=9,
-                        color="black" if value > 60 else "white")
+                ax.text(
+                    j, i, f"{value:.0f}", ha="center", va="center", fontsize=9, color="black" if value > 60 else "white"
+                )
         fig.colorbar(image, ax=ax, label="Mean score (0\u2013100)")
         ax.set_title(title)
     return fig

@@ -45,13 +45,16 @@ def run_units_locally(
         try:
             holder = StudyWorker(str(study.folder), phase, engine, worker, sources)
         except Exception as err:  # noqa: BLE001 -- an engine that cannot load fails its units, not the shard
-            failures += [(unit, phase, f"{engine} could not be loaded: {type(err).__name__}: {err}")
-                         for unit in engine_units]
+            failures += [
+                (unit, phase, f"{engine} could not be loaded: {type(err).__name__}: {err}") for unit in engine_units
+            ]
             log(f"{phase}: {engine} could not be loaded: {err}")
             continue
         grouped = claims(engine_units)
-        batches = [[unit for claim in grouped[start:start + conditions_per_call] for unit in claim]
-                   for start in range(0, len(grouped), conditions_per_call)]
+        batches = [
+            [unit for claim in grouped[start : start + conditions_per_call] for unit in claim]
+            for start in range(0, len(grouped), conditions_per_call)
+        ]
         try:
             for batch in batches:
                 try:
@@ -62,8 +65,10 @@ def run_units_locally(
                     continue
                 results += done
                 for result in done:
-                    log(f"{phase} {result.unit.label}: {result.rows} rows, {result.failed} without answer, "
-                        f"{result.seconds} s")
+                    log(
+                        f"{phase} {result.unit.label}: {result.rows} rows, {result.failed} without answer, "
+                        f"{result.seconds} s"
+                    )
         finally:
             holder.close()
     return results, failures

@@ -24,7 +24,13 @@ from persona_lib.study._work import not_stored
 
 REPORT_COLUMNS = ["model", "store", "selected", "added", "replaced_errors", "identical", "conflicts"]
 CONFLICT_COLUMNS = [
-    "model", "key", "kept_store", "other_store", "kept_text", "other_text", "kept_finish_reason",
+    "model",
+    "key",
+    "kept_store",
+    "other_store",
+    "kept_text",
+    "other_text",
+    "kept_finish_reason",
     "other_finish_reason",
 ]
 MISSING_COLUMNS = ["model", "dialogue_rounds_missing", "answers_missing", "verdicts_missing"]
@@ -86,8 +92,9 @@ def merge_study(study: Study, *, tables: bool = True) -> MergeSummary:
     try:
         for entry in study.config.models:
             started = time.perf_counter()
-            run = Run.create(study.config.run_config(entry.name, study.run_folder(entry.name)),
-                             study.run_folder(entry.name))
+            run = Run.create(
+                study.config.run_config(entry.name, study.run_folder(entry.name)), study.run_folder(entry.name)
+            )
             runs[entry.name] = run
             selections = [
                 (source, source.keys(backend=entry.model.backend, model=entry.model.model, stages=GENERATION_STAGES))
@@ -101,13 +108,28 @@ def merge_study(study: Study, *, tables: bool = True) -> MergeSummary:
                 if not keys:
                     continue
                 report: MergeReport = run.store.merge_from(source, keys)
-                reports.append({"model": entry.name, "store": source.path.name, "selected": report.selected,
-                                "added": report.added, "replaced_errors": report.replaced_errors,
-                                "identical": report.identical, "conflicts": len(report.conflicts)})
+                reports.append(
+                    {
+                        "model": entry.name,
+                        "store": source.path.name,
+                        "selected": report.selected,
+                        "added": report.added,
+                        "replaced_errors": report.replaced_errors,
+                        "identical": report.identical,
+                        "conflicts": len(report.conflicts),
+                    }
+                )
                 conflicts += [
-                    {"model": entry.name, "key": c.key, "kept_store": kept_by.get(c.key, "(an earlier merge)"),
-                     "other_store": source.path.name, "kept_text": c.kept_text, "other_text": c.other_text,
-                     "kept_finish_reason": c.kept_finish_reason, "other_finish_reason": c.other_finish_reason}
+                    {
+                        "model": entry.name,
+                        "key": c.key,
+                        "kept_store": kept_by.get(c.key, "(an earlier merge)"),
+                        "other_store": source.path.name,
+                        "kept_text": c.kept_text,
+                        "other_text": c.other_text,
+                        "kept_finish_reason": c.kept_finish_reason,
+                        "other_finish_reason": c.other_finish_reason,
+                    }
                     for c in report.conflicts
                 ]
                 for key in keys:

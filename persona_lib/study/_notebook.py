@@ -25,7 +25,11 @@ def execute_study_notebook(study: Study, kernel_name: str = "python3") -> Path:
     target = study.notebooks_dir / STUDY_NOTEBOOK.name
     config = study.config.model_copy(update={"output_dir": str(study.folder.resolve())})
     papermill.execute_notebook(
-        str(STUDY_NOTEBOOK), str(target), parameters={"config": config.model_dump(mode="json")},
-        kernel_name=kernel_name, cwd=str(PROJECT_ROOT), progress_bar=False,
+        str(STUDY_NOTEBOOK),
+        str(target),
+        parameters={"config": config.model_dump(mode="json")},
+        kernel_name=kernel_name,
+        cwd=str(PROJECT_ROOT),
+        progress_bar=False,
     )
     return target

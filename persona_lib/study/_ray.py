@@ -24,7 +24,12 @@ from persona_lib.study._work import JUDGE_ENGINE, Failure, StudyWorker, UnitResu
 
 #: Environment variables every worker gets from the driver (offline switches, caches, the vLLM CPU cache size).
 FORWARDED_ENV = (
-    "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME", "HF_HUB_CACHE", "PERSONA_LIB_CACHE", "TOKENIZERS_PARALLELISM",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "PERSONA_LIB_CACHE",
+    "TOKENIZERS_PARALLELISM",
     "VLLM_CPU_KVCACHE_SPACE",
 )
 
@@ -94,8 +99,12 @@ def actor_options(study: Study, engine: str, retries: int, has_gpus: bool) -> di
     """Ray options of the actor holding ``engine``: one CPU, its GPUs (and GPU type) when the cluster has GPUs,
     restarts and retries, and the forwarded environment."""
     entry = study.config.judge if engine == JUDGE_ENGINE else study.config.entry(engine)
-    options = {"num_cpus": 1, "max_restarts": retries, "max_task_retries": retries,
-               "runtime_env": {"env_vars": worker_env(study)}}
+    options = {
+        "num_cpus": 1,
+        "max_restarts": retries,
+        "max_task_retries": retries,
+        "runtime_env": {"env_vars": worker_env(study)},
+    }
     if has_gpus and entry.gpus:
         options["num_gpus"] = entry.gpus
         if entry.accelerator_type:
@@ -172,9 +181,12 @@ def run_units_on_ray(
     for engine in order:
         needed = study.config.judge.gpus if engine == JUDGE_ENGINE else study.config.entry(engine).gpus
         if has_gpus and needed > largest_node:
-            fail_engine(engine, f"{engine} needs {needed} GPUs for one engine (its `gpus`), but the largest node of "
-                        f"the Ray cluster has {int(largest_node)}; lower its tensor_parallel_size and gpus, or add a "
-                        "larger node")
+            fail_engine(
+                engine,
+                f"{engine} needs {needed} GPUs for one engine (its `gpus`), but the largest node of "
+                f"the Ray cluster has {int(largest_node)}; lower its tensor_parallel_size and gpus, or add a "
+                "larger node",
+            )
             log(f"{phase}: {engine} cannot be placed: it needs {needed} GPUs on one node")
     try:
         while inflight or any(queues.values()):
@@ -221,8 +233,10 @@ def run_units_on_ray(
                 slot.finished += len(results)
                 for result in results:
                     outcome.results.append(result)
-                    log(f"{phase} [{len(outcome.results)}/{total}] {result.unit.label} on {result.worker} "
-                        f"(pid {result.pid}): {result.rows} rows, {result.failed} without answer, {result.seconds} s")
+                    log(
+                        f"{phase} [{len(outcome.results)}/{total}] {result.unit.label} on {result.worker} "
+                        f"(pid {result.pid}): {result.rows} rows, {result.failed} without answer, {result.seconds} s"
+                    )
     finally:
         for slot in slots:
             release(slot)

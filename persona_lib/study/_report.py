@@ -20,8 +20,9 @@ def study_provenance_markdown(config: StudyConfig) -> str:
         f"{protocol.resolved_checkpoints()}. **Datasets:** {', '.join(protocol.datasets)}. "
         f"**Study:** `{config.name}` in `{config.folder}`.",
     ]
-    if not all(get_backend(model.backend).runs_a_model for model in [*(m.model for m in config.models),
-                                                                       config.judge.model]):
+    if not all(
+        get_backend(model.backend).runs_a_model for model in [*(m.model for m in config.models), config.judge.model]
+    ):
         lines += ["", f"**Note.** {SCRIPTED_WARNING}"]
     return "\n".join(lines)
 

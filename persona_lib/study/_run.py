@@ -92,7 +92,9 @@ def run_study(
         for phase in [name for name in PHASES if name in phases]:
             sources = generation_sources(study, worker)
             status = study_status(
-                study, units, generation_stores=sources,
+                study,
+                units,
+                generation_stores=sources,
                 judge_stores=[study.store_path("judge", worker)] if worker else None,
             )
             todo_states = {"not started", "generating"} if phase == "generate" else {"generated"}
@@ -105,8 +107,9 @@ def run_study(
             if not todo:
                 continue
             if shard is not None:
-                results, failures = run_units_locally(study, todo, phase, worker, sources=sources, log=log,
-                                                      conditions_per_call=conditions_per_call)
+                results, failures = run_units_locally(
+                    study, todo, phase, worker, sources=sources, log=log, conditions_per_call=conditions_per_call
+                )
                 outcome.loads += [(phase, engine, worker) for engine in dict.fromkeys(r.engine for r in results)]
             else:
                 from persona_lib.study._ray import connect, run_units_on_ray
@@ -114,8 +117,16 @@ def run_study(
                 started_ray = connect(ray_address) or started_ray
                 workers = workers or default_workers()
                 count = (judge_workers or workers) if phase == "judge" else workers
-                ray_phase = run_units_on_ray(study, todo, phase, count, retries=retries, sources=sources, log=log,
-                                             conditions_per_call=conditions_per_call)
+                ray_phase = run_units_on_ray(
+                    study,
+                    todo,
+                    phase,
+                    count,
+                    retries=retries,
+                    sources=sources,
+                    log=log,
+                    conditions_per_call=conditions_per_call,
+                )
                 results, failures = ray_phase.results, ray_phase.failures
                 outcome.loads += [(phase, engine, name) for engine, name in ray_phase.loads]
             outcome.results += results

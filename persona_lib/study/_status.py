@@ -17,8 +17,16 @@ from persona_lib.study._units import Unit, study_units
 from persona_lib.study._work import judge_unit_scores, not_stored, unit_tables
 
 STATUS_COLUMNS = [
-    "model", "condition", "kind", "rounds_done", "rounds_expected", "answers_done", "answers_expected",
-    "judged_done", "judged_expected", "state",
+    "model",
+    "condition",
+    "kind",
+    "rounds_done",
+    "rounds_expected",
+    "answers_done",
+    "answers_expected",
+    "judged_done",
+    "judged_expected",
+    "state",
 ]
 """One row per unit. ``state``: ``not started``, ``generating``, ``generated`` (answers complete, verdicts not),
 ``done``; a dialogue stopped for good (e.g. a context overflow) counts as complete up to where it stopped."""
@@ -46,9 +54,12 @@ def unit_status(config: StudyConfig, unit: Unit, generated: ReplayStore, judged:
     rounds_missing = not_stored(dialogues, "error")
     answers_missing = not_stored(answers, "error")
     row = {
-        "model": unit.model, "condition": unit.condition, "kind": unit.kind,
+        "model": unit.model,
+        "condition": unit.condition,
+        "kind": unit.kind,
         "rounds_done": int((~rounds_missing).sum()),
-        "rounds_expected": _expected_rounds(dialogues, config.protocol.n_rounds) if len(dialogues)
+        "rounds_expected": _expected_rounds(dialogues, config.protocol.n_rounds)
+        if len(dialogues)
         else replicates * config.protocol.n_rounds,
         "answers_done": int((~answers_missing).sum()) if len(answers) else 0,
     }

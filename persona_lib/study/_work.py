@@ -62,13 +62,15 @@ class UnitResult:
 def judged_only(config: RunConfig) -> RunConfig:
     """The run configuration restricted to datasets scored by the judge (rule scoring happens at merge)."""
     judged = [name for name in config.datasets if get_dataset(name).rule_scores is None]
-    return config.model_copy(update={"datasets": judged, "item_limit": {
-        name: limit for name, limit in config.item_limit.items() if name in judged}})
+    return config.model_copy(
+        update={
+            "datasets": judged,
+            "item_limit": {name: limit for name, limit in config.item_limit.items() if name in judged},
+        }
+    )
 
 
-def unit_tables(
-    config: StudyConfig, unit: Unit, sources: ReplayStore
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def unit_tables(config: StudyConfig, unit: Unit, sources: ReplayStore) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A unit's dialogue and answer tables read back from stores (missing requests marked :data:`NOT_STORED`)."""
     run_config = config.run_config(unit.model)
     return generate_unit(run_config, ReplayBackend(run_config.model), sources, unit.condition, unit.kind)
@@ -117,7 +119,12 @@ class StudyWorker:
     """
 
     def __init__(
-        self, study_folder: str, phase: str, engine: str, worker: str, sources: Sequence[str] = (),
+        self,
+        study_folder: str,
+        phase: str,
+        engine: str,
+        worker: str,
+        sources: Sequence[str] = (),
         quiet: bool = False,
     ) -> None:
         self.study = Study.open(study_folder)
@@ -147,8 +154,12 @@ class StudyWorker:
             if self.phase == "generate" and len(units) > 1:
                 for unit in units:
                     self._check(unit)
-                generate_unit_dialogues(self.study.config.run_config(self.engine), self.backend, self.store,
-                                        [(unit.condition, unit.kind) for unit in units])
+                generate_unit_dialogues(
+                    self.study.config.run_config(self.engine),
+                    self.backend,
+                    self.store,
+                    [(unit.condition, unit.kind) for unit in units],
+                )
             return [self._run_unit(unit) for unit in units]
 
     def _check(self, unit: Unit) -> None:
@@ -165,7 +176,8 @@ class StudyWorker:
             )
             rows = len(dialogues) + len(answers)
             failed = int((~dialogues["finish_reason"].isin(["stop", "length"])).sum()) + int(
-                (~answers["finish_reason"].isin(["stop", "length"])).sum() if len(answers) else 0)
+                (~answers["finish_reason"].isin(["stop", "length"])).sum() if len(answers) else 0
+            )
         else:
             sources = ReplayStore(self.sources)
             try:
@@ -182,8 +194,14 @@ class StudyWorker:
             scores = judge_unit_scores(config, unit, self.backend, self.store, dialogues, answers)
             rows, failed = len(scores), int((scores["parse_status"] == "judge_error").sum()) if len(scores) else 0
         return UnitResult(
-            unit=unit, phase=self.phase, engine=self.engine, worker=self.worker, pid=os.getpid(),
-            seconds=round(time.perf_counter() - started, 3), rows=rows, failed=failed,
+            unit=unit,
+            phase=self.phase,
+            engine=self.engine,
+            worker=self.worker,
+            pid=os.getpid(),
+            seconds=round(time.perf_counter() - started, 3),
+            rows=rows,
+            failed=failed,
         )
 
     def close(self) -> None:

@@ -143,11 +143,17 @@ class Handler(BaseHTTPRequestHandler):
         if not completion.ok:
             self._error(500, completion.error or "generation failed", "internal_server_error")
             return
-        self._send_completion(body, completion.text, completion.finish_reason, completion.prompt_tokens,
-                              completion.completion_tokens)
+        self._send_completion(
+            body, completion.text, completion.finish_reason, completion.prompt_tokens, completion.completion_tokens
+        )
 
     def _send_completion(
-        self, body: dict, content: str, finish_reason: str, prompt_tokens: int, completion_tokens: int,
+        self,
+        body: dict,
+        content: str,
+        finish_reason: str,
+        prompt_tokens: int,
+        completion_tokens: int,
         logprobs: dict | None = None,
     ) -> None:
         choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}
@@ -183,8 +189,9 @@ class Handler(BaseHTTPRequestHandler):
             {"token": backend.tokenizer.decode([token]), "logprob": value, "bytes": None}
             for value, token in zip(values.tolist(), token_ids.tolist())
         ]
-        self._send_completion(body, top[0]["token"], "length", len(ids), 1,
-                              logprobs={"content": [{**top[0], "top_logprobs": top}]})
+        self._send_completion(
+            body, top[0]["token"], "length", len(ids), 1, logprobs={"content": [{**top[0], "top_logprobs": top}]}
+        )
 
 
 def main() -> None:

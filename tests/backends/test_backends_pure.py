@@ -113,12 +113,18 @@ def test_failed_conversion_leaves_no_folder_behind(tmp_path, monkeypatch):
 def _chat_response(content, finish_reason):
     from openai.types.chat import ChatCompletion
 
-    return ChatCompletion.model_validate({
-        "id": "x", "object": "chat.completion", "created": 0, "model": "m",
-        "choices": [{"index": 0, "finish_reason": finish_reason,
-                     "message": {"role": "assistant", "content": content}}],
-        "usage": {"prompt_tokens": 7, "completion_tokens": 0, "total_tokens": 7},
-    })
+    return ChatCompletion.model_validate(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "m",
+            "choices": [
+                {"index": 0, "finish_reason": finish_reason, "message": {"role": "assistant", "content": content}}
+            ],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 0, "total_tokens": 7},
+        }
+    )
 
 
 def test_an_answer_the_api_withholds_is_recorded_as_the_configured_text():
@@ -131,6 +137,7 @@ def test_an_answer_the_api_withholds_is_recorded_as_the_configured_text():
     assert OpenAIBackend._to_completion(blocked, 1).text == ""
     answered = OpenAIBackend._to_completion(_chat_response("Fine.", "stop"), 1, "null")
     assert answered.text == "Fine." and "blocked" not in answered.extra
-    backend = create_backend(ModelConfig(backend="openai", model="m", base_url="http://127.0.0.1:9/v1",
-                                         extra={"blocked_text": "null"}))
+    backend = create_backend(
+        ModelConfig(backend="openai", model="m", base_url="http://127.0.0.1:9/v1", extra={"blocked_text": "null"})
+    )
     assert backend.blocked_text == "null" and backend.version_info()["blocked_text"] == "null"

@@ -98,8 +98,7 @@ def test_request_options_and_prompt_truncation_reach_the_server(openai_server, m
     import json
     import urllib.request
 
-    backend = create_backend(make_openai_config(openai_server.base_url,
-                                                request_options={"reasoning_effort": "none"}))
+    backend = create_backend(make_openai_config(openai_server.base_url, request_options={"reasoning_effort": "none"}))
     (completion,) = backend.generate([QUESTION], SamplingParams(max_new_tokens=8, truncate_prompt_tokens=4096))
     assert completion.ok
     root = openai_server.base_url.removesuffix("/v1")
