@@ -32,6 +32,9 @@ _NBVAL_MARKER = re.compile(r"^\s*#\s*NBVAL_[A-Z_]+\s*$", re.MULTILINE)
 def assemble_book(run_dir: str | Path, book_root: str | Path = PROJECT_ROOT) -> list[Path]:
     """Copy a run's executed notebooks (and its figures) into ``<book_root>/book/run``.
 
+    Only the pipeline's notebooks are copied (those in the repository's ``notebooks/``): a notebook a run folder kept
+    from an older version of the pipeline is no chapter of this book.
+
     Args:
         run_dir: A run folder written by ``persona-eval run`` (it has ``notebooks/*.ipynb``).
         book_root: The folder holding ``_config.yml`` and ``_toc.yml``.
@@ -43,7 +46,8 @@ def assemble_book(run_dir: str | Path, book_root: str | Path = PROJECT_ROOT) -> 
         FileNotFoundError: if the run folder has no executed notebooks.
     """
     source = Path(run_dir) / "notebooks"
-    notebooks = sorted(source.glob("*.ipynb"))
+    chapters = {path.name for path in (PROJECT_ROOT / PIPELINE_NOTEBOOK_DIR).glob("*.ipynb")}
+    notebooks = sorted(path for path in source.glob("*.ipynb") if path.name in chapters)
     if not notebooks:
         raise FileNotFoundError(
             f"no executed notebooks in {source}; run `persona-eval run --config configs/default.yaml` first"

@@ -36,13 +36,11 @@ class Stage:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("generate", ("01_dialogues.ipynb", "02_benchmarks.ipynb"), "long dialogues, then benchmark answers"),
-    Stage("score", ("03_scoring.ipynb",), "IFBench rules and the LLM judge"),
-    Stage("validate", ("06_judge_validation.ipynb",), "the judge against released human labels"),
-    Stage(
-        "analyse", ("04_analysis.ipynb", "07_break_points.ipynb"), "curves, bootstrap CIs, mixed models, break points"
-    ),
-    Stage("reproduce", ("05_reproduction.ipynb",), "the paper's numbers from its released results"),
+    Stage("generate", ("dialogues.ipynb", "benchmark_answers.ipynb"), "long dialogues, then benchmark answers"),
+    Stage("score", ("scoring.ipynb",), "IFBench rules and the LLM judge"),
+    Stage("validate", ("judge_validation.ipynb",), "the judge against released human labels"),
+    Stage("analyse", ("analysis.ipynb", "break_points.ipynb"), "curves, bootstrap CIs, mixed models, break points"),
+    Stage("reproduce", ("reproduction.ipynb",), "the paper's numbers from its released results"),
 )
 STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)
 

@@ -2,7 +2,7 @@
 
 Every ``import`` and ``from ... import`` of ``persona_lib`` is read (deferred imports inside functions included), so
 an import placed in a function to dodge a cycle still counts. The layers are listed in ``LAYERS`` (lowest first);
-``docs/architecture.md`` explains them.
+``CONTRIBUTING.md`` explains them (a test keeps its table and this list the same).
 """
 
 from __future__ import annotations
@@ -174,3 +174,26 @@ def test_no_library_module_is_over_the_size_limit():
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
     }
     assert long == {}
+
+
+def test_the_contributors_guide_lists_the_same_layers():
+    guide = (PROJECT_ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    rows = [line for line in guide.splitlines() if line.startswith("| ") and line.split("|")[1].strip().isdigit()]
+    listed = tuple(tuple(name.strip(" `") for name in row.split("|")[2].split(",")) for row in rows)
+    assert listed == LAYERS
+
+
+def test_the_book_orders_the_results_chapters_as_the_pipeline_runs_them():
+    import yaml
+
+    from persona_lib.pipeline import STAGES
+
+    toc = yaml.safe_load((PROJECT_ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    chapters = [
+        chapter["file"].removeprefix("book/run/")
+        for part in toc["parts"]
+        for chapter in part["chapters"]
+        if chapter["file"].startswith("book/run/")
+    ]
+    assert chapters == [notebook.removesuffix(".ipynb") for stage in STAGES for notebook in stage.notebooks]
+    assert not [path.name for path in (PROJECT_ROOT / "notebooks").glob("[0-9]*")]  # numbered by _toc.yml alone

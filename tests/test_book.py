@@ -40,7 +40,7 @@ WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "book.yml"
 CITATION = PROJECT_ROOT / "CITATION.cff"
 BOOK_CONFIG = yaml.safe_load((PROJECT_ROOT / "_config.yml").read_text())
 REPOSITORY_URL = BOOK_CONFIG["repository"]["url"]
-RESULTS_PREFIX = f"{BOOK_RUN_DIR.as_posix()}/"  # the documents of a results chapter, e.g. book/run/04_analysis
+RESULTS_PREFIX = f"{BOOK_RUN_DIR.as_posix()}/"  # the documents of a results chapter, e.g. book/run/analysis
 
 # What a reader must never see: markers and plumbing meant for the pipeline and the tests.
 LEAKS = {
@@ -214,8 +214,10 @@ def test_assembled_chapters_hide_test_plumbing_and_keep_the_code(tmp_path: Path)
         nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(len(run.units()))"),
     ]
     (tmp_path / "run" / "notebooks").mkdir(parents=True)
-    nbformat.write(notebook, tmp_path / "run" / "notebooks" / "01_x.ipynb")
+    nbformat.write(notebook, tmp_path / "run" / "notebooks" / "scoring.ipynb")
+    nbformat.write(notebook, tmp_path / "run" / "notebooks" / "03_scoring.ipynb")  # left by an older pipeline
     (copied,) = assemble_book(tmp_path / "run", tmp_path / "root")
+    assert copied.name == "scoring.ipynb"
     cells = nbformat.read(copied, as_version=4).cells
     assert [cell.metadata.get("tags", []) for cell in cells] == [
         ["parameters"],
@@ -250,7 +252,7 @@ def test_every_figure_cell_carries_a_numbered_caption() -> None:
     notebooks = [
         *(PROJECT_ROOT / PIPELINE_NOTEBOOK_DIR / name for stage in STAGES for name in stage.notebooks),
         *(PROJECT_ROOT / "book").glob("*.ipynb"),
-    ]  # the book's chapters (08_study is not one)
+    ]  # the book's chapters (study is not one)
     uncaptioned, names = [], []
     for path in notebooks:
         for cell in nbformat.read(path, as_version=4).cells:

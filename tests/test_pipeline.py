@@ -25,7 +25,7 @@ from persona_lib.study import load_study_config
 SCRIPTED_CONFIG = PROJECT_ROOT / "tests" / "configs" / "scripted.yaml"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 #: The study notebook analyses a study folder (`persona-eval study analyse`), not a run: its `config` is a study's.
-STUDY_NOTEBOOK = "08_study.ipynb"
+STUDY_NOTEBOOK = "study.ipynb"
 PIPELINE_NOTEBOOKS = {notebook for stage in STAGES for notebook in stage.notebooks}
 
 
@@ -105,7 +105,7 @@ def test_the_whole_pipeline_runs_on_the_scripted_backend(scripted_run):
     assert set(scripted_run.table("break_onsets")["metric"]) >= {"ifbench", "safety"}
     validation = scripted_run.judge_validation()
     assert set(validation["n"]) == {config.judge_validation_items}
-    executed = json.loads((scripted_run.notebooks_dir / "01_dialogues.ipynb").read_text())
+    executed = json.loads((scripted_run.notebooks_dir / "dialogues.ipynb").read_text())
     injected = [cell for cell in executed["cells"] if "injected-parameters" in cell["metadata"].get("tags", [])]
     assert "config = {" in "".join(injected[0]["source"])
 

@@ -38,7 +38,7 @@ KINDS = ("persona_directed", "goal_oriented")
 
 
 def synthetic_units(seed: int = 0, models: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Unit scores at t = 0 and t = 102 whose length cost and personalisation cost grow with size as
+    """WorkUnit scores at t = 0 and t = 102 whose length cost and personalisation cost grow with size as
     :data:`TRUE_SIZE_EFFECT` says, plus a persona x family random intercept and noise."""
     rng = np.random.default_rng(seed)
     models = PAPER.models_table() if models is None else models

@@ -12,7 +12,7 @@ from persona_lib.config import ConfigError
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.released import MODEL_INFO
 from persona_lib.study import (
-    Unit,
+    WorkUnit,
     claims,
     load_study_config,
     parse_shard,
@@ -113,7 +113,9 @@ def test_shards_partition_the_units_keep_claims_together_and_balance_the_paper_s
     sizes = Counter(shard_of(unit, n_shards) for unit in units)
     assert min(sizes.values()) >= 126 / n_shards / 2  # no shard starves
     assert select_shard(units, 1, n_shards) == select_shard(list(units), 1, n_shards)  # deterministic
-    assert shard_of(Unit("m", "Gaston", "goal_oriented"), 7) == shard_of(Unit("m", "Gaston", "persona_directed"), 7)
+    assert shard_of(WorkUnit("m", "Gaston", "goal_oriented"), 7) == shard_of(
+        WorkUnit("m", "Gaston", "persona_directed"), 7
+    )
     assert parse_shard(" 3/8 ") == (3, 8)
     for text in ("8/8", "-1/4", "a/b", "3"):
         with pytest.raises(ValueError, match="--shard must be i/N"):

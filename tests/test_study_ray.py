@@ -178,7 +178,7 @@ def test_three_models_on_two_ray_workers_are_generated_judged_merged_and_analyse
 
     # Analysed through the CLI (the study notebook), from the study folder alone.
     assert main(["study", "analyse", "--study", str(folder)]) == 0
-    executed = folder / "notebooks" / "08_study.ipynb"
+    executed = folder / "notebooks" / "study.ipynb"
     assert "model(s) with scores" in executed.read_text()
     study = Study.open(folder)
     assert set(study.table("units")["model"]) == {"smollm2", "scripted-large", "scripted-other"}

@@ -55,15 +55,17 @@ from persona_lib.authors_release._names import (
     parse_release_path,
 )
 from persona_lib.authors_release._rejudge import (
-    NOT_REJUDGED,
     REJUDGE_ITEM_COLUMNS,
     REJUDGE_SUMMARY_COLUMNS,
-    REJUDGED_DATASETS,
-    SAMPLE_COLUMNS,
     RejudgeResult,
-    generation_path,
     rejudge_release,
     rejudge_summary,
+)
+from persona_lib.authors_release._rejudge_sample import (
+    NOT_REJUDGED,
+    REJUDGED_DATASETS,
+    SAMPLE_COLUMNS,
+    generation_path,
     sample_release_items,
 )
 from persona_lib.authors_release._units import (

@@ -3,7 +3,7 @@
 Sub-commands:
     run       generate every unit (model x condition x dialogue kind), then judge it; Ray, or --shard i/N
     merge     union the workers' stores into one run folder per model (conflicts reported)
-    analyse   the cross-model analysis: Tables 5 and 6, per-model curves and bars, grids (notebook 08_study)
+    analyse   the cross-model analysis: Tables 5 and 6, per-model curves and bars, grids (notebook study)
     status    what is done, per model and unit, read from the stores alone
 """
 
@@ -61,7 +61,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     _study_argument(merge)
     merge.set_defaults(study_handler=_merge)
 
-    analyse = commands.add_parser("analyse", help="the cross-model analysis (executes notebooks/08_study.ipynb)")
+    analyse = commands.add_parser("analyse", help="the cross-model analysis (executes notebooks/study.ipynb)")
     _study_argument(analyse)
     analyse.add_argument("--no-notebook", action="store_true", help="write the tables and figures only")
     analyse.set_defaults(study_handler=_analyse)

@@ -35,6 +35,19 @@ import pandas as pd
 
 from persona_lib._records import DataFileError, MissingDataFileError
 from persona_lib._schema import RULE_BASED
+from persona_lib.datasets._ifbench_rules import (  # the IFBench checker API (persona-eval score-ifbench)
+    IFBENCH_SCORER_VERSION,
+    IFBenchInputError,
+    IFBenchPrompt,
+    IFBenchResult,
+    ifbench_accuracy,
+    known_instruction_ids,
+    load_ifbench_prompts,
+    result_to_dict,
+    score_ifbench,
+    score_ifbench_response,
+    to_ifbench_prompt,
+)
 from persona_lib.datasets._nltk_offline import ensure_nltk_data, install_optional_nltk_resources, missing_nltk_resources
 from persona_lib.datasets._registry import (
     UnknownDatasetError,
@@ -121,6 +134,17 @@ def split_turn_level(units: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 import_builtin_datasets(__name__, __path__)
 
 __all__ = [
+    "IFBENCH_SCORER_VERSION",
+    "IFBenchInputError",
+    "IFBenchPrompt",
+    "IFBenchResult",
+    "ifbench_accuracy",
+    "known_instruction_ids",
+    "load_ifbench_prompts",
+    "result_to_dict",
+    "score_ifbench",
+    "score_ifbench_response",
+    "to_ifbench_prompt",
     "RULE_BASED",
     "RuleResult",
     "BenchmarkItem",

@@ -17,10 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from persona_lib._records import DataFileError, iter_jsonl
-from persona_lib.datasets._ifbench_rules import (  # the checker API, public here (persona-eval score-ifbench)
-    IFBENCH_SCORER_VERSION,
-    score_ifbench_response,
-)
+from persona_lib.datasets._ifbench_rules import IFBENCH_SCORER_VERSION, score_ifbench_response
 from persona_lib.datasets._registry import register_dataset
 from persona_lib.datasets._scoring import RuleResult, mean_units, rule_scorer
 from persona_lib.datasets._spec import BenchmarkItem, DatasetSpec, MetricSpec, ScoringInputs

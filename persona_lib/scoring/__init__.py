@@ -5,15 +5,17 @@ What each dataset scores, and how, lives with the dataset (``persona_lib.dataset
 registry over a run. The IFBench checker API is re-exported here for ``persona-eval score-ifbench``.
 """
 
-from persona_lib.datasets import ensure_nltk_data, install_optional_nltk_resources, missing_nltk_resources
-from persona_lib.datasets.ifbench import (
+from persona_lib.datasets import (
     IFBENCH_SCORER_VERSION,
     IFBenchInputError,
     IFBenchPrompt,
     IFBenchResult,
+    ensure_nltk_data,
     ifbench_accuracy,
+    install_optional_nltk_resources,
     known_instruction_ids,
     load_ifbench_prompts,
+    missing_nltk_resources,
     result_to_dict,
     score_ifbench,
     score_ifbench_response,

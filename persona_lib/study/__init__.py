@@ -9,7 +9,7 @@ with the single-run layout; ``study analyse`` compares the models (Tables 5 and 
 Public API:
     StudyConfig, StudyModel, StudyJudge, load_study_config, resolve_study_config: the typed configuration.
     Study: a study folder (its stores, per-model runs, analysis).
-    Unit, study_units, claims, parse_shard, shard_of, select_shard: the units and how they are split.
+    WorkUnit, study_units, claims, parse_shard, shard_of, select_shard: the units and how they are split.
     run_study -> StudyRun: both phases on Ray (or one shard in this process), then the merge.
     merge_study -> MergeSummary: the stores unioned into per-model run folders, conflicts reported.
     study_status, status_summary: what is done, per unit and per model, from the stores alone.
@@ -47,7 +47,7 @@ from persona_lib.study._report import show_study_provenance, study_provenance_ma
 from persona_lib.study._run import StudyRun, run_study
 from persona_lib.study._status import STATUS_COLUMNS, status_summary, study_status
 from persona_lib.study._units import (
-    Unit,
+    WorkUnit,
     claims,
     parse_shard,
     select_shard,
@@ -74,7 +74,7 @@ __all__ = [
     "StudyModel",
     "StudyRun",
     "StudyWorker",
-    "Unit",
+    "WorkUnit",
     "UnitResult",
     "analyse_study",
     "claims",

@@ -47,7 +47,7 @@ class StudyAnalysis:
 
     Attributes:
         models: The models with family, size code and display name.
-        units: Unit scores of every model (``model`` is the study name).
+        units: WorkUnit scores of every model (``model`` is the study name).
         tables: Tables 5 and 6 re-estimated, beside the published values (``reproduce.TABLE_COLUMNS``).
         curves: Per-model curves of every metric (persona mean with bootstrap CI, and the baseline).
         bars: Per-model contrasts with bootstrap CIs (columns ``contrast, dataset, metric, model, kind,
@@ -107,7 +107,7 @@ def size_tables(units: pd.DataFrame, models: pd.DataFrame) -> tuple[pd.DataFrame
     is returned as ``not computed`` with a note saying what is missing.
 
     Args:
-        units: Unit scores with a ``model`` column naming study models.
+        units: WorkUnit scores with a ``model`` column naming study models.
         models: The models: ``model, family, size``.
 
     Returns:
@@ -211,7 +211,7 @@ def model_coefficients(units: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame,
     (:func:`persona_lib.stats.persona_effect`).
 
     Args:
-        units: Unit scores of every model (benchmark and turn-level units alike).
+        units: WorkUnit scores of every model (benchmark and turn-level units alike).
 
     Returns:
         The length slopes and the persona effects (tidy fits, intercepts included) and notes on the metrics that

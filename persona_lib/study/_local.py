@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from persona_lib.study._folder import Study
-from persona_lib.study._units import Unit, claims
+from persona_lib.study._units import WorkUnit, claims
 from persona_lib.study._work import JUDGE_ENGINE, Failure, StudyWorker, UnitResult
 
 
 def run_units_locally(
     study: Study,
-    units: Sequence[Unit],
+    units: Sequence[WorkUnit],
     phase: str,
     worker: str,
     *,
@@ -35,7 +35,7 @@ def run_units_locally(
     Returns:
         The results of the units that finished, and the failures.
     """
-    by_engine: dict[str, list[Unit]] = {}
+    by_engine: dict[str, list[WorkUnit]] = {}
     for unit in units:
         by_engine.setdefault(JUDGE_ENGINE if phase == "judge" else unit.model, []).append(unit)
     results: list[UnitResult] = []

@@ -1,4 +1,4 @@
-"""Executing the study notebook (``notebooks/08_study.ipynb``) for a study folder, with papermill."""
+"""Executing the study notebook (``notebooks/study.ipynb``) for a study folder, with papermill."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from pathlib import Path
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.study._folder import Study
 
-STUDY_NOTEBOOK = PROJECT_ROOT / "notebooks" / "08_study.ipynb"
+STUDY_NOTEBOOK = PROJECT_ROOT / "notebooks" / "study.ipynb"
 
 
 def execute_study_notebook(study: Study, kernel_name: str = "python3") -> Path:
     """Run the study notebook on ``study`` (its one parameter, ``config``, is the study's resolved configuration).
 
     Returns:
-        The executed notebook, ``<study>/notebooks/08_study.ipynb``.
+        The executed notebook, ``<study>/notebooks/study.ipynb``.
 
     Raises:
         papermill.PapermillExecutionError: when a cell fails (the partly executed notebook is kept).

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from persona_lib.study._folder import Study
-from persona_lib.study._units import Unit, claims
+from persona_lib.study._units import WorkUnit, claims
 from persona_lib.study._work import JUDGE_ENGINE, Failure, StudyWorker, UnitResult
 
 #: Environment variables every worker gets from the driver (offline switches, caches, the vLLM CPU cache size).
@@ -114,7 +114,7 @@ def actor_options(study: Study, engine: str, retries: int, has_gpus: bool) -> di
 
 def run_units_on_ray(
     study: Study,
-    units: Sequence[Unit],
+    units: Sequence[WorkUnit],
     phase: str,
     workers: int,
     *,
@@ -142,13 +142,13 @@ def run_units_on_ray(
     remote_worker = ray.remote(StudyWorker)
     largest_node = max((node["Resources"].get("GPU", 0) for node in ray.nodes() if node.get("Alive")), default=0)
     has_gpus = largest_node > 0
-    queues: dict[str, deque[list[Unit]]] = {}
+    queues: dict[str, deque[list[WorkUnit]]] = {}
     for claim in claims(list(units)):
         queues.setdefault(JUDGE_ENGINE if phase == "judge" else claim[0].model, deque()).append(claim)
     order = list(queues)
     holders: Counter[str] = Counter()
     slots = [_Slot(index) for index in range(workers)]
-    inflight: dict[object, tuple[_Slot, list[Unit]]] = {}
+    inflight: dict[object, tuple[_Slot, list[WorkUnit]]] = {}
     outcome = RayPhase()
     total = sum(len(claim) for queue in queues.values() for claim in queue)
 

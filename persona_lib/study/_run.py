@@ -11,7 +11,7 @@ from persona_lib.study._folder import PHASES, Study
 from persona_lib.study._local import run_units_locally
 from persona_lib.study._merge import MergeSummary, merge_study
 from persona_lib.study._status import study_status
-from persona_lib.study._units import Unit, select_shard, study_units
+from persona_lib.study._units import WorkUnit, select_shard, study_units
 from persona_lib.study._work import Failure, UnitResult, generation_sources
 
 
@@ -31,7 +31,7 @@ class StudyRun:
     study: Study
     results: list[UnitResult] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
-    skipped: dict[str, list[Unit]] = field(default_factory=dict)
+    skipped: dict[str, list[WorkUnit]] = field(default_factory=dict)
     loads: list[tuple[str, str, str]] = field(default_factory=list)
     merge: MergeSummary | None = None
 

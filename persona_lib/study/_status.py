@@ -13,7 +13,7 @@ from persona_lib.resolve import run_personas
 from persona_lib.study._config import StudyConfig
 from persona_lib.study._folder import Study
 from persona_lib.study._replay import ReplayBackend, ReplayStore, quiet
-from persona_lib.study._units import Unit, study_units
+from persona_lib.study._units import WorkUnit, study_units
 from persona_lib.study._work import judge_unit_scores, not_stored, unit_tables
 
 STATUS_COLUMNS = [
@@ -32,7 +32,7 @@ STATUS_COLUMNS = [
 ``done``; a dialogue stopped for good (e.g. a context overflow) counts as complete up to where it stopped."""
 
 
-def _expected_answers(config: StudyConfig, unit: Unit) -> int:
+def _expected_answers(config: StudyConfig, unit: WorkUnit) -> int:
     run_config = config.run_config(unit.model)
     items = benchmark_items(run_config, run_personas(run_config)).get(unit.condition, [])
     return len(items) * len(run_config.resolved_checkpoints())
@@ -47,7 +47,7 @@ def _expected_rounds(dialogues: pd.DataFrame, n_rounds: int) -> int:
     return expected
 
 
-def unit_status(config: StudyConfig, unit: Unit, generated: ReplayStore, judged: ReplayStore) -> dict:
+def unit_status(config: StudyConfig, unit: WorkUnit, generated: ReplayStore, judged: ReplayStore) -> dict:
     """One unit's progress (a row of :data:`STATUS_COLUMNS`), replayed from the generation and judge stores."""
     dialogues, answers = unit_tables(config, unit, generated)
     replicates = 2 if config.protocol.shuffled_replicate else 1
@@ -80,7 +80,7 @@ def unit_status(config: StudyConfig, unit: Unit, generated: ReplayStore, judged:
 
 def study_status(
     study: Study,
-    units: Sequence[Unit] | None = None,
+    units: Sequence[WorkUnit] | None = None,
     generation_stores: Sequence[str | Path] | None = None,
     judge_stores: Sequence[str | Path] | None = None,
 ) -> pd.DataFrame:

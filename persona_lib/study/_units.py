@@ -18,7 +18,7 @@ from persona_lib.study._config import StudyConfig
 
 
 @dataclass(frozen=True, order=True)
-class Unit:
+class WorkUnit:
     """One dialogue of one model: the unit of work, of retries and of ``study status``.
 
     Attributes:
@@ -42,21 +42,21 @@ class Unit:
         return (self.model, self.condition)
 
 
-def study_units(config: StudyConfig) -> list[Unit]:
+def study_units(config: StudyConfig) -> list[WorkUnit]:
     """Every unit of a study, in configuration order: models, then conditions (personas, baseline), then kinds."""
     protocol = config.protocol
     conditions = [condition.name for condition in run_conditions(protocol)]
     return [
-        Unit(model.name, condition, kind)
+        WorkUnit(model.name, condition, kind)
         for model in config.models
         for condition in conditions
         for kind in protocol.dialogue_kinds
     ]
 
 
-def claims(units: list[Unit]) -> list[list[Unit]]:
+def claims(units: list[WorkUnit]) -> list[list[WorkUnit]]:
     """Units grouped by model and condition (see the module docstring), in first-appearance order."""
-    grouped: dict[tuple[str, str], list[Unit]] = {}
+    grouped: dict[tuple[str, str], list[WorkUnit]] = {}
     for unit in units:
         grouped.setdefault(unit.claim, []).append(unit)
     return list(grouped.values())
@@ -80,7 +80,7 @@ def parse_shard(text: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def shard_of(unit: Unit, n_shards: int) -> int:
+def shard_of(unit: WorkUnit, n_shards: int) -> int:
     """The shard a unit belongs to: a stable hash (sha256) of its model and condition, modulo ``n_shards``.
 
     Hashing the claim rather than the whole unit keeps the two kinds of one condition in one shard, so their shared
@@ -91,6 +91,6 @@ def shard_of(unit: Unit, n_shards: int) -> int:
     return int(digest[:16], 16) % n_shards
 
 
-def select_shard(units: list[Unit], index: int, n_shards: int) -> list[Unit]:
+def select_shard(units: list[WorkUnit], index: int, n_shards: int) -> list[WorkUnit]:
     """The units of shard ``index`` of ``n_shards`` (order kept)."""
     return [unit for unit in units if shard_of(unit, n_shards) == index]

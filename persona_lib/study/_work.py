@@ -25,12 +25,12 @@ from persona_lib.store import ResponseStore
 from persona_lib.study._config import StudyConfig
 from persona_lib.study._folder import Study
 from persona_lib.study._replay import NOT_STORED, ReplayBackend, ReplayStore, quiet
-from persona_lib.study._units import Unit
+from persona_lib.study._units import WorkUnit
 
 JUDGE_ENGINE = "judge"
 """The engine name of the judge (model engines are named after their study model)."""
 
-Failure = tuple[Unit, str, str]
+Failure = tuple[WorkUnit, str, str]
 """A unit that failed: ``(unit, phase, error message)``."""
 
 
@@ -49,7 +49,7 @@ class UnitResult:
         failed: Rows without an answer (errors, context overflows; for judging: judge errors).
     """
 
-    unit: Unit
+    unit: WorkUnit
     phase: str
     engine: str
     worker: str
@@ -70,7 +70,7 @@ def judged_only(config: RunConfig) -> RunConfig:
     )
 
 
-def unit_tables(config: StudyConfig, unit: Unit, sources: ReplayStore) -> tuple[pd.DataFrame, pd.DataFrame]:
+def unit_tables(config: StudyConfig, unit: WorkUnit, sources: ReplayStore) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A unit's dialogue and answer tables read back from stores (missing requests marked :data:`NOT_STORED`)."""
     run_config = config.run_config(unit.model)
     return generate_unit(run_config, ReplayBackend(run_config.model), sources, unit.condition, unit.kind)
@@ -78,7 +78,7 @@ def unit_tables(config: StudyConfig, unit: Unit, sources: ReplayStore) -> tuple[
 
 def judge_unit_scores(
     config: StudyConfig,
-    unit: Unit,
+    unit: WorkUnit,
     judge,
     store: ResponseStore | ReplayStore,
     dialogues: pd.DataFrame,
@@ -140,11 +140,11 @@ class StudyWorker:
         """The worker's process id."""
         return os.getpid()
 
-    def run_unit(self, unit: Unit) -> UnitResult:
+    def run_unit(self, unit: WorkUnit) -> UnitResult:
         """Generate or judge one unit (resuming from this worker's store) and report it."""
         return self.run_units([unit])[0]
 
-    def run_units(self, units: Sequence[Unit]) -> list[UnitResult]:
+    def run_units(self, units: Sequence[WorkUnit]) -> list[UnitResult]:
         """Generate or judge several units of this worker's engine, in order, and report each.
 
         Generating several units first advances all their dialogues together (one batched call per round, see
@@ -162,11 +162,11 @@ class StudyWorker:
                 )
             return [self._run_unit(unit) for unit in units]
 
-    def _check(self, unit: Unit) -> None:
+    def _check(self, unit: WorkUnit) -> None:
         if unit.model != self.engine:
             raise ValueError(f"worker {self.worker} holds {self.engine}, not {unit.model} (unit {unit.label})")
 
-    def _run_unit(self, unit: Unit) -> UnitResult:
+    def _run_unit(self, unit: WorkUnit) -> UnitResult:
         started = time.perf_counter()
         config = self.study.config
         if self.phase == "generate":

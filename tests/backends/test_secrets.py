@@ -68,8 +68,8 @@ def test_the_key_reaches_the_server_and_no_file_of_the_run(openai_server, tmp_pa
         "config.yaml",
         "responses.sqlite",
         "scores.csv",
-        "01_dialogues.ipynb",
-        "02_benchmarks.ipynb",
+        "dialogues.ipynb",
+        "benchmark_answers.ipynb",
     }
     leaking = [str(path) for path in files if key.encode() in path.read_bytes()]
     assert leaking == []
