@@ -220,7 +220,7 @@ class RunConfig(_Strict):
         return sorted({int(t) for t in grid})
 
     def to_yaml(self) -> str:
-        """The configuration as YAML (what :func:`load_config` reads back)."""
+        """The configuration as YAML (what :func:`persona_lib.resolve.load_config` reads back)."""
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 

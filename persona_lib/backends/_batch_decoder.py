@@ -98,7 +98,7 @@ class RunningBatch:
 class BatchDecoder:
     """Prefill and decoding of token id prompts in batches, reusing and filling the model's prefix cache.
 
-    Token counters are in :attr:`stats`.
+    Token counters are in ``self.stats``.
 
     Args:
         model: The loaded model, with its prefix cache (``None``: every prompt is computed in full).
@@ -357,7 +357,8 @@ def _shared_prefix(prompts: list[list[int]], found: list[tuple[int, Any]]) -> Sh
 
     Args:
         prompts: The batch's token id lists.
-        found: Per prompt, its cached prefix length and per-layer keys/values (:meth:`PrefixKVCache.lookup`).
+        found: Per prompt, its cached prefix length and per-layer keys/values
+            (:meth:`persona_lib.backends._prefix_kv.PrefixKVCache.lookup`).
     """
     if len(prompts) < 2:
         return None

@@ -81,7 +81,7 @@ class TransformersBackend:
 
     @property
     def prefix_cache(self) -> PrefixKVCache | None:
-        """The cached prefix keys/values (``None`` when reuse is off); held by :attr:`decoder`."""
+        """The cached prefix keys/values (``None`` when reuse is off); held by ``self.decoder``."""
         return self.decoder.prefix_cache
 
     @property

@@ -187,7 +187,7 @@ def _unscorable_reason(instruction_ids: Iterable[str]) -> str | None:
 def score_ifbench_response(item_or_record: Any, response: str) -> IFBenchResult:
     """Verify one response against the constraints of its IFBench prompt.
 
-    ``<think>…</think>`` spans are removed first (:func:`persona_lib.scoring.strip_think`).
+    ``<think>…</think>`` spans are removed first (:func:`persona_lib._text.strip_think`).
 
     Args:
         item_or_record: The prompt: an :class:`IFBenchPrompt`, a test-set row mapping (key, prompt,

@@ -119,7 +119,7 @@ class ValidationSpec:
             as found in the sample's ``role`` column.
         label_kind: ``likert`` (1–5), ``pairwise`` (``A``/``B``) or ``binary`` (``Yes``/``No``).
         read_fields: Reads the judged texts of one CSV record (a :class:`persona_lib._records.Record`) into
-            :class:`persona_lib.scoring.ValidationSample` fields (``query``, ``response``, ``response_a``,
+            :class:`persona_lib.datasets.ValidationSample` fields (``query``, ``response``, ``response_a``,
             ``response_b``, ``criterion``, ``dimension``).
         to_task: Turns a validation sample into the judge call this dataset would make for it.
     """

@@ -28,6 +28,7 @@ from persona_lib.generation._dialogues import (
     dialogue_specs,
     generate_dialogues,
     load_dialogue,
+    round_request,
     run_dialogues,
 )
 from persona_lib.generation._prefix_cache_sim import (
@@ -54,6 +55,7 @@ __all__ = [
     "generate_unit",
     "generate_unit_dialogues",
     "load_dialogue",
+    "round_request",
     "run_dialogues",
     "sampling_params",
     "schedule",

@@ -83,6 +83,25 @@ def dialogue_specs(config: RunConfig) -> list[DialogueSpec]:
     return specs
 
 
+def round_request(spec: DialogueSpec, history: Sequence[Message], round_number: int) -> Request:
+    """The request of one dialogue round: the system messages, the dialogue's own rounds so far, the round's user turn.
+
+    Args:
+        spec: The dialogue.
+        history: Its earlier rounds as messages (user, assistant, ...).
+        round_number: The round (1 = the first user turn).
+    """
+    user = {"role": "user", "content": spec.user_turns[round_number - 1]}
+    tags = {
+        "stage": "dialogue",
+        "condition": spec.condition,
+        "kind": spec.kind,
+        "replicate": spec.replicate,
+        "round": round_number,
+    }
+    return Request(spec.system + list(history) + [user], tags)
+
+
 def run_dialogues(
     specs: Sequence[DialogueSpec],
     backend: Backend,
@@ -122,18 +141,7 @@ def run_dialogues(
             ]
             if not active:
                 break
-            requests = []
-            for index in active:
-                spec = specs[index]
-                user = {"role": "user", "content": spec.user_turns[round_number - 1]}
-                tags = {
-                    "stage": "dialogue",
-                    "condition": spec.condition,
-                    "kind": spec.kind,
-                    "replicate": spec.replicate,
-                    "round": round_number,
-                }
-                requests.append(Request(spec.system + histories[index] + [user], tags))
+            requests = [round_request(specs[index], histories[index], round_number) for index in active]
             records = complete_requests(
                 store,
                 backend,

@@ -163,7 +163,7 @@ def plan_run(
     per_round = [tokens for values in shape.answers.values() for tokens, _ in values]
     answer_tokens = round(sum(per_round) / len(per_round)) if per_round else 1
     items = benchmark_items(config, personas)
-    steps = [dialogues, benchmark_plan(config, items, counter, shape.prefixes, answer_tokens, kv_budget_tokens)]
+    steps = [dialogues, benchmark_plan(config, items, counter, shape, answer_tokens, kv_budget_tokens)]
     steps += judge_plan(config, personas, items, judge_counter, shape, answer_tokens, kv_budget_tokens)
     steps.append(validation_plan(config, judge_counter, kv_budget_tokens))
     return RunPlan(

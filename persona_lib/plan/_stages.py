@@ -1,7 +1,9 @@
 """What each stage of a run sends to a model: requests, prompt tokens, prefill with prefix caching, answers.
 
-Requests are built the way the pipeline builds them (``dialogue_specs``, ``benchmark_items``, ``schedule``, each
-dataset's scorer, the validation samples) but without any model. An answer that does not exist yet is a placeholder
+Requests are built by the pipeline's own builders — dialogue rounds by :func:`persona_lib.generation.round_request`,
+benchmark questions by :func:`persona_lib.generation.conditioned_requests` in :func:`persona_lib.generation.schedule`'s
+order, judge calls by each dataset's scorer and :func:`persona_lib.judging.judge_call_groups` — but without any
+model. An answer that does not exist yet is a placeholder
 naming the answer's identity — two requests with the same content get the same answer, as in the content-addressed
 store — so identical requests and identical judge calls are counted once, as the store sends them once. Placeholders
 count as the answer's estimated length (:mod:`persona_lib.plan._tokens`). Prefill with prefix caching comes from the
@@ -12,6 +14,7 @@ separate processes), in the order the pipeline submits requests.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import random
 import re
@@ -22,7 +25,14 @@ import pandas as pd
 
 from persona_lib.config import RunConfig
 from persona_lib.datasets import BenchmarkItem, ScoringInputs, dataset_names, get_dataset, load_validation_samples
-from persona_lib.generation import ORIGINAL, dialogue_specs, schedule, simulate_prefix_cache
+from persona_lib.generation import (
+    ORIGINAL,
+    conditioned_requests,
+    dialogue_specs,
+    round_request,
+    schedule,
+    simulate_prefix_cache,
+)
 from persona_lib.judging import JudgeTask, judge_call_groups
 from persona_lib.personas import Persona, load_personas
 from persona_lib.plan._tokens import ReleasedLengths, TokenCounter, answer_lengths
@@ -38,7 +48,6 @@ JUDGE_OUTPUT_TOKENS = 200
 ``judging.max_new_tokens``."""
 
 Segments = tuple[tuple[Hashable, int], ...]
-_IDENT_TAGS = ("condition", "kind", "checkpoint", "dataset", "item_id")
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,20 @@ def _system_tokens(messages: Sequence[Mapping[str, str]], counter: TokenCounter)
     return sum(counter.count_many([message["content"] for message in messages]))
 
 
+def _message_segments(
+    messages: Sequence[Mapping[str, str]], counter: TokenCounter, answer_tokens: Mapping[str, int]
+) -> Segments:
+    """A request's messages as cache segments, one per message: its text, counted (an answer placeholder counts as
+    the answer's estimated length). The simulator keys each block by everything before it, so two requests share
+    exactly their identical leading messages."""
+    segments = []
+    for message in messages:
+        identity = _PLACEHOLDER.fullmatch(message["content"])
+        tokens = answer_tokens[identity.group(1)] if identity else counter.count(message["content"])
+        segments.append(((message["role"], message["content"]), tokens))
+    return tuple(segments)
+
+
 @dataclass(frozen=True)
 class DialogueEstimate:
     """The estimated shape of every dialogue of a run.
@@ -115,40 +138,28 @@ def dialogue_plan(
     """
     cap = config.generation.max_new_tokens
     specs = dialogue_specs(config)
-    originals = {(spec.condition, spec.kind): spec for spec in specs if spec.replicate == ORIGINAL}
-    dialogues, prefixes, answers = [], {}, {}
+    prefixes, answers = {}, {}
     for spec in specs:
         user = counter.count_many(spec.user_turns)
         answer = answer_lengths(lengths.for_condition(spec.condition, spec.kind), user, cap)
-        prefix = [0]
-        for user_tokens, answer_tokens in zip(user, answer):
-            prefix.append(prefix[-1] + user_tokens + answer_tokens)
-        original = originals[(spec.condition, spec.kind)]
-        shared = 0
-        while shared < len(spec.user_turns) and spec.user_turns[shared] == original.user_turns[shared]:
-            shared += 1
         if spec.replicate == ORIGINAL:
-            prefixes[(spec.condition, spec.kind)] = prefix
+            prefixes[(spec.condition, spec.kind)] = [0, *itertools.accumulate(map(sum, zip(user, answer)))]
         turns = spec.user_turns
         answers[(spec.condition, spec.kind, spec.replicate)] = [
             (tokens, _identity(spec.condition, spec.kind, tuple(turns[: number + 1])))
             for number, tokens in enumerate(answer)
         ]
-        dialogues.append((spec, _system_tokens(spec.system, counter), user, prefix, shared))
+    answer_tokens = {identity: tokens for values in answers.values() for tokens, identity in values}
+    # The requests run_dialogues sends, round by round (every dialogue answered, none stopping early), with each
+    # answer a placeholder: a shuffled replicate's opening rounds that agree with the original are the same request.
+    histories: dict[int, list] = {index: [] for index in range(len(specs))}
     stream: list[Segments] = []
-    for index in range(config.n_rounds):
-        for spec, system, user, prefix, shared in dialogues:
-            own = ("dialogue", spec.condition, spec.kind, spec.replicate)
-            common = ("dialogue", spec.condition, spec.kind, ORIGINAL)
-            if index < shared:  # still the original's request
-                segments = (((("system", spec.condition), system)), (common, prefix[index] + user[index]))
-            else:
-                segments = (
-                    (("system", spec.condition), system),
-                    (common, prefix[shared]),
-                    (own, prefix[index] - prefix[shared] + user[index]),
-                )
-            stream.append(segments)
+    for round_number in range(1, config.n_rounds + 1):
+        for index, spec in enumerate(specs):
+            request = round_request(spec, histories[index], round_number)
+            stream.append(_message_segments(request.messages, counter, answer_tokens))
+            identity = answers[(spec.condition, spec.kind, spec.replicate)][round_number - 1][1]
+            histories[index] += [request.messages[-1], {"role": "assistant", "content": placeholder(identity)}]
     distinct = _distinct(stream)
     stats = simulate_prefix_cache(distinct, kv_budget)
     sent_answers = {identity: tokens for values in answers.values() for tokens, identity in values}
@@ -174,37 +185,43 @@ def benchmark_plan(
     config: RunConfig,
     items: Mapping[str, list[BenchmarkItem]],
     counter: TokenCounter,
-    prefixes: Mapping[tuple[str, str], list[int]],
+    dialogues: DialogueEstimate,
     answer_tokens: int,
     kv_budget: int | None,
 ) -> StagePlan:
     """The benchmark stage: every item at every checkpoint of every dialogue, in the scheduler's order.
 
+    The requests are the pipeline's own (:func:`persona_lib.generation.conditioned_requests` on the estimated
+    dialogues, submitted in :func:`persona_lib.generation.schedule`'s order). For the cache simulation each request
+    is three segments: its system messages, the dialogue's first ``checkpoint`` rounds (one stream per dialogue,
+    so a later checkpoint extends an earlier one's prefix) and the item.
+
     Args:
         config: The run configuration.
         items: The items each condition is asked (``benchmark_items``).
         counter: Token counter.
-        prefixes: Estimated dialogue prefix before each round, per (condition, kind).
+        dialogues: The estimated dialogues (:func:`dialogue_plan`).
         answer_tokens: Estimated tokens of one benchmark answer.
         kv_budget: KV-cache size in tokens for the simulation (``None``: unlimited).
     """
-    systems = {spec.condition: _system_tokens(spec.system, counter) for spec in dialogue_specs(config)}
-    requests, segments = [], {}
-    for condition, condition_items in items.items():
-        item_tokens = counter.count_many([item.prompt for item in condition_items])
-        for kind in config.dialogue_kinds:
-            for checkpoint in config.resolved_checkpoints():
-                for item, tokens in zip(condition_items, item_tokens):
-                    ident = (condition, kind, checkpoint, item.dataset, item.item_id)
-                    requests.append(Request([], dict(zip(_IDENT_TAGS, ident))))
-                    segments[ident] = (
-                        (("system", condition), systems[condition]),
-                        (("dialogue", condition, kind, ORIGINAL), prefixes[(condition, kind)][checkpoint]),
-                        (("item", item.prompt), tokens),
-                    )
-    stream = [
-        segments[tuple(request.tags[tag] for tag in _IDENT_TAGS)] for group in schedule(requests) for request in group
-    ]
+    systems = {spec.condition: spec.system for spec in dialogue_specs(config) if spec.replicate == ORIGINAL}
+    requests, _ = conditioned_requests(
+        _dialogue_table(config, dialogues), systems, items, config.dialogue_kinds, config.resolved_checkpoints()
+    )
+    system_tokens = {condition: _system_tokens(system, counter) for condition, system in systems.items()}
+    prompts = list(dict.fromkeys(request.messages[-1]["content"] for request in requests))
+    item_tokens = dict(zip(prompts, counter.count_many(prompts)))
+
+    def segments(request: Request) -> Segments:
+        tags, prompt = request.tags, request.messages[-1]["content"]
+        condition, kind = tags["condition"], tags["kind"]
+        return (
+            (("system", condition), system_tokens[condition]),
+            (("dialogue", condition, kind, ORIGINAL), dialogues.prefixes[(condition, kind)][tags["checkpoint"]]),
+            (("item", prompt), item_tokens[prompt]),
+        )
+
+    stream = [segments(request) for group in schedule(requests) for request in group]
     distinct = _distinct(stream)
     stats = simulate_prefix_cache(distinct, kv_budget)
     return StagePlan(
@@ -251,6 +268,8 @@ def _dialogue_table(config: RunConfig, dialogues: DialogueEstimate) -> pd.DataFr
             "user": user,
             "finish_reason": "stop",
             "assistant": placeholder(dialogues.answers[(spec.condition, spec.kind, spec.replicate)][number - 1][1]),
+            "prompt_tokens": None,
+            "completion_tokens": None,
         }
         for spec in dialogue_specs(config)
         for number, user in enumerate(spec.user_turns, start=1)
@@ -308,7 +327,8 @@ def judge_plan(
     answer_tokens: int,
     kv_budget: int | None,
 ) -> list[StagePlan]:
-    """The score stage: every configured dataset's scorer run on placeholder answers, as :func:`score_run` does.
+    """The score stage: every configured dataset's scorer run on placeholder answers, as
+    :func:`persona_lib.scoring.score_run` runs them.
 
     Judge calls with identical prompts (the same question answered identically) are sent once; benchmark prompts
     over ``judging.truncate_prompt_tokens`` are cut to it, as the judge backend does.

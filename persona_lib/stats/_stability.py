@@ -36,7 +36,7 @@ def profile_stability(profiles: pd.DataFrame, *, position: str = "checkpoint", m
     levels (catches such shifts; in level units, x 25 for the 0-100 scale).
 
     Args:
-        profiles: Output of :func:`persona_lib.scoring.bfi_profiles` (``model, condition, kind, checkpoint,
+        profiles: Output of :func:`persona_lib.datasets.bfi.bfi_profiles` (``model, condition, kind, checkpoint,
             dimension, level``).
         position: The checkpoint column.
         min_dimensions: Fewest dimensions scored at both checkpoints for a correlation.

@@ -53,7 +53,7 @@ class StoreWriteError(StoreError):
 class StoreDamagedError(StoreError):
     """The store file is damaged (not a SQLite database, truncated, or failing its integrity check).
 
-    It is never written to or replaced; :attr:`health` says what still reads, and
+    It is never written to or replaced; ``self.health`` says what still reads, and
     :func:`persona_lib.store.salvage_store` copies that into a new store.
 
     Attributes:

@@ -87,7 +87,7 @@ def test_factory_names_the_missing_library(monkeypatch):
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real_find_spec(name, *a)
     )
-    with pytest.raises(ImportError, match="needs the vllm package"):
+    with pytest.raises(ImportError, match=r"the .vllm. backend needs vllm, which is not installed: pip install"):
         create_backend(ModelConfig(backend="vllm"))
 
 
