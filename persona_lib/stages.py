@@ -13,6 +13,7 @@ generate            :func:`benchmark_answers`              ``benchmark_answers.j
 score               :func:`scores`                         ``scores.csv``, ``units.csv``
 score               :func:`similarity`                     ``tables/baseline_similarity.csv``
 validate            :func:`judge_validation`               ``tables/judge_validation.csv``, ``judge_pairs``
+analyse             :func:`analysis`                       curves, differences, model fits, XSTest tables
 ==================  =====================================  ==========================================
 """
 
@@ -22,8 +23,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from persona_lib import generation, scoring
+from persona_lib import generation, scoring, stats
 from persona_lib.contract import Backend
+from persona_lib.datasets import split_turn_level
+from persona_lib.datasets.bfi import errors_by_label_source
+from persona_lib.datasets.xstest import refusal_agreement, refusal_changes
 from persona_lib.run import Run
 from persona_lib.store import ResponseStore
 
@@ -145,3 +149,82 @@ def judge_validation(run: Run) -> ValidationTables:
     pairs = scoring.judge_pair_agreement(judgements)
     run.write_table("judge_pairs", pairs)
     return ValidationTables(judgements, agreement, pairs)
+
+
+@dataclass(frozen=True)
+class AnalysisTables:
+    """What the analyse stage computes (the tables it writes are named in brackets).
+
+    Attributes:
+        metrics: The benchmark metrics with unit scores, sorted.
+        curves: Every benchmark metric over the checkpoints, persona and baseline, bootstrap CIs
+            (``checkpoint_curves``).
+        fidelity_curves: Dialogue fidelity and its criteria over the rounds (``fidelity_curves``; empty when no turn
+            has a parsed verdict).
+        contrasts: The study's paired differences that the run supports, by name: ``kind``, ``length``,
+            ``persona`` (``difference_<name>``).
+        bfi_errors: The BFI error under both InCharacter label sources.
+        xstest_changes: XSTest verdicts that flip between the first and the last checkpoint (``xstest_changes``).
+        refusal_agreement: The judge's refusals against the refusal-phrase rule (``xstest_refusal_agreement``).
+        similarity_curves: Similarity of persona answers to the baseline's, over the checkpoints.
+        slopes: The length slope per model x kind, benchmarks and dialogue fidelity (``length_slopes``).
+        effects: The persona effect per model x kind (``persona_effects``).
+        length_curves: IFBench accuracy against the tokens of dialogue in front of the prompt.
+    """
+
+    metrics: list[str]
+    curves: pd.DataFrame
+    fidelity_curves: pd.DataFrame
+    contrasts: dict[str, pd.DataFrame]
+    bfi_errors: pd.DataFrame
+    xstest_changes: pd.DataFrame
+    refusal_agreement: pd.DataFrame
+    similarity_curves: pd.DataFrame
+    slopes: pd.DataFrame
+    effects: pd.DataFrame
+    length_curves: pd.DataFrame
+
+
+def analysis(run: Run) -> AnalysisTables:
+    """The study's questions asked of the run's unit scores; every table of the analyse stage written to the run.
+
+    Bootstrap intervals are seeded with the run's ``seed``. The model fits take benchmark units over checkpoints and
+    dialogue fidelity (its mean, ``dialogue``) over rounds, as the study fitted them.
+    """
+    seed = run.config.seed
+    units = run.units()
+    turn_units, benchmark_units = split_turn_level(units)
+    metrics = sorted(benchmark_units["metric"].unique())
+    curves = stats.checkpoint_curves(benchmark_units, seed=seed)
+    run.write_table("checkpoint_curves", curves)
+    fidelity_curves = pd.DataFrame()
+    if not turn_units.empty:
+        fidelity_curves = stats.checkpoint_curves(turn_units, seed=seed).rename(columns={"checkpoint": "round"})
+        run.write_table("fidelity_curves", fidelity_curves)
+    contrasts = stats.difference_curves(benchmark_units, seed=seed)
+    for contrast, differences in contrasts.items():
+        run.write_table(f"difference_{contrast}", differences)
+    scores, answers = run.scores(), run.answers()
+    changes = refusal_changes(scores)
+    run.write_table("xstest_changes", changes)
+    refusals = refusal_agreement(scores, answers)
+    run.write_table("xstest_refusal_agreement", refusals)
+    slopes = stats.length_slope(units, metrics=[*metrics, "dialogue"])
+    run.write_table("length_slopes", slopes)
+    effects = stats.persona_effect(units, metrics=[*metrics, "dialogue"])
+    run.write_table("persona_effects", effects)
+    lengths = generation.dialogue_prefix_lengths(run.dialogues(), run.config.model)
+    with_tokens = stats.attach_prefix_tokens(benchmark_units[benchmark_units["metric"] == "ifbench"], lengths)
+    return AnalysisTables(
+        metrics=metrics,
+        curves=curves,
+        fidelity_curves=fidelity_curves,
+        contrasts=contrasts,
+        bfi_errors=errors_by_label_source(scores, run.personas()),
+        xstest_changes=changes,
+        refusal_agreement=refusals,
+        similarity_curves=stats.checkpoint_curves(run.similarity(), seed=seed),
+        slopes=slopes,
+        effects=effects,
+        length_curves=stats.length_control_curves(with_tokens, seed=seed),
+    )
