@@ -1,6 +1,6 @@
 """Re-judge a sample of the authors' released answers with this project's judge prompts, and compare verdicts.
 
-Our judge templates restate the study's rubrics in our own words (``persona_lib/judging/templates``); this module
+Our judge templates restate the study's rubrics in our own words (``persona_lib/datasets/templates``); this module
 measures what that deviation costs. It samples judged items of the release, renders the judge prompt each
 dataset's spec would render for them (:mod:`persona_lib.datasets`), runs a configured judge through a response
 store, and sets our verdict beside the authors' released verdict (``metrics/``).
