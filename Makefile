@@ -103,9 +103,17 @@ publish:
 	$(BIN)/python -c "from persona_lib.book import publish_book; \
 	print('published: gh-pages at', publish_book('_build/html', remote='$(PUBLISH_REMOTE)', repo='$(CURDIR)'))"
 
-test: setup setup-vllm $(IFBENCH_VENV)/.installed lint
-	IFBENCH_REFERENCE_PYTHON=$(CURDIR)/$(IFBENCH_VENV)/bin/python $(BIN)/python -m pytest -m "not vllm"
-	$(VLLM_VENV)/bin/python -m pytest -m vllm tests/backends
+# `$(call timed,PHASE,COMMAND)` runs COMMAND and prints how long it took (`make test` reports each of its phases).
+timed = start=$$(date +%s); $(2) && echo "[make test] $(1): $$(( $$(date +%s) - start )) s"
+
+test:
+	@$(call timed,setup (.venv, assets, model),$(MAKE) --no-print-directory setup)
+	@$(call timed,setup-vllm (.venv-vllm),$(MAKE) --no-print-directory setup-vllm)
+	@$(call timed,official IFBench code (.venv-ifbench),$(MAKE) --no-print-directory $(IFBENCH_VENV)/.installed)
+	@$(call timed,lint,$(MAKE) --no-print-directory lint)
+	@$(call timed,tests (.venv),IFBENCH_REFERENCE_PYTHON=$(CURDIR)/$(IFBENCH_VENV)/bin/python \
+	$(BIN)/python -m pytest -m "not vllm" --durations=15)
+	@$(call timed,vLLM tests (.venv-vllm),$(VLLM_VENV)/bin/python -m pytest -m vllm --durations=5 tests/backends)
 
 # Ruff (configured in pyproject.toml): lint, and the code formatted as ruff formats it.
 lint: $(VENV)/.installed
