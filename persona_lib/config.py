@@ -55,6 +55,10 @@ class ModelConfig(_Strict):
             ``null`` sends none.
         chat_template: Path to a Jinja chat template overriding the model's own.
         dtype: Weight dtype for local backends (``auto``, ``float32``, ``bfloat16``...).
+        batch_invariant: vLLM's batch-invariant mode (``VLLM_BATCH_INVARIANT=1``, beta): an answer no longer
+            depends on which other requests share its batch, so a resumed or repeated run is bit-identical. It
+            needs a recent NVIDIA GPU (``persona-eval check`` says where it cannot apply) and only the ``vllm``
+            backend has it.
         extra: Backend-specific keyword arguments passed through unchanged (e.g. ``tensor_parallel_size``).
     """
 
@@ -70,6 +74,7 @@ class ModelConfig(_Strict):
     reasoning_off_system: str | None = None
     chat_template: str | None = None
     dtype: str = "auto"
+    batch_invariant: bool = False
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")

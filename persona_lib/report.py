@@ -40,7 +40,9 @@ def describe_model(model: ModelConfig) -> str:
         return f"`{model.backend}` · no model (test backend: placeholder answers, random verdicts)"
     name = "SmolLM2-135M-Instruct (bundled, CPU)" if model.model == BUNDLED_MODEL else model.model
     where = f" at {model.base_url}" if model.base_url else ""
-    return f"`{model.backend}` · {name}{where}"
+    invariant = " · batch-invariant mode asked (each answer's provenance says whether it applied)"
+    invariant = invariant if model.batch_invariant else ""
+    return f"`{model.backend}` · {name}{where}{invariant}"
 
 
 def run_folder_name(folder: str | Path) -> str:

@@ -219,3 +219,15 @@ def test_provenance_states_stage_times_with_the_machine_they_came_from():
     assert "| stage times so far | generate 312 s" in provenance_markdown(RunConfig(), run_info=info)
     assert "stage times" not in provenance_markdown(RunConfig())
     assert cpu_model("processor : 0\nmodel name\t: Test CPU 9000\nflags : sse\n") == "Test CPU 9000"
+
+
+def test_the_model_line_says_when_the_batch_invariant_mode_was_asked():
+    from persona_lib.config import ModelConfig
+
+    plain = ModelConfig(backend="vllm", model="Qwen/Qwen3-4B-Instruct-2507")
+    assert report.describe_model(plain) == "`vllm` · Qwen/Qwen3-4B-Instruct-2507"
+    asked = plain.model_copy(update={"batch_invariant": True})
+    assert report.describe_model(asked) == (
+        "`vllm` · Qwen/Qwen3-4B-Instruct-2507 · batch-invariant mode asked (each answer's provenance says whether "
+        "it applied)"
+    )

@@ -155,3 +155,45 @@ def test_ray_actor_options_give_each_engine_its_gpus_and_forward_the_environment
     assert "num_gpus" not in actor_options(study, "gemma-3-4b-it", retries=2, has_gpus=False)  # a CPU cluster
     judge = actor_options(study, "judge", retries=2, has_gpus=True)
     assert (judge["num_gpus"], judge["accelerator_type"]) == (1, "L4")
+
+
+def test_check_on_a_study_file_checks_every_models_run_and_names_fields_as_in_the_file(tmp_path, capsys):
+    values = {**SMALL, "output_dir": str(tmp_path / "study")}
+    assert main(["check", "--config", str(_write(tmp_path, values))]) == 0
+    assert "study small: 2 models (a, b)" in capsys.readouterr().out
+
+    wrong = {
+        **values,
+        "protocol": {**SMALL["protocol"], "personas": ["Gastn"]},
+        "models": [
+            {**SMALL["models"][0], "model": {"backend": "scripted", "model": "a", "batch_invariant": True}},
+            {**SMALL["models"][1], "generation": {"top_p": 0.95}},
+        ],
+    }
+    assert main(["check", "--config", str(_write(tmp_path, wrong, "wrong.yaml"))]) == 2
+    errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  [error]")]
+    assert [line.split(" · ")[1].split(":")[0] for line in errors] == [
+        "protocol.personas[0]",  # once, though both models' runs have it
+        "models[0].model.batch_invariant",
+    ]
+    assert "backend 'scripted' has no batch-invariant mode" in errors[1]
+
+
+def test_a_study_reserving_more_gpus_than_its_engine_uses_is_told_so(tmp_path):
+    from persona_lib.study import check_study_file
+
+    values = {
+        **SMALL,
+        "output_dir": str(tmp_path / "study"),
+        "models": [{**SMALL["models"][0], "gpus": 2, "model": {"backend": "vllm", "model": "org/a"}}],
+        "judge": {"gpus": 1, "model": {"backend": "openai", "model": "judge", "base_url": "http://127.0.0.1:1/v1"}},
+    }
+    report = check_study_file(_write(tmp_path, values))
+    gpus = {problem.field: (problem.severity, problem.what) for problem in report.problems if "gpus" in problem.field}
+    assert gpus == {
+        "models[0].gpus": (
+            "error",
+            "2 GPUs reserved for an engine that uses 1 (tensor_parallel_size 1); Ray would hold the others idle",
+        ),
+        "judge.gpus": ("note", "1 GPU reserved for an API model, which runs on none"),
+    }

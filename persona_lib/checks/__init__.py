@@ -9,8 +9,9 @@ Checked: the configuration's fields (all invalid ones at once, with the closest 
 persona names, custom persona files and their fields; dataset item files (the shipped ones and ``dataset_files``)
 and the licence texts covering the shipped data (:mod:`persona_lib.checks._licences`); item limits against dataset
 sizes; checkpoints against rounds; the human-validation samples and ``judge_validation_items``; the model and the
-judge (backend library installed, ``bundled:`` name, local folder, hub id and cache, the API key variable); the run
-folder (writable, free space, not in use by another run, its response store sound).
+judge (backend library installed, ``bundled:`` name, local folder, hub id and cache, the API key variable, the
+engine arguments and decoding settings against the backend's installed library: vLLM's EngineArgs and
+SamplingParams); the run folder (writable, free space, not in use by another run, its response store sound).
 
 >>> from persona_lib.checks import check_config
 >>> from persona_lib.config import RunConfig
@@ -23,7 +24,7 @@ folder (writable, free space, not in use by another run, its response store soun
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,10 @@ from persona_lib.checks._output import check_output
 from persona_lib.checks._personas import check_personas
 from persona_lib.checks._report import CheckFailed, CheckReport, Problem
 from persona_lib.config import RunConfig
+from persona_lib.contract import SamplingParams
 from persona_lib.datasets import get_dataset
+from persona_lib.generation import sampling_params
+from persona_lib.judging import VERDICT_LABELS, judge_modes, judge_sampling
 from persona_lib.personas import BASELINE
 from persona_lib.resolve import resolution_problems
 
@@ -69,6 +73,14 @@ def _checkpoint_problems(config: RunConfig, source: str) -> list[Problem]:
     return []
 
 
+def _judge_requests(config: RunConfig) -> list[tuple[str, SamplingParams]]:
+    """The judge's decoding settings: its generated verdicts and, in the distribution modes, its label reads."""
+    requests = [("judging", judge_sampling(config))]
+    if "distribution" in judge_modes(config):
+        requests.append(("judging", judge_sampling(config, distribution_of=next(iter(VERDICT_LABELS)))))
+    return requests
+
+
 def _judge_needed(config: RunConfig, stages: Iterable[str]) -> bool:
     stages = set(stages)
     judged = any(get_dataset(name).judged for name in config.datasets)
@@ -93,6 +105,7 @@ def check_config(
     stages: Iterable[str] | None = None,
     source: str = "<configuration>",
     skip_fields: Iterable[str] = (),
+    engine_gpus: Mapping[str, int] | None = None,
 ) -> CheckReport:
     """Check a validated configuration for everything that would stop its run, without loading a model.
 
@@ -102,12 +115,15 @@ def check_config(
             ``score`` (if a dataset is judged) and ``validate``.
         source: The configuration file, named in the problems.
         skip_fields: Top-level fields already reported invalid (their checks are skipped).
+        engine_gpus: GPUs a scheduler gives the engines of ``model`` and ``judge`` (a study on Ray); an engine
+            left out is checked against the GPUs visible on this machine.
 
     Returns:
         The report (``report.ok`` is False when something would stop the run).
     """
     stages = list(stages) if stages is not None else list(ALL_STAGES)
     skip = set(skip_fields)
+    gpus = dict(engine_gpus or {})
     try:
         config, unresolved = resolution_problems(config)
     except ValueError as err:  # one of the run's own dataset or backend modules does not import
@@ -135,11 +151,12 @@ def check_config(
     if "validate" in stages:
         problems += check_validation(config, source)
         for index, judge in enumerate(config.comparison_judges):
-            problems += check_model(judge, f"comparison_judges[{index}]", source)
+            problems += check_model(judge, f"comparison_judges[{index}]", source, _judge_requests(config))
     if "generate" in stages and "model" not in skip:
-        problems += check_model(config.model, "model", source)
+        requests = [("generation", sampling_params(config.generation))]
+        problems += check_model(config.model, "model", source, requests, gpus.get("model"))
     if "judge" not in skip and ("datasets" in skip or _judge_needed(config, stages)):
-        problems += check_model(config.judge, "judge", source)
+        problems += check_model(config.judge, "judge", source, _judge_requests(config), gpus.get("judge"))
     if "output_dir" not in skip:
         problems += check_output(config, source)
     runnable = not any(problem.severity == "error" for problem in problems) and not skip_fields

