@@ -200,3 +200,24 @@ def test_the_running_at_scale_chapter_prints_the_plan_the_paper_configuration_ha
         f"{benchmarks['prefill_tokens'] / 1e6:.1f} million"
     ) in prose
     assert f"the same plan is {h100.gpu_hours:.1f} GPU-hours" in prose
+
+
+def test_the_cache_simulation_uses_the_engines_block_size():
+    """``model.extra.block_size`` (a vLLM engine argument) sets the simulated block: larger blocks leave more prompt
+    tokens in partial blocks, which a prefix cache never serves; without it the plan assumes vLLM's GPU default."""
+    config = load_config(PROJECT_ROOT / "configs" / "default.yaml")
+
+    def benchmark_row(block_size: int | None):
+        extra = dict(config.model.extra) | ({"block_size": block_size} if block_size else {})
+        model = config.model.model_copy(update={"extra": extra})
+        plan = plan_run(config.model_copy(update={"model": model}), use_tokenizer=False)
+        return plan.table().set_index("step").loc["benchmarks"], plan.notes
+
+    default, notes = benchmark_row(None)
+    sixteen, _ = benchmark_row(16)
+    one, _ = benchmark_row(1)
+    thirty_two, notes_32 = benchmark_row(32)
+    assert default.equals(sixteen) and "16-token blocks" in " ".join(notes)
+    assert "32-token blocks" in " ".join(notes_32)
+    assert one["prompt_tokens"] == sixteen["prompt_tokens"] == thirty_two["prompt_tokens"]
+    assert one["prefill_tokens"] < sixteen["prefill_tokens"] < thirty_two["prefill_tokens"]

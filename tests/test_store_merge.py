@@ -123,6 +123,42 @@ def test_keys_filter_by_model_stage_and_tag_values(tmp_path):
     assert report.selected == 2 and sorted(subset.keys()) == ["b", "j"]
 
 
+def test_a_judge_request_two_models_share_is_merged_with_only_the_chosen_models_tags(tmp_path):
+    """Two models that give the same answer send the judge the same request (one key, one tag set per model under
+    test). A model's run takes the verdict with its own tag set only: the other model's would count the verdict
+    twice in its units (found by tests/test_study_ray_engines.py, where two entries share weights)."""
+
+    def verdict(model_under_test: str) -> ResponseRecord:
+        return ResponseRecord(
+            key="shared",
+            backend="fake",
+            model="judge",
+            sampling={},
+            messages=[{"role": "user", "content": "judge this answer"}],
+            tags={"stage": "judge", "model_under_test": model_under_test, "item_id": "7"},
+            text="RESULT: 4",
+            prompt_tokens=1,
+            completion_tokens=1,
+            finish_reason="stop",
+        )
+
+    judged = ResponseStore(tmp_path / "judge.sqlite")
+    judged.put_many([verdict("m1"), verdict("m2")])
+    assert len(judged.to_dataframe()) == 2 and judged.keys() == ["shared"]
+
+    runs = {}
+    for model in ("m1", "m2"):
+        runs[model] = ResponseStore(tmp_path / f"{model}.sqlite")
+        keys = judged.keys(stages=["judge"], tags={"model_under_test": model})
+        report = runs[model].merge_from(judged, keys, tags={"model_under_test": model})
+        assert report.added == 1
+        table = runs[model].to_dataframe()
+        assert table["model_under_test"].tolist() == [model] and table["text"].tolist() == ["RESULT: 4"]
+    everything = ResponseStore(tmp_path / "all.sqlite")
+    everything.merge_from(judged)  # without a tag filter: every tag set, as before
+    assert sorted(everything.to_dataframe()["model_under_test"]) == ["m1", "m2"]
+
+
 def test_merge_refuses_a_missing_store_and_itself(tmp_path):
     store = ResponseStore(tmp_path / "s.sqlite")
     with pytest.raises(FileNotFoundError, match="no response store"):

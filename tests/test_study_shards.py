@@ -100,6 +100,11 @@ def test_merge_makes_per_model_runs_with_nothing_lost_or_duplicated(sharded, tmp
         reference = texts(reference_store(tmp_path / f"{model}.sqlite", model))
         assert texts(run.store) == reference  # every answer and verdict, with the same text
         assert len(run.store) == len(reference)
+        # Scripted models answer alike, so both models send the judge the same requests: each run holds its own
+        # verdicts' tags only, row for row as a single run (not the other model's too).
+        table, single = run.store.to_dataframe(), reference_store(tmp_path / f"{model}-rows.sqlite", model)
+        assert set(table.loc[table["stage"] == "judge", "model_under_test"]) == {f"scripted-{model}"}
+        assert len(table) == len(single.to_dataframe())
         answers = run.answers()
         assert answers["finish_reason"].eq("stop").all() and not answers["error"].astype(str).eq(NOT_STORED).any()
         units = run.units()

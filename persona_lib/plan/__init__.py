@@ -27,6 +27,7 @@ from persona_lib.plan._stages import (
     JUDGE_OUTPUT_TOKENS,
     StagePlan,
     benchmark_plan,
+    cache_block_size,
     dialogue_plan,
     judge_plan,
     validation_plan,
@@ -210,7 +211,8 @@ def _notes(
         f"{config.generation.max_new_tokens}); each benchmark answer assumed {answer_tokens:,} tokens (their mean)",
         _judge_output_note(config),
         f"prefill with prefix caching: vLLM-like block cache simulated per stage with {cache}, in the pipeline's "
-        "submission order; dialogue counts assume no dialogue stops early",
+        f"submission order, {cache_block_size(config.model)}-token blocks (model.extra.block_size, else vLLM's GPU "
+        "default); dialogue counts assume no dialogue stops early",
         "stored: final answers already in the run's store (persona-eval run reuses those it asks again)",
     ]
     if throughput is not None:

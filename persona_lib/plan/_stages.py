@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from persona_lib.config import RunConfig
+from persona_lib.config import ModelConfig, RunConfig
 from persona_lib.datasets import BenchmarkItem, ScoringInputs, dataset_names, get_dataset, load_validation_samples
 from persona_lib.generation import (
     ORIGINAL,
@@ -46,6 +46,10 @@ _PLACEHOLDER = re.compile("\u27e6answer ([0-9a-f]+)\u27e7")
 JUDGE_OUTPUT_TOKENS = 200
 """Assumed length of a judge's output (a short reasoning, then the verdict): an assumption, capped by
 ``judging.max_new_tokens``."""
+DEFAULT_BLOCK_SIZE = 16
+"""Tokens per KV-cache block when the engine's ``block_size`` is not configured: vLLM's default on a GPU (vLLM on a
+CPU uses 128)."""
+
 
 Segments = tuple[tuple[Hashable, int], ...]
 
@@ -74,6 +78,12 @@ class StagePlan:
     prompt_tokens: int
     prefill_tokens: int
     generated_tokens: int
+
+
+def cache_block_size(model: ModelConfig) -> int:
+    """Tokens per KV-cache block of ``model``'s engine: ``model.extra.block_size`` (a vLLM engine argument), else
+    :data:`DEFAULT_BLOCK_SIZE`."""
+    return int(model.extra.get("block_size", DEFAULT_BLOCK_SIZE))
 
 
 def _identity(*parts: object) -> str:
@@ -161,7 +171,7 @@ def dialogue_plan(
             identity = answers[(spec.condition, spec.kind, spec.replicate)][round_number - 1][1]
             histories[index] += [request.messages[-1], {"role": "assistant", "content": placeholder(identity)}]
     distinct = _distinct(stream)
-    stats = simulate_prefix_cache(distinct, kv_budget)
+    stats = simulate_prefix_cache(distinct, kv_budget, cache_block_size(config.model))
     sent_answers = {identity: tokens for values in answers.values() for tokens, identity in values}
     plan = StagePlan(
         "generate",
@@ -223,7 +233,7 @@ def benchmark_plan(
 
     stream = [segments(request) for group in schedule(requests) for request in group]
     distinct = _distinct(stream)
-    stats = simulate_prefix_cache(distinct, kv_budget)
+    stats = simulate_prefix_cache(distinct, kv_budget, cache_block_size(config.model))
     return StagePlan(
         "generate",
         "benchmarks",
@@ -365,7 +375,7 @@ def judge_plan(
         (text, (task.row.get("dataset"), task.row.get("metric")), limit if task.truncate_prompt else None)
         for _, text, task in unique
     ]
-    stats = simulate_prefix_cache(_judge_stream(prompts, counter, lengths), kv_budget)
+    stats = simulate_prefix_cache(_judge_stream(prompts, counter, lengths), kv_budget, cache_block_size(config.judge))
     generated = _judge_output_tokens(config, [mode for mode, _, _ in unique])
     plans = [
         StagePlan(
@@ -396,7 +406,7 @@ def validation_plan(config: RunConfig, counter: TokenCounter, kv_budget: int | N
             prompts.append((text, (dataset, task.row.get("metric")), cap))
             modes.append(mode)
     generated = _judge_output_tokens(config, modes)
-    stats = simulate_prefix_cache(_judge_stream(prompts, counter, {}), kv_budget)
+    stats = simulate_prefix_cache(_judge_stream(prompts, counter, {}), kv_budget, cache_block_size(config.judge))
     return StagePlan(
         "validate", "judge", "judge", len(prompts), len(prompts), stats.prompt_tokens, stats.prefill_tokens, generated
     )

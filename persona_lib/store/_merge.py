@@ -8,7 +8,7 @@ with a different answer is a :class:`MergeConflict`: reported, and this store's 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +59,13 @@ class MergeReport:
     conflicts: tuple[MergeConflict, ...] = ()
 
 
-def merge_store(db: sqlite3.Connection, target: Path, source: Path, keys: Iterable[str] | None = None) -> MergeReport:
+def merge_store(
+    db: sqlite3.Connection,
+    target: Path,
+    source: Path,
+    keys: Iterable[str] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> MergeReport:
     """Union the store file ``source`` into the store open as ``db`` (the file ``target``).
 
     See :meth:`persona_lib.store.ResponseStore.merge_from` for what is copied.
@@ -69,6 +75,7 @@ def merge_store(db: sqlite3.Connection, target: Path, source: Path, keys: Iterab
         target: The target store file.
         source: The source store file; it is only read.
         keys: The keys to take (default: all of the source's); keys the source lacks are ignored.
+        tags: Copy only the tag sets holding these tag values (default: every tag set of a taken key).
 
     Raises:
         FileNotFoundError: if ``source`` is not a file.
@@ -89,12 +96,12 @@ def merge_store(db: sqlite3.Connection, target: Path, source: Path, keys: Iterab
                 "INSERT OR IGNORE INTO temp.merge_keys SELECT key FROM src.responses WHERE key = ?",
                 ((key,) for key in keys),
             )
-        return _merge_selected(db, str(source))
+        return _merge_selected(db, str(source), tags or {})
     finally:
         db.execute("DETACH DATABASE src")
 
 
-def _merge_selected(db: sqlite3.Connection, source: str) -> MergeReport:
+def _merge_selected(db: sqlite3.Connection, source: str, tags: Mapping[str, str]) -> MergeReport:
     """Count, then copy, the keys in ``temp.merge_keys`` from the attached ``src`` (one transaction)."""
     both_final = (
         "FROM src.responses s JOIN main.responses m ON m.key = s.key "
@@ -142,9 +149,11 @@ def _merge_selected(db: sqlite3.Connection, source: str) -> MergeReport:
             "finish_reason=excluded.finish_reason, error=excluded.error, run_info_id=excluded.run_info_id "
             "WHERE responses.finish_reason = 'error' AND excluded.finish_reason != 'error'"
         )
+        chosen = "".join(" AND json_extract(tags, ?) = ?" for _ in tags)
         cursor.execute(
             "INSERT OR IGNORE INTO main.tags (key, stage, tags) SELECT key, stage, tags FROM src.tags "
-            "WHERE key IN (SELECT key FROM temp.merge_keys) ORDER BY rowid"
+            f"WHERE key IN (SELECT key FROM temp.merge_keys){chosen} ORDER BY rowid",
+            [part for name, value in tags.items() for part in (f'$."{name}"', value)],
         )
         cursor.execute("COMMIT")
     except BaseException:

@@ -23,7 +23,7 @@ final in both with a different answer is a :class:`MergeConflict`: reported, and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,12 @@ class ResponseStore:
         return _reads.matching_keys(self._db, backend=backend, model=model, stages=stages, tags=tags)
 
     # ----------------------------------------------------------------------------------------------- writing
-    def merge_from(self, source: ResponseStore | str | Path, keys: Iterable[str] | None = None) -> MergeReport:
+    def merge_from(
+        self,
+        source: ResponseStore | str | Path,
+        keys: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> MergeReport:
         """Union another store into this one, by key, in one durable transaction.
 
         Copied for each selected key: the response (unless this store holds a final answer for it), the message
@@ -148,12 +153,15 @@ class ResponseStore:
         Args:
             source: The other store (or its SQLite file); it is only read.
             keys: The keys to take (default: all of the source's); keys the source lacks are ignored.
+            tags: Copy only the tag sets holding these tag values, e.g. ``{"model_under_test": ...}``: a judge
+                request two models share (they gave the same answer) has one tag set per model, and each model's
+                run takes its own (default: every tag set).
 
         Returns:
             What was added, replaced, identical and in conflict.
         """
         path = Path(source.path if isinstance(source, ResponseStore) else source)
-        return merge_store(self._db, self.path, path, keys)
+        return merge_store(self._db, self.path, path, keys, tags)
 
     def put_run_info(self, info: dict[str, Any]) -> str:
         """Store a run-info entry (idempotent) and return its id (hash of its canonical JSON)."""

@@ -96,18 +96,20 @@ def merge_study(study: Study, *, tables: bool = True) -> MergeSummary:
                 study.config.run_config(entry.name, study.run_folder(entry.name)), study.run_folder(entry.name)
             )
             runs[entry.name] = run
+            mine = {"model_under_test": entry.model.model}  # a judge request two models share: this model's tags
             selections = [
-                (source, source.keys(backend=entry.model.backend, model=entry.model.model, stages=GENERATION_STAGES))
+                (
+                    source,
+                    source.keys(backend=entry.model.backend, model=entry.model.model, stages=GENERATION_STAGES),
+                    None,
+                )
                 for source in generation
-            ] + [
-                (source, source.keys(stages=["judge"], tags={"model_under_test": entry.model.model}))
-                for source in judging
-            ]
+            ] + [(source, source.keys(stages=["judge"], tags=mine), mine) for source in judging]
             kept_by: dict[str, str] = {}
-            for source, keys in selections:
+            for source, keys, tags in selections:
                 if not keys:
                     continue
-                report: MergeReport = run.store.merge_from(source, keys)
+                report: MergeReport = run.store.merge_from(source, keys, tags)
                 reports.append(
                     {
                         "model": entry.name,
