@@ -3,6 +3,8 @@
 #   make book     set up .venv if needed, run the embedded default (CPU, bundled SmolLM2-135M), build the book
 #   make test     set up .venv (and .venv-vllm) if needed, lint with ruff, run the whole test suite
 #   make publish  push the built book (_build/html) to the gh-pages branch of PUBLISH_REMOTE (default: origin)
+#   make release  fetch the authors' released results at the pinned commit into the cache (AUTHORS_REPO=PATH: use
+#                 that clone instead; GENERATIONS=1: also generations/)
 #
 # Dependencies have one source of truth: pyproject.toml (extras). environment.yml installs the same
 # extras for conda users; here a plain venv does it. Every target is idempotent: stamp files record
@@ -30,7 +32,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PERSONA_LIB_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: help setup setup-vllm assets model book publish run test test-fast test-vllm lint benchmarks reproduce clean
+.PHONY: help setup setup-vllm assets model book publish release run test test-fast test-vllm lint benchmarks reproduce clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -91,6 +93,11 @@ $(PERSONA_LIB_CACHE)/models/SmolLM2-135M-Instruct/config.json: $(VENV)/.installe
 
 model: $(PERSONA_LIB_CACHE)/models/SmolLM2-135M-Instruct/config.json
 
+# The authors' release (metrics/, results/; generations/ with GENERATIONS=1): a sparse, partial clone at the pinned
+# commit in the cache, or the clone AUTHORS_REPO names. The folder is printed on the last line.
+release: setup
+	$(BIN)/persona-eval fetch-release $(if $(AUTHORS_REPO),--existing $(AUTHORS_REPO)) $(if $(GENERATIONS),--generations)
+
 run: setup
 	$(BIN)/persona-eval run --config $(CONFIG) --out $(RUN_DIR)
 
@@ -126,8 +133,10 @@ test-fast: setup lint
 test-vllm: setup-vllm
 	$(VLLM_VENV)/bin/python -m pytest -m vllm tests
 
-benchmarks: setup
+benchmarks: setup setup-vllm
 	$(BIN)/python benchmarks/prefix_cache.py
+	$(BIN)/python benchmarks/release_digest.py
+	$(VLLM_VENV)/bin/python benchmarks/vllm_prefix_cache.py
 	$(BIN)/python benchmarks/ifbench_scoring.py
 	$(BIN)/python benchmarks/bootstrap.py
 	$(BIN)/python benchmarks/onset_validation.py

@@ -1,4 +1,4 @@
-"""Where the project's shipped data lives."""
+"""Where the project's shipped data and its cache live."""
 
 from __future__ import annotations
 
@@ -16,3 +16,9 @@ def data_dir() -> Path:
 def released_dir() -> Path:
     """The authors' released results and human-validation samples, kept apart in ``data/released``."""
     return data_dir() / "released"
+
+
+def cache_dir() -> Path:
+    """Root of the project's cache (``PERSONA_LIB_CACHE``, default ``<project>/.cache``): the converted bundled model,
+    NLTK data, the authors' release."""
+    return Path(os.environ.get("PERSONA_LIB_CACHE", PROJECT_ROOT / ".cache"))

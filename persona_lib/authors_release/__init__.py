@@ -3,8 +3,12 @@
 The repository holds the full release behind the paper's numbers: every judge output (``metrics/``), the
 authors' derived tables (``results/``) and every model answer (``generations/``). This package
 
-* parses its file names (:func:`parse_release_path`; the grammar is documented in ``_names``),
+* parses its file names (:func:`parse_release_path`, :func:`parse_results_path`; the grammars are documented in
+  ``_names`` and ``_results_names``),
+* fetches the release: a sparse, partial clone at the pinned commit into the cache (:func:`fetch_release`),
 * checks that a clone is complete before reading it (:func:`check_clone`),
+* reads its verdicts once into a compact digest cached by commit (:func:`load_digest`) and checks each file's
+  row count against the items this project asks (:func:`row_count_report`),
 * parses every judge verdict as the study read it -- the study's reader and fallbacks -- counting each fallback
   and each unreadable verdict (:func:`judged_items`, :func:`parse_report`), and lists where this project's strict
   reader would read otherwise (:func:`reader_differences`),
@@ -29,14 +33,19 @@ from persona_lib.authors_release._checks import (
 )
 from persona_lib.authors_release._clone import (
     BFI_RATINGS,
+    COVERAGE_COLUMNS,
+    IFBENCH_ANSWERS,
     IFBENCH_RESULTS,
     PRIMARY_JUDGE,
     SECOND_JUDGE,
     CloneError,
     check_clone,
+    clone_coverage,
+    format_missing,
     generation_files,
     metric_files,
 )
+from persona_lib.authors_release._digest import DIGEST_VERSION, ReleaseDigest, load_digest, release_fingerprint
 from persona_lib.authors_release._fallbacks import (
     SPREAD_COLUMNS,
     STUDY_FALLBACK_GENERATORS,
@@ -44,6 +53,14 @@ from persona_lib.authors_release._fallbacks import (
     fallback_spread,
     replay_study_fallbacks,
     study_fallback_letters,
+)
+from persona_lib.authors_release._fetch import (
+    AUTHORS_URL,
+    PINNED_COMMIT,
+    FetchError,
+    describe_existing,
+    fetch_release,
+    release_dir,
 )
 from persona_lib.authors_release._ifbench import RESCORE_COLUMNS, ifbench_variant_summary, rescore_ifbench
 from persona_lib.authors_release._names import (
@@ -68,6 +85,13 @@ from persona_lib.authors_release._rejudge_sample import (
     generation_path,
     sample_release_items,
 )
+from persona_lib.authors_release._results_names import (
+    PREMISE_DATASETS,
+    RESULTS_FILES,
+    ResultsFile,
+    parse_results_path,
+)
+from persona_lib.authors_release._row_counts import ROW_COUNT_COLUMNS, SUBSTITUTE_ITEM_SETS, row_count_report
 from persona_lib.authors_release._units import (
     DEFAULT_LABEL_SOURCE,
     UNIT_TABLE_COLUMNS,
@@ -88,6 +112,27 @@ from persona_lib.authors_release._verdicts import (
 
 __all__ = [
     "AGREEMENT_COLUMNS",
+    "ROW_COUNT_COLUMNS",
+    "SUBSTITUTE_ITEM_SETS",
+    "row_count_report",
+    "PREMISE_DATASETS",
+    "RESULTS_FILES",
+    "ResultsFile",
+    "parse_results_path",
+    "COVERAGE_COLUMNS",
+    "IFBENCH_ANSWERS",
+    "clone_coverage",
+    "format_missing",
+    "DIGEST_VERSION",
+    "ReleaseDigest",
+    "load_digest",
+    "release_fingerprint",
+    "AUTHORS_URL",
+    "PINNED_COMMIT",
+    "FetchError",
+    "describe_existing",
+    "fetch_release",
+    "release_dir",
     "BFI_RATINGS",
     "DEFAULT_LABEL_SOURCE",
     "DIALOGUE_FOLDERS",

