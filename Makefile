@@ -2,6 +2,7 @@
 #
 #   make book     set up .venv if needed, run the embedded default (CPU, bundled SmolLM2-135M), build the book
 #   make test     set up .venv (and .venv-vllm) if needed, lint with ruff, run the whole test suite
+#   make check-book  build the default book (make book) and run the reader checks on its pages
 #   make publish  push the built book (_build/html) to the gh-pages branch of PUBLISH_REMOTE (default: origin)
 #   make release  fetch the authors' released results at the pinned commit into the cache (AUTHORS_REPO=PATH: use
 #                 that clone instead; GENERATIONS=1: also generations/)
@@ -32,7 +33,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PERSONA_LIB_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: help setup setup-vllm assets model book publish release run test test-fast test-vllm lint benchmarks reproduce clean
+.PHONY: help setup setup-vllm assets model book check-book publish release run test test-fast test-vllm lint benchmarks reproduce clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -103,6 +104,11 @@ run: setup
 
 book: run
 	$(BIN)/persona-eval book --run $(RUN_DIR)
+
+# The checks of the pages readers get (tests marked `pages`: leaks, links, images, equations, console errors, launch
+# buttons), run on the default book that `make book` builds. `.ci/run` runs it after `make test`.
+check-book: book
+	BOOK_HTML=$(CURDIR)/_build/html BOOK_RUN=$(CURDIR)/$(RUN_DIR) $(BIN)/python -m pytest -m pages tests/test_book.py
 
 # Publishes what `make book` built; it does not rebuild.
 publish:

@@ -13,6 +13,7 @@ import functools
 import html
 import http.server
 import json
+import os
 import re
 import shutil
 import socket
@@ -89,6 +90,9 @@ PROVENANCE_SENTENCE = "Backend, model, judge:"
 
 
 slow = pytest.mark.slow  # runs the notebooks, loads the bundled model or builds the book
+# Checks of the pages readers get; `.ci/run` also runs them on the default book (`make book`), through BOOK_HTML and
+# BOOK_RUN.
+pages = pytest.mark.pages
 
 
 def _check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess:
@@ -336,8 +340,20 @@ def built_book(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 
 @pytest.fixture(scope="session")
-def html_dir(built_book: Path) -> Path:
-    return built_book.parent
+def book_run(request: pytest.FixtureRequest) -> Path:
+    """The run folder the book under test was built from: ``BOOK_RUN`` if set, else the tiny run."""
+    if os.environ.get("BOOK_RUN"):
+        return Path(os.environ["BOOK_RUN"]).resolve()
+    return request.getfixturevalue("tiny_run")
+
+
+@pytest.fixture(scope="session")
+def html_dir(request: pytest.FixtureRequest) -> Path:
+    """The book under test: ``BOOK_HTML`` if set (a book built by ``make book``: ``.ci/run`` checks the pages readers
+    get), else the book built here from the tiny run."""
+    if os.environ.get("BOOK_HTML"):
+        return Path(os.environ["BOOK_HTML"]).resolve()
+    return request.getfixturevalue("built_book").parent
 
 
 @slow
@@ -379,9 +395,10 @@ def _visible_text(page: Path) -> str:
 
 
 @slow
-def test_built_html_shows_readers_nothing_meant_for_tests(tiny_run: Path, html_dir: Path) -> None:
+@pages
+def test_built_html_shows_readers_nothing_meant_for_tests(book_run: Path, html_dir: Path) -> None:
     # The executed notebooks do carry the markers and the plumbing; the pages must not.
-    executed = "".join(path.read_text() for path in (tiny_run / "notebooks").glob("*.ipynb"))
+    executed = "".join(path.read_text() for path in (book_run / "notebooks").glob("*.ipynb"))
     assert all(LEAKS[what].search(executed) for what in ("an nbval marker", "papermill's injected-parameters cell"))
     pages = sorted(html_dir.rglob("*.html"))
     assert len(pages) >= len(_toc_pages())
@@ -422,16 +439,18 @@ def _notebook_leaks(path: Path) -> list[str]:
 
 
 @slow
-def test_downloadable_notebooks_carry_no_machine_paths_or_library_warnings(tiny_run: Path, html_dir: Path) -> None:
+@pages
+def test_downloadable_notebooks_carry_no_machine_paths_or_library_warnings(book_run: Path, html_dir: Path) -> None:
     downloads = sorted((html_dir / "_sources").rglob("*.ipynb"))
     assert {path.name for path in downloads} >= {"teaching.ipynb", "data.ipynb"} | {
-        path.name for path in (tiny_run / "notebooks").glob("*.ipynb")
+        path.name for path in (book_run / "notebooks").glob("*.ipynb")
     }
     leaks = [leak for path in downloads for leak in _notebook_leaks(path)]
     assert not leaks, "\n".join(leaks)
 
 
 @slow
+@pages
 def test_every_figure_is_numbered_and_captioned_and_outputs_print_no_markup(html_dir: Path) -> None:
     from bs4 import BeautifulSoup
 
@@ -454,8 +473,9 @@ def test_every_figure_is_numbered_and_captioned_and_outputs_print_no_markup(html
 
 
 @slow
-def test_results_chapters_download_as_the_notebooks_that_made_them(tiny_run: Path, html_dir: Path) -> None:
-    executed = sorted((tiny_run / "notebooks").glob("*.ipynb"))
+@pages
+def test_results_chapters_download_as_the_notebooks_that_made_them(book_run: Path, html_dir: Path) -> None:
+    executed = sorted((book_run / "notebooks").glob("*.ipynb"))
     assert executed
     for source in executed:
         downloaded = html_dir / "_sources" / BOOK_RUN_DIR / source.name
@@ -582,6 +602,7 @@ def _document_of(url: str, base: str) -> str:
 
 
 @slow
+@pages
 def test_a_reader_follows_the_table_of_contents_through_every_page(browser, book_url: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     for stale in ARTIFACTS.glob("page_*.png"):
@@ -702,6 +723,7 @@ def _launch_problems(document: str, launches: list[str]) -> list[str]:
 
 
 @slow
+@pages
 def test_search_finds_persona_offline(browser, book_url: str) -> None:
     browser.get(urljoin(book_url, "search.html?q=persona"))
     _wait(
@@ -721,6 +743,7 @@ def test_search_finds_persona_offline(browser, book_url: str) -> None:
 
 
 @slow
+@pages
 def test_data_chapter_shows_the_licence_of_the_code_and_every_data_file(html_dir: Path) -> None:
     page = (html_dir / "book" / "data.html").read_text()
     licences = page[page.index("the compendium’s code") :]
@@ -749,6 +772,7 @@ def test_no_chapter_says_the_judge_scores_were_not_released():
 
 
 @pytest.mark.slow
+@pages
 def test_protocol_page_carries_the_deviation_and_anchor_tables(html_dir: Path) -> None:
     page = (html_dir / "book" / "protocol.html").read_text(encoding="utf-8")
     tables = (
