@@ -155,3 +155,19 @@ def test_make_release_with_authors_repo_uses_that_clone(release, tmp_path):
     assert done.stdout.splitlines()[-1] == str(folder)
     # the test repository's commit is not the real release's, and the command says so
     assert f"at commit {pinned[:12]}, not the pinned {PINNED_COMMIT[:12]}" in done.stderr
+
+
+def test_a_folder_that_is_not_a_checkout_of_the_release_is_never_deleted(release, tmp_path):
+    url, pinned = release
+    mine = tmp_path / "my-notes"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("months of work")
+    with pytest.raises(FetchError, match="exists and is not a checkout of"):
+        fetch_release(mine, url=url, commit=pinned, log=lambda line: None)
+    assert (mine / "thesis.tex").read_text() == "months of work"
+    other = tmp_path / "other-repo"
+    git(tmp_path, "init", "--quiet", str(other))
+    git(other, "remote", "add", "origin", "https://example.org/another.git")
+    with pytest.raises(FetchError, match="exists and is not a checkout of"):
+        fetch_release(other, url=url, commit=pinned, log=lambda line: None)
+    assert (other / ".git").is_dir()

@@ -111,6 +111,11 @@ def fetch_release(
         _git(["sparse-checkout", "add", *missing], dest)
         return dest
     if dest.exists():
+        if not _is_checkout_of(dest, url):
+            raise FetchError(
+                f"{dest} exists and is not a checkout of {url}; nothing was changed: give another destination or "
+                "remove that folder"
+            )
         shutil.rmtree(dest)  # a checkout of another commit, or one interrupted before it was verified
     dest.mkdir(parents=True)
     log(f"fetching {', '.join(folder + '/' for folder in folders)} of {url} at {commit[:12]} into {dest}")
@@ -136,6 +141,23 @@ def fetch_release(
         raise
     log(f"the authors' release at {commit[:12]} is in {dest}")
     return dest
+
+
+def _is_checkout_of(folder: Path, url: str) -> bool:
+    """True for an empty folder, or a git checkout whose origin is ``url`` (``file://`` and ``.git`` aside)."""
+    if folder.is_dir() and not any(folder.iterdir()):
+        return True
+    if not (folder / ".git").exists():
+        return False
+    try:
+        origin = _git(["config", "--get", "remote.origin.url"], folder, timeout=60)
+    except FetchError:
+        return False
+
+    def bare(location: str) -> str:
+        return location.removeprefix("file://").rstrip("/").removesuffix(".git")
+
+    return bare(origin) == bare(url)
 
 
 def describe_existing(folder: str | Path, commit: str = PINNED_COMMIT) -> str:
