@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 from persona_lib.authors_release import load_digest
+from persona_lib.backends import machine_summary
 from persona_lib.paths import PROJECT_ROOT
 
 COMPLETE = PROJECT_ROOT / "tests" / "data" / "authors_release_complete"
@@ -71,15 +71,8 @@ def main() -> None:
     per_thousand = 1000 / args.files
     bytes_per_verdict = distinct_bytes / len(distinct.items)
     verdicts_per_file = len(built.items) / args.files
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in line
-        ),
-        platform.processor(),
-    )
-    print(f"machine: {cpu}, {os.cpu_count()} cores")
+    machine = machine_summary()
+    print(f"machine: {machine['cpu']}, {machine['cores']} cores")
     print(f"{args.files:,} verdict files ({size / 1e6:.1f} MB), {len(built.items):,} verdicts")
     print(f"build: {build_seconds:.1f} s; read back: {read_seconds:.2f} s")
     print(

@@ -24,14 +24,12 @@ Usage (in ``.venv-vllm``):
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 from persona_lib import stages
-from persona_lib.backends import create_backend
+from persona_lib.backends import create_backend, machine_summary
 from persona_lib.config import RunConfig
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.plan import plan_run
@@ -83,11 +81,9 @@ def counters(llm) -> dict[str, int]:
 
 
 def machine() -> str:
-    """CPU model, cores and bf16 support of this machine."""
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    name = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line), "?")
-    flags = sorted({flag for flag in ("avx512_bf16", "amx_bf16") if flag in cpuinfo})
-    return f"{name}, {os.cpu_count()} cores, bf16 flags: {', '.join(flags) or 'none'} ({platform.machine()})"
+    """CPU model, usable cores and native bfloat16 flags of this machine."""
+    facts = machine_summary()
+    return f"{facts['cpu']}, {facts['cores']} cores, bf16 flags: {', '.join(facts['native_bf16']) or 'none'}"
 
 
 def main() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -12,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from study_workers import stored_rows
 
 from persona_lib.backends import ScriptedBackend
 from persona_lib.config import RunConfig
@@ -52,16 +52,6 @@ def _run(store: ResponseStore, backend: ScriptedBackend) -> None:
     generate_benchmarks(config, backend, store, dialogues=dialogues, batch_size=BATCH_SIZE)
 
 
-def _stored_rows(path: Path) -> int:
-    if not path.exists():
-        return 0
-    try:
-        with sqlite3.connect(path, timeout=5) as db:
-            return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
-    except sqlite3.OperationalError:  # schema not created yet
-        return 0
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> dict[str, str]:
     store = ResponseStore(tmp_path_factory.mktemp("reference") / "responses.sqlite")
@@ -82,7 +72,7 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path, reference, k
     )
     try:
         deadline = time.monotonic() + 120
-        while _stored_rows(path) < kill_after_rows:
+        while stored_rows(path) < kill_after_rows:
             assert child.poll() is None, f"child ended before the kill: {child.stderr.read().decode()[-2000:]}"
             assert time.monotonic() < deadline, "child made no progress"
             time.sleep(0.01)
@@ -96,7 +86,7 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path, reference, k
         child.stderr.close()
     assert child.returncode == -signal.SIGKILL
 
-    rows_after_kill = _stored_rows(path)
+    rows_after_kill = stored_rows(path)
     assert kill_after_rows <= rows_after_kill < len(reference)
 
     store = ResponseStore(path)

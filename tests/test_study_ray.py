@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import threading
 import time
 from collections import Counter
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 import ray  # the `ray` extra; `make test` installs it
+from study_workers import assert_no_request_answered_twice, stored_rows, worker_mid_unit
 
 from persona_lib.backends import ScriptedBackend
 from persona_lib.cli import main
@@ -126,19 +125,6 @@ def stored_texts(store: ResponseStore) -> dict[str, str]:
     return dict(zip(table["key"], table["text"]))
 
 
-def assert_no_request_answered_twice(paths, by_model_under_test: bool = False) -> None:
-    """No request of a unit was answered by two workers: each key is in one store only. Judge requests are keyed by
-    (key, model under test): two models may give the same answer, and its verdict is then asked once per model."""
-    answered = []
-    for path in paths:
-        table = ResponseStore(path).to_dataframe()
-        if by_model_under_test:
-            answered += set(zip(table["key"], table["model_under_test"]))
-        else:
-            answered += set(table["key"])
-    assert len(answered) == len(set(answered)), Counter(answered).most_common(3)
-
-
 def test_three_models_on_two_ray_workers_are_generated_judged_merged_and_analysed(tmp_path):
     folder = tmp_path / "study"
     lines: list[str] = []
@@ -193,33 +179,6 @@ def test_three_models_on_two_ray_workers_are_generated_judged_merged_and_analyse
     assert {phase: len(skipped) for phase, skipped in again.skipped.items()} == {"generate": 12, "judge": 12}
 
 
-def _stored_rows(path: Path) -> int:
-    """Answers in a worker's store, read without taking any lock the worker needs."""
-    try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
-            return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
-    except sqlite3.OperationalError:  # not created yet
-        return 0
-
-
-def _worker_mid_unit(stores: Path) -> tuple[int, str] | None:
-    """A Ray worker process executing ``run_unit`` right now, and the generation store it has open."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            if "StudyWorker.run_unit" not in title:
-                continue
-            opened = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
-        except OSError:
-            continue
-        mine = [Path(path) for path in opened if path.startswith(str(stores)) and path.endswith(".sqlite")]
-        if len(mine) == 1 and mine[0].stem.startswith("generate-"):  # a generation worker writes one store
-            return int(entry.name), mine[0].stem.removeprefix("generate-")
-    return None
-
-
 def test_a_worker_killed_mid_unit_is_restarted_and_the_study_loses_and_duplicates_nothing(tmp_path):
     folder = tmp_path / "study"
     outcomes = []
@@ -232,8 +191,8 @@ def test_a_worker_killed_mid_unit_is_restarted_and_the_study_loses_and_duplicate
     victim = None
     deadline = time.monotonic() + 240
     while victim is None and thread.is_alive() and time.monotonic() < deadline:
-        found = _worker_mid_unit(folder / "stores")
-        if found and _stored_rows(folder / "stores" / f"generate-{found[1]}.sqlite") >= 3:
+        found = worker_mid_unit(folder / "stores")
+        if found and stored_rows(folder / "stores" / f"generate-{found[1]}.sqlite") >= 3:
             victim = found
         else:
             time.sleep(0.05)

@@ -16,20 +16,17 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from collections import Counter
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 import yaml
+from study_workers import assert_no_request_answered_twice, stored_rows, worker_mid_unit
 
 from persona_lib.backends._bundled import prepare_bundled_model
 from persona_lib.run import Run
-from persona_lib.store import ResponseStore
 from persona_lib.study import Study, study_status
 
 pytestmark = [pytest.mark.vllm, pytest.mark.ray, pytest.mark.slow]
@@ -116,34 +113,6 @@ def finish(process: subprocess.Popen, folder: Path) -> None:
     assert code == 0, read_log(folder)[-4000:]
 
 
-def stored_rows(path: Path) -> int:
-    """Rows in a worker's store, read without taking any lock the worker needs."""
-    try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
-            return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
-    except sqlite3.OperationalError:  # not created yet
-        return 0
-
-
-def worker_mid_unit(stores: Path, phase: str, engine: str) -> tuple[int, str] | None:
-    """A Ray worker process running units of ``phase`` right now whose store's name holds ``engine``, and that
-    store's worker name."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            if "StudyWorker.run_unit" not in title:
-                continue
-            opened = [Path(os.readlink(fd)) for fd in (entry / "fd").iterdir()]
-        except OSError:
-            continue
-        mine = [path for path in opened if path.parent == stores and path.suffix == ".sqlite"]
-        if len(mine) == 1 and mine[0].stem.startswith(f"{phase}-") and engine in mine[0].stem:
-            return int(entry.name), mine[0].stem.removeprefix(f"{phase}-")
-    return None
-
-
 def kill_mid_unit(
     process: subprocess.Popen, folder: Path, phase: str, engines: tuple[str, ...], rows: int
 ) -> list[tuple[int, str]]:
@@ -173,15 +142,6 @@ def answers_by_place(folder: Path, model: str) -> dict[tuple, tuple[str, str]]:
     places = table[place].astype(str).apply(tuple, axis=1)
     assert not places.duplicated().any(), f"{model}: a place answered twice"
     return dict(zip(places, zip(table["key"], table["text"])))
-
-
-def assert_no_request_answered_twice(paths: list[Path], by_model_under_test: bool) -> None:
-    """Each request is in one worker's store only (a judge request once per model under test)."""
-    answered = []
-    for path in paths:
-        table = ResponseStore(path).to_dataframe()
-        answered += set(zip(table["key"], table["model_under_test"])) if by_model_under_test else set(table["key"])
-    assert len(answered) == len(set(answered)), Counter(answered).most_common(3)
 
 
 def assert_complete_and_equal(folder: Path, reference: Path, killed: list[tuple[int, str]]) -> dict[str, int]:

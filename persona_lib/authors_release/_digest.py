@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from persona_lib.authors_release._clone import metric_files
-from persona_lib.authors_release._fetch import checked_out_commit
+from persona_lib.authors_release._fetch import FetchError, _git, checked_out_commit
 from persona_lib.authors_release._verdicts import ITEM_COLUMNS, judged_items, reader_differences
 from persona_lib.paths import cache_dir
 
@@ -75,10 +74,10 @@ def release_fingerprint(root: str | Path) -> str:
 
 
 def _changed_since_commit(root: Path) -> bool:
-    done = subprocess.run(
-        ["git", "status", "--porcelain", "--", "metrics"], cwd=root, capture_output=True, text=True, check=False
-    )
-    return done.returncode != 0 or bool(done.stdout.strip())
+    try:
+        return bool(_git(["status", "--porcelain", "--", "metrics"], root, timeout=600))
+    except FetchError:
+        return True
 
 
 def digest_dir(fingerprint: str, seed: int) -> Path:
