@@ -88,7 +88,7 @@ class VLLMBackend:
         self.llm = None
         self.max_model_len: int | None = config.max_model_len
         self.dtype = _engine_dtype(config.dtype)
-        self.kv_cache = "vLLM's own rule (GPU)"
+        self.kv_cache = "decided when the engine starts (it has not)"
 
     def version_info(self) -> dict[str, str]:
         """Versions of vllm, torch and transformers, the model and the engine's context length."""
@@ -120,7 +120,9 @@ class VLLMBackend:
             from vllm import LLM
 
             memory = {}
-            if not torch.cuda.is_available():  # on CPU: a KV cache sized from the memory free now
+            if torch.cuda.is_available():
+                self.kv_cache = "vLLM's own rule (GPU)"
+            else:  # on CPU: a KV cache sized from the memory free now
                 size, self.kv_cache = cpu_kv_cache_for_this_machine(self.engine_kwargs)
                 memory = {"kv_cache_memory_bytes": size} if size is not None else {}
             self.llm = LLM(
