@@ -1,6 +1,8 @@
 # persistent-personas — what people want to do, as make targets.
 #
 #   make book     set up .venv if needed, run the embedded default (CPU, bundled SmolLM2-135M), build the book
+#                 (AUTHORS_REPO=PATH: the paper's chapters from that clone of the authors' release)
+#   make book-release  fetch the authors' release (make release), then build the book with it (the published site)
 #   make test     set up .venv (and .venv-vllm) if needed, lint with ruff, run the whole test suite
 #   make check-book  build the default book (make book) and run the reader checks on its pages
 #   make publish  push the built book (_build/html) to the gh-pages branch of PUBLISH_REMOTE (default: origin)
@@ -33,7 +35,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PERSONA_LIB_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: help setup setup-vllm assets model book check-book publish release run test test-fast test-vllm lint benchmarks reproduce clean
+.PHONY: help setup setup-vllm assets model book book-release check-book publish release run test test-fast test-vllm lint benchmarks reproduce clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -99,8 +101,13 @@ model: $(PERSONA_LIB_CACHE)/models/SmolLM2-135M-Instruct/config.json
 release: setup
 	$(BIN)/persona-eval fetch-release $(if $(AUTHORS_REPO),--existing $(AUTHORS_REPO)) $(if $(GENERATIONS),--generations)
 
+# The book with the paper's results from the authors' release (what the published site shows): the release fetched
+# at the pinned commit (or reused from the cache), then `make book AUTHORS_REPO=<its folder>`.
+book-release: release
+	$(MAKE) --no-print-directory book AUTHORS_REPO="$$($(BIN)/persona-eval fetch-release | tail -n 1)"
+
 run: setup
-	$(BIN)/persona-eval run --config $(CONFIG) --out $(RUN_DIR)
+	$(BIN)/persona-eval run --config $(CONFIG) --out $(RUN_DIR) $(if $(AUTHORS_REPO),--set authors_repo=$(abspath $(AUTHORS_REPO)))
 
 book: run
 	$(BIN)/persona-eval book --run $(RUN_DIR)

@@ -164,6 +164,9 @@ class RunConfig(_Strict):
         shuffle_seed: Seed of the shuffled replicate's question order; the default, 42, is the study's and
             reproduces the order of its released shuffled dialogues (:func:`persona_lib.dialogues.shuffled_order`).
         seed: Seed for sampling item subsets and for bootstrap resampling (not the shuffled order).
+        authors_repo: A clone of the authors' release (github.com/peluz/persistent-personas; ``make release``
+            fetches one) from which the reproduce stage draws the paper's results; ``None``: the shipped
+            ``data/released/`` only (IFBench). A relative path starts at the current folder.
     """
 
     name: str = "default"
@@ -190,6 +193,7 @@ class RunConfig(_Strict):
     bfi_label_source: Literal["annotation", "pdb"] = "annotation"
     shuffle_seed: int = 42
     seed: int = 0
+    authors_repo: str | None = None
 
     @field_validator("item_limit")
     @classmethod

@@ -40,7 +40,11 @@ STAGES: tuple[Stage, ...] = (
     Stage("score", ("scoring.ipynb",), "IFBench rules and the LLM judge"),
     Stage("validate", ("judge_validation.ipynb",), "the judge against released human labels"),
     Stage("analyse", ("analysis.ipynb", "break_points.ipynb"), "curves, bootstrap CIs, mixed models, break points"),
-    Stage("reproduce", ("reproduction.ipynb",), "the paper's numbers from its released results"),
+    Stage(
+        "reproduce",
+        ("paper_results.ipynb", "paper_models.ipynb", "reproduction.ipynb"),
+        "the paper's figures and tables from its released results",
+    ),
 )
 STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)
 

@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("run",),
     ("stages",),
     ("authors_release", "reproduce", "report", "checks", "plan", "book"),
-    ("pipeline", "study"),
+    ("pipeline", "study", "paper"),
     ("cli",),
 )
 """The units of the library (top-level modules and packages of ``persona_lib``) from the lowest layer up. A unit
@@ -184,16 +184,21 @@ def test_the_contributors_guide_lists_the_same_layers():
 
 
 def test_the_book_orders_the_results_chapters_as_the_pipeline_runs_them():
+    """The paper's results (the reproduce stage) come first, as a part of their own; the embedded run's part follows
+    in the order the pipeline runs its stages."""
     import yaml
 
     from persona_lib.pipeline import STAGES
 
     toc = yaml.safe_load((PROJECT_ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    chapters = [
-        chapter["file"].removeprefix("book/run/")
+    parts = [
+        [chapter["file"].removeprefix("book/run/") for chapter in part["chapters"]]
         for part in toc["parts"]
-        for chapter in part["chapters"]
-        if chapter["file"].startswith("book/run/")
+        if any(chapter["file"].startswith("book/run/") for chapter in part["chapters"])
     ]
-    assert chapters == [notebook.removesuffix(".ipynb") for stage in STAGES for notebook in stage.notebooks]
+    names = {stage.name: [notebook.removesuffix(".ipynb") for notebook in stage.notebooks] for stage in STAGES}
+    assert parts == [
+        names["reproduce"],
+        [name for stage in STAGES if stage.name != "reproduce" for name in names[stage.name]],
+    ]
     assert not [path.name for path in (PROJECT_ROOT / "notebooks").glob("[0-9]*")]  # numbered by _toc.yml alone

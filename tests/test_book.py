@@ -161,13 +161,24 @@ def test_book_workflow_is_valid_and_runs_the_readme_command(tmp_path: Path) -> N
     workflow = yaml.safe_load(WORKFLOW.read_text())
     steps = [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
     runs = [step["run"].strip() for step in steps if "run" in step]
-    assert runs == ["make book"], "the workflow builds with README's command and nothing else"
-    assert "make book" in (PROJECT_ROOT / "README.md").read_text()
+    builds = [command for command in runs if command.startswith("make")]
+    assert builds == ["make book-release"], "the workflow builds with README's command and nothing else"
+    assert "make book-release" in (PROJECT_ROOT / "README.md").read_text()
+    # The release is cached by the pinned commit, which the workflow reads from the one place that states it.
+    from persona_lib.authors_release import PINNED_COMMIT
+
+    (pin,) = [command for command in runs if "PINNED_COMMIT" in command]
+    reader = pin.split("$(", 1)[1].rsplit(")", 1)[0]
+    read = subprocess.run(["bash", "-c", reader], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert read.stdout.strip() == PINNED_COMMIT
     uses = {step["uses"].split("@")[0]: step for step in steps if "uses" in step}
     assert uses["actions/upload-pages-artifact"]["with"]["path"] == "_build/html"
     assert "actions/deploy-pages" in uses
-    cached = {step["with"]["path"] for step in steps if step.get("uses", "").startswith("actions/cache@")}
-    assert cached == {".venv", ".cache"}
+    cached = {
+        step["with"]["path"].strip(): step["with"]["key"] for step in steps if "actions/cache@" in step.get("uses", "")
+    }
+    assert set(cached) == {".venv", ".cache\n!.cache/authors-release", ".cache/authors-release"}
+    assert cached[".cache/authors-release"] == "authors-release-${{ steps.pin.outputs.commit }}"
     # The lint catches a broken workflow, offline: a job without `runs-on`.
     del workflow["jobs"]["build"]["runs-on"]
     broken = tmp_path / "book.yml"
@@ -781,3 +792,42 @@ def test_protocol_page_carries_the_deviation_and_anchor_tables(html_dir: Path) -
     )
     for table_id, caption, row in tables:
         assert f'id="{table_id}"' in page and caption in page and row in page, table_id
+
+
+# ------------------------------------------------------------------ the paper's chapters built from a release clone
+@slow
+def test_the_paper_chapters_built_with_a_release_clone_show_every_figure(
+    tiny_run: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """What `make book AUTHORS_REPO=PATH` runs, on a copy of the tiny run: the reproduce stage with the clone
+    (`persona-eval run ... --set authors_repo=PATH`), then `persona-eval book`; every figure of the paper's chapters
+    is drawn (none says what it lacks) and all 11 rows of Tables 5 and 6 are computed."""
+    from release_clone import build_relaid_clone
+
+    scratch = tmp_path_factory.mktemp("paper_book")
+    clone = build_relaid_clone(scratch / "persistent-personas")
+    run_dir = scratch / "run"
+    shutil.copytree(tiny_run, run_dir)
+    cli = [sys.executable, "-m", "persona_lib.cli"]
+    run = subprocess.run(
+        [*cli, "run", "--config", str(TINY_CONFIG), "--stages", "reproduce", "--out", str(run_dir),
+         "--set", f"authors_repo={clone}"],
+        capture_output=True, text=True, cwd=PROJECT_ROOT,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    root = scratch / "book_root"
+    root.mkdir()
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(PROJECT_ROOT / name, root / name)
+    shutil.copytree(PROJECT_ROOT / "book", root / "book", ignore=shutil.ignore_patterns("run", "_build"))
+    shutil.copytree(PROJECT_ROOT / "_assets", root / "_assets")
+    book = subprocess.run([*cli, "book", "--run", str(run_dir), "--root", str(root)], capture_output=True, text=True)
+    assert book.returncode == 0, book.stdout[-3000:] + book.stderr[-3000:]
+    built = root / "_build" / "html" / "book" / "run"
+    shown = {"paper_results": 8, "paper_models": 7, "reproduction": 2}
+    for chapter, figures in shown.items():
+        page = (built / f"{chapter}.html").read_text()
+        assert page.count("<figcaption") == figures, chapter
+        assert "Not drawn from" not in page and "Needs the authors" not in page, chapter
+        assert "persistent-personas, files " in html.unescape(page), chapter  # the provenance line names the clone
+    assert "rows computed: 11 of 11" in (built / "reproduction.html").read_text()

@@ -6,7 +6,8 @@ authors' derived tables (``results/``) and every model answer (``generations/``)
 * parses its file names (:func:`parse_release_path`, :func:`parse_results_path`; the grammars are documented in
   ``_names`` and ``_results_names``),
 * fetches the release: a sparse, partial clone at the pinned commit into the cache (:func:`fetch_release`),
-* checks that a clone is complete before reading it (:func:`check_clone`),
+* checks that a clone is complete before reading it (:func:`check_clone`) and lists the files the tables read that
+  it lacks (:func:`needed_files`, :func:`missing_needed`),
 * reads its verdicts once into a compact digest cached by commit (:func:`load_digest`) and checks each file's
   row count against the items this project asks (:func:`row_count_report`),
 * parses every judge verdict as the study read it -- the study's reader and fallbacks -- counting each fallback
@@ -14,7 +15,8 @@ authors' derived tables (``results/``) and every model answer (``generations/``)
   reader would read otherwise (:func:`reader_differences`),
 * replays the study's random letters for unreadable pairwise verdicts in a given file order
   (:func:`replay_study_fallbacks`) and measures how far the win rates move with them (:func:`fallback_spread`),
-* turns verdicts into unit-level scores for every metric of the study (:func:`unit_scores`),
+* turns verdicts into unit-level scores for every metric of the study (:func:`unit_scores`), and dialogue
+  fidelity per replicate, original and shuffled apart (:func:`fidelity_replicates`),
 * measures judge-vs-judge agreement (:func:`judge_agreement`) and compares our parse with the authors' own
   extraction (:func:`bfi_ratings_crosscheck`),
 * re-scores the released IFBench answers (:func:`rescore_ifbench`, :func:`ifbench_variant_summary`),
@@ -71,6 +73,7 @@ from persona_lib.authors_release._names import (
     ReleaseNameError,
     parse_release_path,
 )
+from persona_lib.authors_release._needed import missing_needed, needed_files
 from persona_lib.authors_release._rejudge import (
     REJUDGE_ITEM_COLUMNS,
     REJUDGE_SUMMARY_COLUMNS,
@@ -95,6 +98,7 @@ from persona_lib.authors_release._row_counts import ROW_COUNT_COLUMNS, SUBSTITUT
 from persona_lib.authors_release._units import (
     DEFAULT_LABEL_SOURCE,
     UNIT_TABLE_COLUMNS,
+    fidelity_replicates,
     ifbench_units,
     unit_scores,
 )
@@ -115,6 +119,8 @@ __all__ = [
     "ROW_COUNT_COLUMNS",
     "SUBSTITUTE_ITEM_SETS",
     "row_count_report",
+    "missing_needed",
+    "needed_files",
     "PREMISE_DATASETS",
     "RESULTS_FILES",
     "ResultsFile",
@@ -160,6 +166,7 @@ __all__ = [
     "bfi_ratings_crosscheck",
     "check_clone",
     "fallback_spread",
+    "fidelity_replicates",
     "generation_files",
     "generation_path",
     "ifbench_units",

@@ -97,6 +97,28 @@ def _fidelity_units(items: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([by_criterion, combined.assign(metric="dialogue")], ignore_index=True).assign(dataset="fidelity")
 
 
+def fidelity_replicates(items: pd.DataFrame, *, judge: str = PRIMARY_JUDGE) -> pd.DataFrame:
+    """Dialogue fidelity per replicate: the original and the shuffled dialogue apart, not averaged by position.
+
+    Each turn's ratings are put on 0-100 and averaged over the three criteria, as for metric ``dialogue``, but
+    within one replicate.
+
+    Args:
+        items: Output of :func:`persona_lib.authors_release.judged_items`.
+        judge: Whose verdicts to use.
+
+    Returns:
+        Columns ``model, condition, kind, replicate, checkpoint, reference_persona, dataset, metric, score``
+        (metric ``dialogue``); empty without dialogue verdicts.
+    """
+    turns = items[(items["dataset"] == "fidelity") & (items["judge"] == judge)]
+    turns = turns.assign(score=turns["value"].map(likert_score, na_action="ignore"))
+    keys = [*_UNIT_KEYS, "replicate"]
+    per_criterion = turns.groupby([*keys, "criterion"], dropna=False, sort=True)["score"].mean().reset_index()
+    units = per_criterion.groupby(keys, dropna=False, sort=True)["score"].mean().reset_index()
+    return units.assign(dataset="fidelity", metric="dialogue")
+
+
 def _bfi_units(items: pd.DataFrame, personas: Mapping[str, Persona], label_source: str) -> pd.DataFrame:
     bfi = items[items["dataset"] == "bfi"]
     if bfi.empty:

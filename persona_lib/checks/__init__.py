@@ -159,8 +159,22 @@ def check_config(
         problems += check_model(config.judge, "judge", source, _judge_requests(config), gpus.get("judge"))
     if "output_dir" not in skip:
         problems += check_output(config, source)
+    if "reproduce" in stages and config.authors_repo:
+        problems += _release_problems(config.authors_repo, source)
     runnable = not any(problem.severity == "error" for problem in problems) and not skip_fields
     return CheckReport(source, tuple(problems), _summary(config, personas, asked, stages), config if runnable else None)
+
+
+def _release_problems(authors_repo: str, source: str) -> list[Problem]:
+    """``authors_repo`` must be a clone holding the release's judge outputs (the reproduce stage reads them)."""
+    from persona_lib.authors_release import CloneError, check_clone
+
+    try:
+        check_clone(authors_repo)
+    except CloneError as err:
+        fix = "run `make release` (or `persona-eval fetch-release`) and pass the folder it prints, or set null"
+        return [Problem(source, "authors_repo", str(err), fix)]
+    return []
 
 
 def check_config_file(

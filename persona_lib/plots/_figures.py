@@ -90,8 +90,9 @@ def _checkpoint_ticks(ax: Axes, positions: pd.Series, x: str) -> None:
         ax.set_xticks(values)
 
 
-def _draw_curves(ax: Axes, curves: pd.DataFrame, x: str, *, with_units: bool = True) -> None:
-    _checkpoint_ticks(ax, curves[x], x)
+def _draw_curves(ax: Axes, curves: pd.DataFrame, x: str, *, with_units: bool = True, ticks: bool = True) -> None:
+    if ticks:
+        _checkpoint_ticks(ax, curves[x], x)
     arms = [arm for arm in ("persona", "baseline") if "arm" in curves.columns and arm in set(curves["arm"])]
     for kind in [k for k in KIND_COLOURS if k in set(curves["kind"])]:
         for arm in arms or [None]:
@@ -183,7 +184,7 @@ def plot_curve_grid(
         axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
         for ax, value in zip(axes, values):
             panel = curves[curves[facet] == value]
-            _draw_curves(ax, panel, x, with_units=not per_panel)
+            _draw_curves(ax, panel, x, with_units=not per_panel, ticks=False)
             if per_panel:  # each panel names its own units, under its lines
                 ax.text(0.02, 0.03, panel_units(panel), transform=ax.transAxes, fontsize=8, va="bottom")
             if facet == "metric":
@@ -193,6 +194,7 @@ def plot_curve_grid(
                 title = (facet_labels or {}).get(value, str(value))
             note = (panel_notes or {}).get(value)
             ax.set_title(f"{title}\n{note}" if note else title, fontsize=10)
+        _checkpoint_ticks(axes[0], curves[x], x)  # shared by every panel: the checkpoints of the whole table
         for ax in axes[len(values) :]:
             fig.delaxes(ax)
         fig.supxlabel(X_LABELS.get(x, x))

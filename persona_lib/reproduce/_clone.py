@@ -26,6 +26,8 @@ class AuthorsReproduction:
         tables: Every row of Tables 5 and 6, reproduced beside published (columns :data:`TABLE_COLUMNS`).
         variants: The same rows under other readings of the specification (:func:`table_variants`).
         units: Unit scores of every metric (:func:`persona_lib.authors_release.unit_scores`).
+        replicates: Dialogue fidelity per replicate, original and shuffled apart
+            (:func:`persona_lib.authors_release.fidelity_replicates`).
         curves: Per-model curves of every metric (:func:`model_curves`).
         parse_report: Verdicts ``ok`` / ``fallback`` / ``unparsed`` per judge and folder.
         agreement: Selene vs Flow-Judge agreement per folder.
@@ -46,6 +48,7 @@ class AuthorsReproduction:
     tables: pd.DataFrame
     variants: pd.DataFrame
     units: pd.DataFrame
+    replicates: pd.DataFrame
     curves: pd.DataFrame
     parse_report: pd.DataFrame
     agreement: pd.DataFrame
@@ -73,10 +76,10 @@ def run_authors_reproduction(
     Reads every judge output under ``metrics/`` (both judges; once, into a digest cached by commit), the released
     IFBench accuracies and the authors' BFI ratings from ``results/``, and (unless ``rescore_ifbench`` is False)
     re-scores the IFBench answers under ``generations/``. Writes ``tables.csv``, ``variants.csv``, ``units.csv``,
-    ``curves.csv``, ``parse_report.csv``, ``agreement.csv``, ``bfi_crosscheck.csv``, ``ifbench_rescore.csv``,
-    ``ifbench_variants.csv``, ``fallback_spread.csv`` (1,000 draws), ``reader_differences.csv``, ``coverage.csv``,
-    ``row_counts.csv`` and ``figures/`` into ``out_dir``. A partial clone gives what its files allow; what it lacks
-    is logged and listed in ``coverage.csv``.
+    ``replicates.csv``, ``curves.csv``, ``parse_report.csv``, ``agreement.csv``, ``bfi_crosscheck.csv``,
+    ``ifbench_rescore.csv``, ``ifbench_variants.csv``, ``fallback_spread.csv`` (1,000 draws),
+    ``reader_differences.csv``, ``coverage.csv``, ``row_counts.csv`` and ``figures/`` into ``out_dir``. A partial
+    clone gives what its files allow; what it lacks is logged and listed in ``coverage.csv``.
 
     Args:
         clone: The clone's top folder.
@@ -97,6 +100,12 @@ def run_authors_reproduction(
     coverage = release.clone_coverage(root)
     for line in release.format_missing(coverage):
         log(line)
+    lacking = release.missing_needed(root)
+    if lacking:
+        log(
+            f"this clone lacks {len(lacking):,} of the {len(release.needed_files()):,} files Tables 5 and 6 read "
+            f"(e.g. {lacking[0]}): the rows that need them rest on fewer units"
+        )
     present = dict(zip(coverage["part"], coverage["present"]))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -122,6 +131,7 @@ def run_authors_reproduction(
         tables=tables,
         variants=variants,
         units=units,
+        replicates=release.fidelity_replicates(items),
         curves=curves,
         parse_report=release.parse_report(items),
         agreement=release.judge_agreement(items),
@@ -137,6 +147,7 @@ def run_authors_reproduction(
         "tables",
         "variants",
         "units",
+        "replicates",
         "curves",
         "parse_report",
         "agreement",

@@ -15,6 +15,7 @@ Public API:
     merge_study -> MergeSummary: the stores unioned into per-model run folders, conflicts reported.
     study_status, status_summary: what is done, per unit and per model, from the stores alone.
     analyse_study -> StudyAnalysis: the cross-model tables and figures; size_tables, model_bars, metric_grid.
+    analyse_units: the same analysis of any models' unit scores (the paper's chapters run it on the authors' release).
     show_study_provenance / study_provenance_markdown: the models, size codes, judge and protocol of a chapter.
     ReplayBackend, ReplayStore, NOT_STORED: reading stored work back without a model.
     StudyWorker, UnitResult: one engine and one store (inside a Ray actor or a shard).
@@ -27,6 +28,7 @@ from persona_lib.study._analysis import (
     PERSONALISATION_COST,
     StudyAnalysis,
     analyse_study,
+    analyse_units,
     collect_units,
     metric_grid,
     model_bars,
@@ -79,6 +81,7 @@ __all__ = [
     "WorkUnit",
     "UnitResult",
     "analyse_study",
+    "analyse_units",
     "check_study",
     "check_study_file",
     "check_study_values",

@@ -1,5 +1,5 @@
-"""The cross-model analysis of a study: per-model curves, Tables 5 and 6, per-model bars, the per-model mixed-model
-coefficients and metric grids.
+"""The cross-model analysis of a study (or of the authors' release): per-model curves, Tables 5 and 6, per-model
+bars, the per-model mixed-model coefficients and metric grids.
 
 Tables 5 and 6 are re-estimated from the study's own unit scores with the functions that reproduce the published
 rows from the authors' released results (:func:`persona_lib.reproduce.tables_from_units`, which fits
@@ -19,7 +19,7 @@ import pandas as pd
 
 from persona_lib import plots, reproduce, stats
 from persona_lib.personas import BASELINE
-from persona_lib.run import Run
+from persona_lib.run import Run, table_file_name, write_csv
 from persona_lib.study._figures import plot_metric_grid, plot_model_bars, plot_model_coefficients
 from persona_lib.study._folder import Study
 
@@ -264,41 +264,57 @@ def _save(files: dict[str, Path], name: str, figure, stem: Path, data: pd.DataFr
 
 
 def analyse_study(study: Study, *, seed: int | None = None) -> StudyAnalysis:
-    """Compute and write the cross-model analysis of a study (tables under ``analysis/tables``, figures under
-    ``analysis/figures``): Tables 5 and 6, per-model curves, bars (:func:`model_bars`) and coefficients of the length
-    slope and the persona effect (:func:`model_coefficients`), and the metric grids.
-
-    Whatever cannot be computed yet (a model without scores, a single size group, a metric without a baseline) is
-    left out and said in ``notes``; nothing fails for lack of data.
+    """Compute and write the cross-model analysis of a study (:func:`analyse_units` on its merged runs' units, into
+    ``analysis/tables`` and ``analysis/figures``).
 
     Args:
         study: The study folder (per-model runs merged by ``study merge``).
         seed: Bootstrap seed (default: the protocol's).
     """
     seed = study.config.protocol.seed if seed is None else seed
-    models = study.config.models_table()
-    labels = dict(zip(models["model"], models["display_name"]))
     units, notes = collect_units(study)
+    analysis = analyse_units(units, study.config.models_table(), study.analysis_dir, seed=seed, label="this study")
+    analysis.notes[:0] = notes
+    return analysis
+
+
+def analyse_units(
+    units: pd.DataFrame, models: pd.DataFrame, out_dir: str | Path, *, seed: int = stats.DEFAULT_SEED, label: str
+) -> StudyAnalysis:
+    """Compute and write the cross-model analysis of unit scores of several models (tables under ``out_dir/tables``,
+    figures under ``out_dir/figures``): Tables 5 and 6, per-model curves, bars (:func:`model_bars`) and
+    coefficients of the length slope and the persona effect (:func:`model_coefficients`), and the metric grids.
+
+    Whatever cannot be computed (a model without scores, a single size group, a metric without a baseline) is
+    left out and said in ``notes``; nothing fails for lack of data.
+
+    Args:
+        units: WorkUnit scores with a ``model`` column (a study's merged runs, or the authors' release read by
+            :func:`persona_lib.authors_release.unit_scores`).
+        models: The models in the order they are shown: ``model, family, size, display_name``.
+        out_dir: Folder to write into.
+        seed: Bootstrap seed.
+        label: Who computed the re-estimated coefficients, for the forest plot's legend (``this study``).
+    """
+    out = Path(out_dir)
+    labels = dict(zip(models["model"], models["display_name"]))
+    notes: list[str] = []
     files: dict[str, Path] = {}
+
+    def write(name: str, table: pd.DataFrame) -> None:
+        files[name] = write_csv(out / "tables" / table_file_name(name), table)
+
+    def figure_path(name: str) -> Path:
+        return out / "figures" / name
+
+    units = units.drop(columns=[c for c in ("family", "size", "display_name") if c in units.columns])
+    units = units.merge(models[["model", "family", "size", "display_name"]], on="model", how="left")
     tables, table_notes = size_tables(units, models)
     notes += table_notes
     if units.empty:
         empty = pd.DataFrame()
-        analysis = StudyAnalysis(
-            models,
-            units,
-            tables,
-            curves=empty,
-            bars=empty,
-            model_grid=empty,
-            persona_grid=empty,
-            slopes=empty,
-            effects=empty,
-            notes=notes,
-            files=files,
-        )
-        files["tables"] = study.write_table("tables_5_6", tables)
-        return analysis
+        write("tables_5_6", tables)
+        return StudyAnalysis(models, units, tables, empty, empty, empty, empty, empty, empty, notes, files)
     order = [name for name in models["model"] if name in set(units["model"])]
     units = units.assign(model=pd.Categorical(units["model"], order, ordered=True)).sort_values(
         ["model", "dataset", "metric", "condition", "kind", "checkpoint"], ignore_index=True
@@ -325,18 +341,18 @@ def analyse_study(study: Study, *, seed: int | None = None) -> StudyAnalysis:
         ("length_slopes", slopes),
         ("persona_effects", effects),
     ):
-        files[name] = study.write_table(name, table)
+        write(name, table)
     forest = plots.plot_forest(
         tables,
-        title="Size coefficient with 95% CI: this study vs published",
-        label="this study",
+        title=f"Size coefficient with 95% CI: {label} vs published",
+        label=label,
         directions=reproduce.TABLE_DIRECTIONS,
     )
-    _save(files, "forest", forest, study.figure("tables_5_6_forest"), tables)
+    _save(files, "forest", forest, figure_path("tables_5_6_forest"), tables)
     for (dataset, metric), part in _metric_groups(curves):
         part = part.assign(model=pd.Categorical(part["model"], order, ordered=True)).sort_values("model")
         figure = plots.plot_curve_grid(part, facet="model", metric=metric, facet_labels=labels)
-        _save(files, f"curves_{metric}", figure, study.figure(f"curves_{dataset}_{metric}"), part)
+        _save(files, f"curves_{metric}", figure, figure_path(f"curves_{dataset}_{metric}"), part)
     for contrast, stem in zip(CONTRASTS, ("length_cost", "personalisation_cost", "kind_difference")):
         part = bars[bars["contrast"] == contrast]
         if not part.empty:
@@ -344,7 +360,7 @@ def analyse_study(study: Study, *, seed: int | None = None) -> StudyAnalysis:
                 files,
                 stem,
                 plot_model_bars(part, title=contrast.capitalize(), labels=labels),
-                study.figure(f"bars_{stem}"),
+                figure_path(f"bars_{stem}"),
                 part,
             )
     families = dict(zip(models["model"], models["family"]))
@@ -367,12 +383,12 @@ def analyse_study(study: Study, *, seed: int | None = None) -> StudyAnalysis:
         part = coefficient_rows(fits, term, order)
         if not part.empty:
             figure = plot_model_coefficients(part, title=title, ylabel=ylabel, labels=labels, families=families)
-            _save(files, stem, figure, study.figure(stem), part)
+            _save(files, stem, figure, figure_path(stem), part)
     _save(
         files,
         "model_grid",
         plot_metric_grid(model_grid, row="model", labels=labels, title="Mean persona score per model and metric"),
-        study.figure("grid_model_metric"),
+        figure_path("grid_model_metric"),
         model_grid,
     )
     _save(
@@ -384,7 +400,7 @@ def analyse_study(study: Study, *, seed: int | None = None) -> StudyAnalysis:
             labels={BASELINE: "no persona"},
             title="Mean score per persona and metric (over models)",
         ),
-        study.figure("grid_persona_metric"),
+        figure_path("grid_persona_metric"),
         persona_grid,
     )
     return StudyAnalysis(models, units, tables, curves, bars, model_grid, persona_grid, slopes, effects, notes, files)
