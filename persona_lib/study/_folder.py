@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from persona_lib.config import ConfigError
-from persona_lib.run import Run, table_file_name, write_csv
+from persona_lib.run import Run, table_file_name
 from persona_lib.study._config import (
     StudyConfig,
     load_study_config,
@@ -123,12 +123,8 @@ class Study:
         """Where the cross-model tables and figures go."""
         return self.folder / "analysis"
 
-    def write_table(self, name: str, table: pd.DataFrame) -> Path:
-        """Save a cross-model table as ``analysis/tables/<name>.csv`` (``name`` without folder or suffix)."""
-        return write_csv(self.analysis_dir / "tables" / table_file_name(name), table)
-
     def table(self, name: str) -> pd.DataFrame:
-        """A table written with :meth:`write_table`."""
+        """A cross-model table the analysis wrote (``analysis/tables/<name>.csv``, :func:`persona_lib.study.analyse_study`)."""
         path = self.analysis_dir / "tables" / table_file_name(name)
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist: run `persona-eval study analyse --study {self.folder}`")
