@@ -131,8 +131,13 @@ class RunConfig(_Strict):
     """Everything that determines a run; stored with every result it produces.
 
     Attributes:
-        name: Short run name, used for the output folder.
-        output_dir: Where the response store, scores and figures go.
+        name: Short run name (default, for a YAML file: the file's name without ``.yaml``).
+        output_dir: The run folder: response store, scores, tables, figures, executed notebooks. Default
+            ``runs/<name>``, a folder of the run's own.
+
+    Relative paths (``output_dir``, ``custom_persona_files``, ``dataset_files``, ``authors_repo``) start at the folder
+    the command is run from; resolving the configuration makes them absolute, so every file of a run lands in one
+    run folder whichever process writes it.
         model: The model under test.
         judge: The LLM judge.
         comparison_judges: Further judges, run only by the validate stage on the human-labelled samples: each is
@@ -166,11 +171,11 @@ class RunConfig(_Strict):
         seed: Seed for sampling item subsets and for bootstrap resampling (not the shuffled order).
         authors_repo: A clone of the authors' release (github.com/peluz/persistent-personas; ``make release``
             fetches one) from which the reproduce stage draws the paper's results; ``None``: the shipped
-            ``data/released/`` only (IFBench). A relative path starts at the current folder.
+            ``data/released/`` only (IFBench).
     """
 
     name: str = "default"
-    output_dir: str = "runs/default"
+    output_dir: str | None = None
     model: ModelConfig = ModelConfig()
     judge: ModelConfig = ModelConfig()
     comparison_judges: list[ModelConfig] = Field(default_factory=list)

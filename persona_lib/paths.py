@@ -22,3 +22,12 @@ def cache_dir() -> Path:
     """Root of the project's cache (``PERSONA_LIB_CACHE``, default ``<project>/.cache``): the converted bundled model,
     NLTK data, the authors' release."""
     return Path(os.environ.get("PERSONA_LIB_CACHE", PROJECT_ROOT / ".cache"))
+
+
+def module_search_path() -> list[str]:
+    """Where a run's own dataset and backend modules (``dataset_modules``, ``backend_modules``) are found: the entries
+    of ``PYTHONPATH``, then the folder the command runs from, all absolute (a relative entry starts at that folder,
+    the rule for every relative path of a run). ``persona-eval`` and the notebooks a run executes search here."""
+    here = Path.cwd()
+    entries = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    return list(dict.fromkeys([*(str((here / entry).absolute()) for entry in entries), str(here)]))

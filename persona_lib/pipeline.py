@@ -10,15 +10,18 @@ forwarded to the console, and each stage's time is written to ``run.json`` as so
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from persona_lib.checks import CheckFailed, CheckReport, check_config_file, require_runnable
 from persona_lib.config import RunConfig
-from persona_lib.paths import PROJECT_ROOT
+from persona_lib.paths import PROJECT_ROOT, module_search_path
 from persona_lib.resolve import resolve_run_config
 from persona_lib.run import Run
 from persona_lib.store import RunLock
@@ -102,11 +105,32 @@ def _run_checked(report: CheckReport, config: RunConfig, stages: list[Stage], ke
 
 
 def _execute(config: RunConfig, stages: list[Stage], kernel_name: str) -> Path:
-    import papermill
-
     run = Run.create(config)
     run.notebooks_dir.mkdir(parents=True, exist_ok=True)
     parameters = {"config": config.model_dump(mode="json")}
+    with _kernel_module_path():
+        _execute_stages(run, stages, parameters, kernel_name)
+    return run.folder
+
+
+@contextlib.contextmanager
+def _kernel_module_path() -> Iterator[None]:
+    """While the notebooks run, their kernels (started in the project folder) find the run's own modules where this
+    process does (:func:`persona_lib.paths.module_search_path`)."""
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(module_search_path())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
+def _execute_stages(run: Run, stages: list[Stage], parameters: dict, kernel_name: str) -> None:
+    import papermill
+
     for number, stage in enumerate(stages, start=1):
         print(f"[{number}/{len(stages)}] {stage.name}: {stage.description}", flush=True)
         started = time.perf_counter()
@@ -123,7 +147,6 @@ def _execute(config: RunConfig, stages: list[Stage], kernel_name: str) -> Path:
         seconds = round(time.perf_counter() - started, 1)
         run.record_stages({stage.name: seconds})
         print(f"      done in {seconds} s", flush=True)
-    return run.folder
 
 
 def run_from_file(

@@ -3,9 +3,11 @@
 :mod:`persona_lib.config` checks a configuration's shape. Resolving it (:func:`resolve_run_config`) does what needs
 the registries: it imports the run's own ``dataset_modules`` and ``backend_modules``, fills in the default datasets,
 and checks that every dataset and backend name is registered, that a dataset which ships no items has a file, and
-that item limits name datasets of the run. :func:`load_config` (a YAML file), :func:`resolve_config` (a notebook's
-``config`` parameter) and :class:`persona_lib.run.Run` all resolve, so the pipeline, the checks, the plan, the
-notebooks and the study read one resolved configuration. Resolving a resolved configuration returns it unchanged.
+that item limits name datasets of the run; it makes every path absolute (:func:`absolute_paths`, the one rule for
+relative paths: they start at the folder the command runs from). :func:`load_config` (a YAML file),
+:func:`resolve_config` (a notebook's ``config`` parameter) and :class:`persona_lib.run.Run` all resolve, so the
+pipeline, the checks, the plan, the notebooks and the study read one resolved configuration. Resolving a resolved
+configuration returns it unchanged.
 
 The run's conditions are listed here too, once (:func:`run_conditions`): the selected personas, then the
 no-persona baseline.
@@ -138,8 +140,31 @@ def resolution_problems(config: RunConfig) -> tuple[RunConfig, list[ResolutionPr
         *((f"comparison_judges[{i}]", judge) for i, judge in enumerate(config.comparison_judges)),
     ):
         problems += _model_problems(model, field)
-    resolved = config if config.datasets == datasets else config.model_copy(update={"datasets": datasets})
-    return resolved, problems
+    update = {"datasets": datasets, **absolute_paths(config)}
+    changed = {key: value for key, value in update.items() if getattr(config, key) != value}
+    return (config.model_copy(update=changed) if changed else config), problems
+
+
+def absolute_paths(config: RunConfig, base: str | Path | None = None) -> dict[str, Any]:
+    """The configuration's file and folder fields made absolute: the one rule for relative paths.
+
+    A relative path starts at ``base`` (default: the folder the command runs from). ``output_dir`` defaults to
+    ``runs/<name>``, a folder of the run's own.
+
+    Returns:
+        ``output_dir``, ``custom_persona_files``, ``dataset_files`` and ``authors_repo``, absolute.
+    """
+    base = Path.cwd() if base is None else Path(base)
+
+    def absolute(path: str) -> str:
+        return str((base / Path(path).expanduser()).absolute())
+
+    return {
+        "output_dir": absolute(config.output_dir or f"runs/{config.name}"),
+        "custom_persona_files": [absolute(path) for path in config.custom_persona_files],
+        "dataset_files": {name: absolute(path) for name, path in config.dataset_files.items()},
+        "authors_repo": absolute(config.authors_repo) if config.authors_repo else None,
+    }
 
 
 def resolve_run_config(config: RunConfig, source: str = "<configuration>") -> RunConfig:
@@ -175,6 +200,7 @@ def load_config(path: str | Path, assignments: Mapping[str, Any] | None = None, 
         ConfigError: if the file is missing or unreadable, or a field is invalid (naming the file and the field).
     """
     values = read_config_file(path)
+    values.setdefault("name", Path(path).stem)  # a run of its own, named after its file
     apply_assignments(values, assignments, str(path))
     values.update({key: value for key, value in overrides.items() if value is not None})
     return resolve_run_config(config_from_dict(values, source=str(path)), source=str(path))

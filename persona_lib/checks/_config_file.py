@@ -108,6 +108,7 @@ def read_values(
         values = read_config_file(path)
     except ConfigFileError as err:
         return None, [Problem(source, err.where, err.problem, err.fix)]
+    values.setdefault("name", Path(path).stem)  # a run of its own, named after its file (as load_config does)
     try:
         apply_assignments(values, assignments, source)
     except ConfigError as err:

@@ -24,6 +24,7 @@ import argparse
 import sys
 
 from persona_lib.config import ConfigError
+from persona_lib.paths import module_search_path
 from persona_lib.store import RunLockedError, StoreError
 
 __all__ = ["build_parser", "main"]
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     what to do and exits 1.
     """
     args = build_parser().parse_args(argv)
+    sys.path[:0] = [entry for entry in module_search_path() if entry not in sys.path]  # the run's own modules
     try:
         return int(args.handler(args) or 0)
     except (ConfigError, ValueError, FileNotFoundError, RunLockedError) as err:

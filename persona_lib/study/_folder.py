@@ -124,7 +124,8 @@ class Study:
         return self.folder / "analysis"
 
     def table(self, name: str) -> pd.DataFrame:
-        """A cross-model table the analysis wrote (``analysis/tables/<name>.csv``, :func:`persona_lib.study.analyse_study`)."""
+        """A cross-model table the analysis wrote: ``analysis/tables/<name>.csv``
+        (:func:`persona_lib.study.analyse_study`)."""
         path = self.analysis_dir / "tables" / table_file_name(name)
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist: run `persona-eval study analyse --study {self.folder}`")
