@@ -14,7 +14,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 from persona_lib.checks import CheckFailed, CheckReport, check_config_file, require_runnable
 from persona_lib.config import RunConfig
 from persona_lib.paths import PROJECT_ROOT, module_search_path
+from persona_lib.plan import STAGE_REQUESTS, measure_stage, record_rate
 from persona_lib.resolve import resolve_run_config
 from persona_lib.run import Run
 from persona_lib.store import RunLock
@@ -133,7 +134,7 @@ def _execute_stages(run: Run, stages: list[Stage], parameters: dict, kernel_name
 
     for number, stage in enumerate(stages, start=1):
         print(f"[{number}/{len(stages)}] {stage.name}: {stage.description}", flush=True)
-        started = time.perf_counter()
+        started, wall_started = time.perf_counter(), time.time()
         for notebook in stage.notebooks:
             papermill.execute_notebook(
                 str(NOTEBOOK_DIR / notebook),
@@ -146,7 +147,19 @@ def _execute_stages(run: Run, stages: list[Stage], parameters: dict, kernel_name
             )
         seconds = round(time.perf_counter() - started, 1)
         run.record_stages({stage.name: seconds})
+        _record_machine_rate(run, stage.name, wall_started, seconds)
         print(f"      done in {seconds} s", flush=True)
+
+
+def _record_machine_rate(run: Run, stage: str, started: float, seconds: float) -> None:
+    """Keep how fast this machine answered the stage's new requests (:mod:`persona_lib.plan._machine`): the estimate
+    ``persona-eval run`` shows before a long run on this machine."""
+    if stage not in STAGE_REQUESTS:
+        return
+    model = getattr(run.config, STAGE_REQUESTS[stage][1])
+    rate = measure_stage(run.folder, stage, model, started, seconds)
+    if rate is not None:
+        record_rate(rate)
 
 
 def run_from_file(
@@ -155,7 +168,8 @@ def run_from_file(
     output_dir: str | None = None,
     force: bool = False,
     assignments: dict[str, Any] | None = None,
-) -> Path:
+    confirm: Callable[[RunConfig], bool] | None = None,
+) -> Path | None:
     """Check a YAML configuration, then run the pipeline (what ``persona-eval run`` calls).
 
     The file is read once: the check validates and resolves it, and the run executes the configuration the check
@@ -167,6 +181,10 @@ def run_from_file(
         output_dir: The run folder, replacing the configuration's ``output_dir``.
         force: Take the run folder's lock over even if another run seems to hold it.
         assignments: Dotted field paths and values replacing the file's (``--set``).
+        confirm: Asked with the checked configuration before anything runs; False stops there.
+
+    Returns:
+        The run folder, or None when ``confirm`` declined.
 
     Raises:
         persona_lib.checks.CheckFailed: listing every problem of the file and of the run it describes.
@@ -175,4 +193,6 @@ def run_from_file(
     report = check_config_file(config_path, [stage.name for stage in chosen], {"output_dir": output_dir}, assignments)
     if not report.ok or report.config is None:
         raise CheckFailed(report)
+    if confirm is not None and not confirm(report.config):
+        return None
     return _run_checked(report, report.config, chosen, "python3", force)

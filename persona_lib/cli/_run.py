@@ -28,9 +28,31 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     parser.add_argument(
         "--force", action="store_true", help="take the run folder's lock over even if another run seems to hold it"
     )
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="start a long run on this machine's CPU without asking (above "
+        "persona_lib.plan.CONFIRM_ABOVE_REQUESTS requests and no GPU backend, run asks first)",
+    )
     add_set_argument(parser)
     parser.set_defaults(handler=_run)
     return parser
+
+
+def _confirm_long_run(config, yes: bool) -> bool:
+    """Before a long run on this machine's CPU: show its size and estimate, then ask (or stop, without a terminal)."""
+    from persona_lib.plan import large_run_summary
+
+    if yes:
+        return True
+    summary = large_run_summary(config)
+    if summary is None:
+        return True
+    print(f"persona-eval run: {summary}")
+    if not sys.stdin.isatty():
+        print("persona-eval run: not started; run the same command with --yes to start it", file=sys.stderr)
+        return False
+    return input("Start it? [y/N] ").strip().lower() in ("y", "yes")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -40,7 +62,12 @@ def _run(args: argparse.Namespace) -> int:
     assignments = parse_assignments(args.set)
     try:
         run_dir = run_from_file(
-            args.config, stages=args.stages, output_dir=args.out, force=args.force, assignments=assignments
+            args.config,
+            stages=args.stages,
+            output_dir=args.out,
+            force=args.force,
+            assignments=assignments,
+            confirm=lambda config: _confirm_long_run(config, args.yes),
         )
     except Exception as err:
         papermill_errors = sys.modules.get("papermill.exceptions")  # imported once a notebook has run
@@ -52,6 +79,8 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if run_dir is None:
+        return 2
     print(f"run folder: {run_dir}")
     return 0
 

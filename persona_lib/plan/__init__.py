@@ -23,6 +23,17 @@ import pandas as pd
 
 from persona_lib.config import RunConfig
 from persona_lib.generation import benchmark_items
+from persona_lib.plan._machine import (
+    CONFIRM_ABOVE_REQUESTS,
+    GPU_BACKENDS,
+    STAGE_REQUESTS,
+    MeasuredRate,
+    estimate_lines,
+    known_rates,
+    measure_stage,
+    rate_key,
+    record_rate,
+)
 from persona_lib.plan._stages import (
     JUDGE_OUTPUT_TOKENS,
     StagePlan,
@@ -133,9 +144,18 @@ class RunPlan:
         )
         if self.throughput is not None:
             shown["GPU-hours"] = table["gpu_hours"].map("{:,.1f}".format)
-        lines = [f"plan of run {self.name!r} (run folder {self.output_dir})", "", shown.to_string(index=False), ""]
+        heading = f"plan of run {self.name!r} (run folder {_shown(self.output_dir)})"
+        lines = [heading, "", shown.to_string(index=False), ""]
         lines += [f"- {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def _shown(folder: str) -> str:
+    """A run folder as the command line shows it: relative to the current folder when inside it."""
+    try:
+        return Path(folder).relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return folder
 
 
 def plan_run(
@@ -226,8 +246,43 @@ def _notes(
     return tuple(notes)
 
 
+def large_run_summary(config: RunConfig) -> str | None:
+    """What to show before a long run on this machine's CPU, or None when no confirmation is needed.
+
+    None when the model under test or the judge runs on a GPU backend (:data:`GPU_BACKENDS`) or the run sends at most
+    :data:`CONFIRM_ABOVE_REQUESTS` requests; else the plan's size (counted without the tokenizer, in seconds) and,
+    where an earlier run measured this machine's rate for the same model, the hours it implies
+    (:func:`estimate_lines`).
+    """
+    if {config.model.backend, config.judge.backend} & GPU_BACKENDS:
+        return None
+    table = plan_run(config, use_tokenizer=False).table()
+    requests = int(table["requests"].sum())
+    if requests <= CONFIRM_ABOVE_REQUESTS:
+        return None
+    generated = table.groupby("stage")["generated_tokens"].sum()
+    models = {"generate": config.model, "score": config.judge}
+    lines = [
+        f"this run sends {requests:,} requests ({int(generated.sum()):,} generated tokens, estimated) to models on "
+        f"this machine's CPU ({config.model.backend}: {config.model.model}; judge {config.judge.backend}: "
+        f"{config.judge.model}); `persona-eval plan --config ...` shows them stage by stage",
+        *estimate_lines({stage: float(generated.get(stage, 0)) for stage in models}, models),
+    ]
+    return "\n".join(lines)
+
+
 __all__ = [
+    "CONFIRM_ABOVE_REQUESTS",
+    "GPU_BACKENDS",
     "GPU_THROUGHPUT",
+    "MeasuredRate",
+    "STAGE_REQUESTS",
+    "estimate_lines",
+    "known_rates",
+    "large_run_summary",
+    "measure_stage",
+    "rate_key",
+    "record_rate",
     "JUDGE_OUTPUT_TOKENS",
     "RunPlan",
     "StagePlan",
