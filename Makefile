@@ -3,6 +3,7 @@
 #   make book     set up .venv if needed, run the embedded default (CPU, bundled SmolLM2-135M), build the book
 #                 (AUTHORS_REPO=PATH: the paper's chapters from that clone of the authors' release)
 #   make book-release  fetch the authors' release (make release), then build the book with it (the published site)
+#   make book-student  the student edition: the book without the teaching chapter's worked solutions
 #   make test     set up .venv (and .venv-vllm) if needed, lint with ruff, run the whole test suite
 #   make check-book  build the default book (make book) and run the reader checks on its pages
 #   make publish  push the built book (_build/html) to the gh-pages branch of PUBLISH_REMOTE (default: origin)
@@ -35,7 +36,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PERSONA_LIB_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: help setup setup-vllm assets model book book-release check-book publish release run test test-fast test-vllm lint benchmarks reproduce clean
+.PHONY: help setup setup-vllm assets model book book-release book-student check-book publish release run test test-fast test-vllm lint benchmarks reproduce clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -111,6 +112,10 @@ run: setup
 
 book: run
 	$(BIN)/persona-eval book --run $(RUN_DIR)
+
+# The student edition (_build/student/_build/html): the same book, the teaching chapter without worked solutions.
+book-student: book
+	$(BIN)/python -c "from persona_lib.book import build_student_book; print('student book:', build_student_book('$(RUN_DIR)'))"
 
 # The checks of the pages readers get (tests marked `pages`: leaks, links, images, equations, console errors, launch
 # buttons), run on the default book that `make book` builds. `.ci/run` runs it after `make test`.

@@ -3,8 +3,9 @@
 The book's results chapters are the pipeline notebooks *as executed* by papermill. ``assemble_book`` copies them
 from a run folder into ``book/run/`` (the book never re-executes them; a reader downloads each chapter as the
 notebook that made it), ``build_book`` runs Jupyter Book 1 with warnings as errors, so a broken reference or a failed
-cell fails the build, and ``publish_book`` pushes the built HTML to a ``gh-pages`` branch. ``write_colab_setup_cells``
-gives every notebook a launch button opens the cell that installs the compendium when the notebook runs in Colab.
+cell fails the build, and ``publish_book`` pushes the built HTML to a ``gh-pages`` branch. ``build_student_book``
+builds the student edition, whose teaching chapter has no worked solutions. ``write_colab_setup_cells`` gives every
+notebook a launch button opens the cell that installs the compendium when the notebook runs in Colab.
 """
 
 from __future__ import annotations
@@ -192,6 +193,61 @@ def publish_book(
             f"{(result.stdout + result.stderr)[-4000:]}"
         )
     return local
+
+
+#: Where ``make book-student`` builds the student edition (its sources, then ``_build/html`` inside).
+STUDENT_BOOK_DIR = Path("_build") / "student"
+#: The chapter whose exercises carry worked solutions.
+TEACHING_CHAPTER = Path("book") / "teaching.ipynb"
+_SOLUTION_DISCUSSION = ":::{admonition} Discussion of the solution"
+
+
+def is_solution(cell: nbformat.NotebookNode, after_exercise: bool) -> bool:
+    """A worked solution: the collapsed code cell that follows an exercise, or the discussion box of a solution."""
+    if cell.cell_type == "markdown":
+        return cell.source.lstrip().startswith(_SOLUTION_DISCUSSION)
+    return after_exercise and "hide-cell" in cell.metadata.get("tags", [])
+
+
+def student_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook without its worked solutions (:func:`is_solution`), saying so under its title; the exercises and
+    the set-up stay."""
+    kept, after_exercise = [], False
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("## "):
+            after_exercise = cell.source.startswith("## Exercise")
+        if not is_solution(cell, after_exercise):
+            kept.append(cell)
+    note = nbformat.v4.new_markdown_cell(
+        ":::{note}\nThis is the student edition: the worked solutions and their discussions are left out.\n:::"
+    )
+    student = nbformat.from_dict(notebook)
+    student.cells = [kept[0], note, *kept[1:]]
+    return student
+
+
+def build_student_book(run_dir: str | Path, book_root: str | Path = PROJECT_ROOT) -> Path:
+    """Build the student edition of the book: the same chapters, the teaching chapter without worked solutions.
+
+    The book's sources are copied to ``<book_root>/_build/student``, the run's chapters assembled there
+    (:func:`assemble_book`), the solutions removed (:func:`student_notebook`) and the copy built.
+
+    Returns:
+        The student edition's ``index.html``.
+    """
+    book_root = Path(book_root)
+    target = book_root / STUDENT_BOOK_DIR
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(book_root / name, target / name)
+    shutil.copytree(book_root / "book", target / "book", ignore=shutil.ignore_patterns("run", "_build"))
+    shutil.copytree(book_root / "_assets", target / "_assets")
+    assemble_book(run_dir, target)
+    teaching = target / TEACHING_CHAPTER
+    nbformat.write(student_notebook(nbformat.read(teaching, as_version=4)), teaching)
+    return build_book(target)
 
 
 def book_repository(book_root: str | Path = PROJECT_ROOT) -> tuple[str, str]:

@@ -32,6 +32,7 @@ import pandas as pd
 
 from persona_lib import __version__
 from persona_lib.config import ConfigError, RunConfig
+from persona_lib.generation import ANSWER_COLUMNS
 from persona_lib.personas import Persona
 from persona_lib.resolve import load_config, resolve_config, resolve_run_config, run_personas
 from persona_lib.store import ResponseStore
@@ -118,8 +119,10 @@ class Run:
         return self._write_jsonl(self.ANSWERS, table)
 
     def answers(self) -> pd.DataFrame:
-        """The benchmark answers written by the generation stage (``item_id`` as text)."""
-        return self._read_jsonl(self.ANSWERS, "run the generate stage first", dtype={"item_id": str})
+        """The benchmark answers written by the generation stage (``item_id`` as text; every column of
+        :data:`persona_lib.generation.ANSWER_COLUMNS`, also for a run that asks no benchmark item)."""
+        table = self._read_jsonl(self.ANSWERS, "run the generate stage first", dtype={"item_id": str})
+        return table if len(table.columns) else pd.DataFrame(columns=ANSWER_COLUMNS)
 
     def write_scores(self, table: pd.DataFrame) -> Path:
         """Save the scores table."""

@@ -185,6 +185,14 @@ class AnalysisTables:
     length_curves: pd.DataFrame
 
 
+def _fit_or_empty(fit, units: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """The fits, or an empty table where the run has nothing they can be fitted on (e.g. no baseline)."""
+    try:
+        return fit(units, metrics=metrics)
+    except ValueError:
+        return pd.DataFrame(columns=["dataset", "metric", "model", "kind", "term", "coef", "ci_low", "ci_high"])
+
+
 def analysis(run: Run) -> AnalysisTables:
     """The study's questions asked of the run's unit scores; every table of the analyse stage written to the run.
 
@@ -209,9 +217,9 @@ def analysis(run: Run) -> AnalysisTables:
     run.write_table("xstest_changes", changes)
     refusals = refusal_agreement(scores, answers)
     run.write_table("xstest_refusal_agreement", refusals)
-    slopes = stats.length_slope(units, metrics=[*metrics, "dialogue"])
+    slopes = _fit_or_empty(stats.length_slope, units, [*metrics, "dialogue"])
     run.write_table("length_slopes", slopes)
-    effects = stats.persona_effect(units, metrics=[*metrics, "dialogue"])
+    effects = _fit_or_empty(stats.persona_effect, units, [*metrics, "dialogue"])  # none without a baseline
     run.write_table("persona_effects", effects)
     lengths = generation.dialogue_prefix_lengths(run.dialogues(), run.config.model)
     with_tokens = stats.attach_prefix_tokens(benchmark_units[benchmark_units["metric"] == "ifbench"], lengths)

@@ -281,6 +281,22 @@ def test_every_figure_cell_carries_a_numbered_caption() -> None:
     assert len(names) == len(set(names)) >= 10
 
 
+def test_every_chapter_that_shows_model_answers_to_benchmark_prompts_carries_a_content_note_before_them() -> None:
+    notebooks = [
+        *(PROJECT_ROOT / PIPELINE_NOTEBOOK_DIR / name for stage in STAGES for name in stage.notebooks),
+        *(PROJECT_ROOT / "book").glob("*.ipynb"),
+    ]
+    shown = 0
+    for path in notebooks:
+        cells = nbformat.read(path, as_version=4).cells
+        for index, cell in enumerate(cells):
+            if cell.cell_type == "code" and "sample_answers(" in cell.source:
+                shown += 1
+                before = "\n".join(c.source for c in cells[:index] if c.cell_type == "markdown")
+                assert ":::{warning} Content note" in before.rsplit("\n## ", 1)[-1], f"{path.name} cell {index}"
+    assert shown >= 1
+
+
 def test_round_102_context_lengths_have_one_source() -> None:
     from persona_lib.released import final_prefix_range
 
@@ -836,3 +852,61 @@ def test_the_paper_chapters_built_with_a_release_clone_show_every_figure(
         ]
         assert not [text for text in outputs if "Not drawn from" in text or "Needs the authors" in text], chapter
     assert "rows computed: 11 of 11" in (built / "reproduction.html").read_text()
+
+
+# --------------------------------------------------------------------------------------------- the student edition
+def test_the_student_teaching_chapter_keeps_every_exercise_and_no_solution() -> None:
+    from persona_lib.book import TEACHING_CHAPTER, student_notebook
+
+    full = nbformat.read(PROJECT_ROOT / TEACHING_CHAPTER, as_version=4)
+    student = student_notebook(full)
+    headings = [cell.source.split("\n", 1)[0] for cell in full.cells if cell.source.startswith("## Exercise")]
+    assert len(headings) == 8
+    assert [
+        cell.source.split("\n", 1)[0] for cell in student.cells if cell.source.startswith("## Exercise")
+    ] == headings
+    assert not [cell for cell in student.cells if "Discussion of the solution" in cell.source]
+    solutions = [cell for cell in full.cells if "hide-cell" in cell.metadata.get("tags", [])]
+    assert len(solutions) == 7 and not [cell for cell in student.cells if cell in solutions]
+    assert "student edition" in student.cells[1].source
+
+
+@slow
+def test_make_book_student_builds_the_book_without_solutions(tiny_run: Path, tmp_path: Path) -> None:
+    from persona_lib.book import build_student_book
+
+    root = tmp_path / "root"
+    root.mkdir()
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(PROJECT_ROOT / name, root / name)
+    shutil.copytree(PROJECT_ROOT / "book", root / "book", ignore=shutil.ignore_patterns("run", "_build"))
+    shutil.copytree(PROJECT_ROOT / "_assets", root / "_assets")
+    index = build_student_book(tiny_run, root)
+    page = html.unescape((index.parent / "book" / "teaching.html").read_text())
+    assert page.count("Exercise ") >= 8 and "Discussion of the solution" not in page
+    assert "student edition" in page and "quiz_folder" not in page  # exercise 2's solution code is gone
+
+
+def test_the_class_plan_gives_each_exercise_the_time_its_own_line_states() -> None:
+    cells = nbformat.read(PROJECT_ROOT / "book" / "teaching.ipynb", as_version=4).cells
+    (plan,) = [cell.source for cell in cells if cell.source.startswith("## A class plan")]
+    stated = {
+        int(number): int(minutes)
+        for cell in cells
+        for number, minutes in re.findall(r"^## Exercise (\d+):.*?\n\n\*Time: (\d+) minutes", cell.source, re.DOTALL)
+    }
+    planned = {int(number): int(minutes) for number, minutes in re.findall(r"Exercise (\d)\s+\((\d+) minutes", plan)}
+    assert planned == stated and sorted(planned) == list(range(1, 9))
+    session = [1, 2, 5]
+    assert 10 + sum(stated[number] for number in session) + 5 == 90  # the session's parts add up to 90 minutes
+
+
+def test_kappa_is_explained_where_a_reader_first_meets_it() -> None:
+    for page in _toc_pages():
+        text = _chapter_sources(page)
+        if "κ" in text:
+            first = text.index("κ")
+            assert "Cohen's kappa" in text[first : first + 200], page
+            break
+    else:
+        pytest.fail("no chapter mentions κ")

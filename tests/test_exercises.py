@@ -63,3 +63,38 @@ def test_exercise_2_runs_through_the_command_line_as_written(tmp_path: Path) -> 
     assert len(units) == 2 * 2 * 2 and (units["n_items"] == 2).all()
     assert set(units["score"]) <= {0.0, 50.0, 100.0}
     assert "UserWarning" not in result.stderr  # no empty figure for a dataset the run does not have
+
+
+def _exercise_8() -> tuple[str, str]:
+    """The configuration and the command exercise 8's text gives."""
+    cells = nbformat.read(TEACHING, as_version=4).cells
+    (text,) = [cell.source for cell in cells if cell.source.startswith("## Exercise 8")]
+    (config,) = re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)
+    (command,) = re.findall(r"```bash\n(.*?)\n```", text, flags=re.DOTALL)
+    return config, command
+
+
+@pytest.mark.slow
+def test_exercise_8_runs_a_persona_of_ones_own_through_the_command_line_as_written(tmp_path: Path) -> None:
+    config, command = _exercise_8()
+    (tmp_path / "drift.yaml").write_text(config)
+    (tmp_path / "my_persona.yaml").write_text(
+        "name: Captain Nemo\n"
+        "description: >-\n"
+        "  You are Captain Nemo, the bitter and brilliant commander of the submarine Nautilus. You speak of the sea\n"
+        "  as your only home and answer every question with a remark about the deep.\n"
+    )
+    arguments = command.split()
+    assert arguments[0] == "persona-eval"
+    result = subprocess.run(
+        [sys.executable, "-m", "persona_lib.cli", *arguments[1:]], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "runs" / "drift"
+    dialogue = pd.read_json(run / "dialogues.jsonl", lines=True)
+    assert set(dialogue["condition"]) == {"Captain Nemo"} and dialogue["round"].max() == 8
+    units = pd.read_csv(run / "units.csv")
+    fidelity = units[units["metric"] == "dialogue"]
+    # One score per judged turn of the one dialogue, on 0-100 (the judge read by its label distribution).
+    assert len(fidelity) == dialogue["round"].nunique() and fidelity["score"].between(0, 100).all()
+    assert {"in_character", "knowledge", "style"} <= set(units["metric"])

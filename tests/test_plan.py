@@ -200,6 +200,11 @@ def test_the_running_at_scale_chapter_prints_the_plan_the_paper_configuration_ha
         f"{benchmarks['prefill_tokens'] / 1e6:.1f} million"
     ) in prose
     assert f"the same plan is {h100.gpu_hours:.1f} GPU-hours" in prose
+    # The prose's judge calls per model are the plan's, and its parts add up to them.
+    judge = int(a100.table().set_index(["stage", "step"]).loc[("score", "judge"), "requests"])
+    fidelity = 3 * 102 * 2 * 2 * 8  # criteria x turns x kinds x replicates x personas (the baseline: x 8 references)
+    assert f"then {judge:,} judge calls" in prose and judge == 2 * fidelity + 104_920
+    assert f"{fidelity:,} fidelity verdicts on the persona dialogues' turns, {fidelity:,} on the baseline's" in prose
 
 
 def test_the_cache_simulation_uses_the_engines_block_size():

@@ -16,6 +16,7 @@ Public API:
 """
 
 from persona_lib.generation._benchmarks import (
+    ANSWER_COLUMNS,
     benchmark_items,
     build_benchmark_requests,
     conditioned_requests,
@@ -40,6 +41,7 @@ from persona_lib.generation._schedule import schedule
 from persona_lib.generation._unit import generate_unit, generate_unit_dialogues, unit_dialogue_specs
 
 __all__ = [
+    "ANSWER_COLUMNS",
     "ORIGINAL",
     "SHUFFLED",
     "CacheStats",

@@ -28,6 +28,25 @@ from persona_lib.store import (
 logger = logging.getLogger(__name__)
 
 SKIPPED_COLUMNS = ["condition", "kind", "checkpoint", "rounds_available", "reason"]
+#: Columns of the answer table (:func:`generate_benchmarks`), also when the run asks no benchmark item.
+ANSWER_COLUMNS = [
+    "condition",
+    "kind",
+    "checkpoint",
+    "dataset",
+    "item_id",
+    "item_persona",
+    "prefix_tokens",
+    "prompt",
+    "reference",
+    "meta",
+    "response",
+    "prompt_tokens",
+    "completion_tokens",
+    "finish_reason",
+    "error",
+    "key",
+]
 
 
 class Item(Protocol):
@@ -271,6 +290,6 @@ def generate_benchmarks(
                 "key": key,
             }
         )
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=ANSWER_COLUMNS)
     table.attrs["skipped_checkpoints"] = skipped
     return table

@@ -81,6 +81,9 @@ def baseline_similarity(benchmark_df: pd.DataFrame, encoder: Encoder | None = No
     if missing:
         raise ValueError(f"baseline_similarity needs column(s) {missing}; got {list(benchmark_df.columns)}")
     keys = (["model"] if "model" in benchmark_df.columns else []) + _KEYS
+    columns = [*(["model"] if "model" in keys else []), "condition", *_KEYS, "similarity"]
+    if benchmark_df.empty:  # a run that asks no benchmark item
+        return pd.DataFrame(columns=columns)
     answers = benchmark_df
     if "finish_reason" in answers.columns:
         answers = answers[answers["finish_reason"].isin(["stop", "length"])]
@@ -89,7 +92,6 @@ def baseline_similarity(benchmark_df: pd.DataFrame, encoder: Encoder | None = No
     baseline = answers[answers["condition"] == BASELINE][[*keys, "visible"]].drop_duplicates(subset=keys)
     personas = answers[answers["condition"] != BASELINE][["condition", *keys, "visible"]]
     pairs = personas.merge(baseline, on=keys, suffixes=("", "_baseline"))
-    columns = [*(["model"] if "model" in keys else []), "condition", *_KEYS, "similarity"]
     if pairs.empty:
         return pd.DataFrame(columns=columns)
     texts = pd.unique(pd.concat([pairs["visible"], pairs["visible_baseline"]], ignore_index=True))
