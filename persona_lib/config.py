@@ -191,7 +191,7 @@ class RunConfig(_Strict):
     checkpoints: list[int] | None = None
     dataset_modules: list[str] = Field(default_factory=list)
     backend_modules: list[str] = Field(default_factory=list)
-    datasets: list[str] | None = None
+    datasets: list[str] | None = Field(default=None, min_length=1)
     dataset_files: dict[str, str] = Field(default_factory=dict)
     item_limit: dict[str, int | None] = Field(default_factory=dict)
     judge_validation_items: int | None = Field(default=None, gt=0)

@@ -26,8 +26,9 @@ from persona_lib import released, reproduce, stats
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.study import StudyAnalysis, analyse_units
 
-#: The command that fetches the release and builds the book with it (the README's).
-FILL_COMMAND = "make release && make book AUTHORS_REPO=$(.venv/bin/persona-eval fetch-release)"
+#: The command that fetches the release and builds the book with it (the README's; ``make book AUTHORS_REPO=PATH``
+#: with a clone at hand).
+FILL_COMMAND = "make book-release"
 #: What the chapters on the paper show only from a clone of the release (shipped data: IFBench alone).
 RELEASE_ONLY = {
     "fidelity": "dialogue fidelity (the judged dialogue turns, metrics/in_character, style, knowledge)",
@@ -159,7 +160,7 @@ def _folder_hint(authors: reproduce.AuthorsReproduction, dataset: str) -> str:
 
 
 def _length_curves(units: pd.DataFrame, *, seed: int) -> pd.DataFrame:
-    """The study's length control: checkpoint curves of every benchmark metric against the released prefix lengths
+    """The study's length control: checkpoint curves of every metric against the released prefix lengths
     (``round_lengths.csv``: tokens before each round, per model, persona and kind; a dialogue turn is its round).
     Units without a released length (none in the full release) are left out."""
     lengths = released.load_round_lengths()

@@ -43,3 +43,13 @@ def test_a_run_of_one_dataset_passes_every_stage(tmp_path: Path, dataset: str, b
         if output.get("name") == "stderr" and "Warning" in output.get("text", "")
     ]
     assert warnings == []
+
+
+def test_check_rejects_a_run_of_no_dataset_before_any_model_loads(tmp_path: Path) -> None:
+    from persona_lib.checks import check_config_file
+
+    (tmp_path / "none.yaml").write_text(f"model: {SCRIPTED}\njudge: {SCRIPTED}\ndatasets: []\n")
+    report = check_config_file(tmp_path / "none.yaml")
+    assert not report.ok
+    (problem,) = [problem for problem in report.problems if problem.field == "datasets"]
+    assert "at least 1 item" in problem.what
