@@ -188,7 +188,10 @@ def test_a_fresh_binder_environment_runs_the_first_notebook_with_the_default_con
     conditions = [condition.name for condition in run_conditions(default)]
     count = len(conditions) * len(default.dialogue_kinds)
     assert f"{count} dialogues, {count} completed, up to {default.n_rounds} rounds" in printed
-    run = Run.open(notebooks / default.output_dir)  # relative to the notebook's folder, where Jupyter starts it
+    # The file's relative output_dir starts at the folder the notebook runs in, where Jupyter starts it.
+    written = yaml.safe_load((PROJECT_ROOT / "configs" / "default.yaml").read_text())["output_dir"]
+    run = Run.open(notebooks / written)
+    assert run.config.output_dir == str(notebooks / written)  # the rule for relative paths, in the kernel
     assert run.config.name == "default" and run.config.model == default.model
     dialogues = run.dialogues()
     assert len(dialogues) == count * default.n_rounds
