@@ -226,6 +226,22 @@ def student_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return student
 
 
+def copy_book_sources(book_root: str | Path, target: str | Path) -> Path:
+    """Copy what a book build reads (``_config.yml``, ``_toc.yml``, ``book/`` without its run chapters and build,
+    ``_assets/``) into ``target`` (created), to build a book elsewhere than in the project.
+
+    Returns:
+        ``target``, ready for :func:`assemble_book` and :func:`build_book`.
+    """
+    book_root, target = Path(book_root), Path(target)
+    target.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(book_root / name, target / name)
+    shutil.copytree(book_root / "book", target / "book", ignore=shutil.ignore_patterns("run", "_build"))
+    shutil.copytree(book_root / "_assets", target / "_assets")
+    return target
+
+
 def build_student_book(run_dir: str | Path, book_root: str | Path = PROJECT_ROOT) -> Path:
     """Build the student edition of the book: the same chapters, the teaching chapter without worked solutions.
 
@@ -239,11 +255,7 @@ def build_student_book(run_dir: str | Path, book_root: str | Path = PROJECT_ROOT
     target = book_root / STUDENT_BOOK_DIR
     if target.exists():
         shutil.rmtree(target)
-    target.mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(book_root / name, target / name)
-    shutil.copytree(book_root / "book", target / "book", ignore=shutil.ignore_patterns("run", "_build"))
-    shutil.copytree(book_root / "_assets", target / "_assets")
+    copy_book_sources(book_root, target)
     assemble_book(run_dir, target)
     teaching = target / TEACHING_CHAPTER
     nbformat.write(student_notebook(nbformat.read(teaching, as_version=4)), teaching)

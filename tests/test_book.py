@@ -28,7 +28,14 @@ import pytest
 import tomllib
 import yaml
 
-from persona_lib.book import BOOK_RUN_DIR, PIPELINE_NOTEBOOK_DIR, assemble_book, build_book, publish_book
+from persona_lib.book import (
+    BOOK_RUN_DIR,
+    PIPELINE_NOTEBOOK_DIR,
+    assemble_book,
+    build_book,
+    copy_book_sources,
+    publish_book,
+)
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.pipeline import STAGES, run_pipeline
 from persona_lib.resolve import load_config
@@ -357,11 +364,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def built_book(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("book_root")
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(PROJECT_ROOT / name, root / name)
-    shutil.copytree(PROJECT_ROOT / "book", root / "book", ignore=shutil.ignore_patterns("run", "_build"))
-    shutil.copytree(PROJECT_ROOT / "_assets", root / "_assets")
+    root = copy_book_sources(PROJECT_ROOT, tmp_path_factory.mktemp("book") / "root")
     assemble_book(tiny_run, root)
     return build_book(root)
 
@@ -832,11 +835,7 @@ def test_the_paper_chapters_built_with_a_release_clone_show_every_figure(
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     root = scratch / "book_root"
-    root.mkdir()
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(PROJECT_ROOT / name, root / name)
-    shutil.copytree(PROJECT_ROOT / "book", root / "book", ignore=shutil.ignore_patterns("run", "_build"))
-    shutil.copytree(PROJECT_ROOT / "_assets", root / "_assets")
+    copy_book_sources(PROJECT_ROOT, root)
     book = subprocess.run([*cli, "book", "--run", str(run_dir), "--root", str(root)], capture_output=True, text=True)
     assert book.returncode == 0, book.stdout[-3000:] + book.stderr[-3000:]
     built = root / "_build" / "html" / "book" / "run"
@@ -876,11 +875,7 @@ def test_make_book_student_builds_the_book_without_solutions(tiny_run: Path, tmp
     from persona_lib.book import build_student_book
 
     root = tmp_path / "root"
-    root.mkdir()
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(PROJECT_ROOT / name, root / name)
-    shutil.copytree(PROJECT_ROOT / "book", root / "book", ignore=shutil.ignore_patterns("run", "_build"))
-    shutil.copytree(PROJECT_ROOT / "_assets", root / "_assets")
+    copy_book_sources(PROJECT_ROOT, root)
     index = build_student_book(tiny_run, root)
     page = html.unescape((index.parent / "book" / "teaching.html").read_text())
     assert page.count("Exercise ") >= 8 and "Discussion of the solution" not in page

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from persona_lib.book import copy_book_sources
 from persona_lib.paths import PROJECT_ROOT
 from persona_lib.store import ResponseStore, compare_stores
 
@@ -70,11 +70,7 @@ def test_every_stage_runs_on_vllm_and_the_chapters_build(vllm_run, tmp_path):
     assert (provenance["backend"], provenance["dtype"], provenance["batch_invariant"]) == ("vllm", "float32", "off")
 
     root = tmp_path / "book"
-    root.mkdir()
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(PROJECT_ROOT / name, root / name)
-    shutil.copytree(PROJECT_ROOT / "book", root / "book", ignore=shutil.ignore_patterns("run", "_build"))
-    shutil.copytree(PROJECT_ROOT / "_assets", root / "_assets")
+    copy_book_sources(PROJECT_ROOT, root)
     _cli("book", "--run", str(vllm_run), "--root", str(root))
     chapter = (root / "_build" / "html" / "book" / "run" / "scoring.html").read_text()
     assert "vllm</span></code> · SmolLM2-135M-Instruct (bundled, CPU)" in chapter
